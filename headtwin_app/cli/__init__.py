@@ -1,0 +1,1 @@
+"""The `headtwin` command line: thin wrappers over core and render functions."""

@@ -1,0 +1,1 @@
+"""Pure computation: numpy, torch, SimpleITK, nibabel. Never imports Qt or VTK."""
