@@ -18,3 +18,46 @@ class Case:
     labels: Volume | None = None
     brain: dict[str, Volume] = field(default_factory=dict)
     source: Path | None = None
+
+
+BRAIN_LAYERS = {"tissue": "brain_tissue", "regions": "brain_regions", "hemispheres": "brain_hemispheres"}
+
+
+def load_case(path: str | Path) -> Case:
+    """Open an image file, a DICOM folder, or a case folder (image.nii.gz with optional
+    labels.nii.gz and brain_*.nii.gz beside it, as `headtwin phantom` writes)."""
+    from headtwin_app.core.io import load_volume
+
+    p = Path(path)
+    image_file = p / "image.nii.gz" if p.is_dir() else None
+    if image_file is None or not image_file.exists():
+        vol = load_volume(p)
+        return Case(vol, name=_case_name(p), source=p)
+    case = Case(load_volume(image_file), name=p.name, source=p)
+    labels_file = p / "labels.nii.gz"
+    if labels_file.exists():
+        case.labels = _load_on_grid(labels_file, case.image)
+    for layer, stem in BRAIN_LAYERS.items():
+        f = p / f"{stem}.nii.gz"
+        if f.exists():
+            case.brain[layer] = _load_on_grid(f, case.image)
+    return case
+
+
+def _load_on_grid(path: Path, image: Volume) -> Volume:
+    from headtwin_app.core.io import load_volume
+    from headtwin_app.core.volume import VolumeError
+
+    vol = load_volume(path)
+    if vol.shape != image.shape:
+        raise VolumeError(f"{path}: label map shape {vol.shape} does not match image {image.shape}")
+    vol.data = vol.data.astype("int16", copy=False)
+    return vol
+
+
+def _case_name(p: Path) -> str:
+    name = p.name
+    for suffix in (".nii.gz", ".nii", ".mha", ".nrrd", ".h5", ".dcm", ".npy"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name

@@ -176,3 +176,17 @@ def read_itksnap(path: str | os.PathLike[str]) -> LabelTable:
 def with_colour(label: Label, rgb: tuple[int, int, int]) -> Label:
     """A copy of `label` with another colour (labels are immutable)."""
     return replace(label, rgb=rgb)
+
+
+def lut_rgba(table: LabelTable, alpha: float = 0.5, visible: set[int] | None = None):  # type: ignore[no-untyped-def]
+    """A (max_id+1)×4 uint8 colour lookup table for overlays: background and hidden labels are
+    transparent; each label's alpha is its opacity × `alpha`."""
+    import numpy as np
+
+    lut = np.zeros((max(table.ids(), default=0) + 1, 4), dtype=np.uint8)
+    for lab in table:
+        if visible is not None and lab.id not in visible:
+            continue
+        lut[lab.id, :3] = lab.rgb
+        lut[lab.id, 3] = int(round(255 * alpha * lab.opacity))
+    return lut

@@ -1,0 +1,109 @@
+"""GUI entry: `python main.py [IMAGE] [--screenshot FILE [--tab NAME]]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="main.py", description="HeadTwin Studio")
+    parser.add_argument("image", nargs="?", help="image, DICOM folder or case folder to open "
+                        "(default: the built-in sample head)")
+    parser.add_argument("--screenshot", metavar="FILE", help="save a PNG of the window and exit")
+    parser.add_argument("--tab", default=None,
+                        help="workspace to show: designer, recon, labelling, twin")
+    parser.add_argument("--size", default="1500x920", help="window size for --screenshot, WxH")
+    return parser.parse_args(argv)
+
+
+def _install_excepthook() -> None:
+    """Unexpected errors become a dialog and a log line, never a silent crash."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def hook(exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        log = Path.home() / ".cache" / "headtwin" / "errors.log"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        except OSError:
+            pass
+        sys.stderr.write(text)
+        if QApplication.instance() is not None:
+            QMessageBox.critical(None, "Unexpected error",
+                                 f"{exc_type.__name__}: {exc}\n\nDetails were written to {log}.")
+
+    sys.excepthook = hook
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from PySide6.QtWidgets import QApplication
+
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(imageAxisOrder="col-major", antialias=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("HeadTwin Studio")
+    app.setOrganizationName("HeadTwin")
+
+    from headtwin_app.ui.main_window import MainWindow
+
+    window = MainWindow()
+    if args.tab:
+        try:
+            window.show_tab(args.tab)
+        except ValueError as exc:
+            print(f"main.py: error: {exc}", file=sys.stderr)
+            return 2
+    if args.screenshot:
+        return _screenshot(app, window, args)
+    _install_excepthook()
+    window.show()
+    if args.image:
+        window.open_path(args.image)
+    elif window.state.case is None:
+        window.open_sample()
+    return app.exec()
+
+
+def _screenshot(app, window, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """Open the case synchronously, render every view, save the PNG, exit 0."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from headtwin_app.core.case import load_case
+
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    window.resize(w, h)
+    window.show()
+    try:
+        if args.image:
+            case = load_case(args.image)
+        else:
+            from headtwin_app.core.phantom import sample_case_dir
+
+            case = load_case(sample_case_dir())
+    except ValueError as exc:
+        print(f"main.py: error: {exc}", file=sys.stderr)
+        window.close()
+        return 2
+    window.set_case(case)
+    # Let workspaces finish their own background work (meshing, live previews) before grabbing.
+    for _ in range(60):
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 100)
+        busy = [ws for ws in window.workspaces.values() if getattr(ws, "is_busy", lambda: False)()]
+        if not busy:
+            break
+        loop = QEventLoop()
+        QTimer.singleShot(250, loop.quit)
+        loop.exec()
+    app.processEvents()
+    out = window.save_screenshot(args.screenshot)
+    print(f"saved {out}")
+    window.close()
+    return 0

@@ -1,0 +1,273 @@
+"""The main window: four workspace tabs, the case in three views, menus, recent files, drops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QTabWidget,
+    QWidget,
+)
+from superqt.utils import create_worker
+
+from headtwin_app.core.case import Case, load_case
+from headtwin_app.core.io import OPEN_FILTER
+from headtwin_app.ui.ortho_view import OrthoViewer
+from headtwin_app.ui.state import AppState
+from headtwin_app.ui.workspaces import WORKSPACES, build_workspace, find_spec
+
+MAX_RECENT = 10
+SHORTCUTS_HELP = """<h3>Keyboard shortcuts</h3><table>
+<tr><td>Ctrl+O</td><td>Open image or DICOM file</td></tr>
+<tr><td>Ctrl+Shift+O</td><td>Open DICOM or case folder</td></tr>
+<tr><td>Ctrl+Shift+S</td><td>Open the built-in sample head</td></tr>
+<tr><td>Ctrl+1 … Ctrl+4</td><td>Switch workspace</td></tr>
+<tr><td>Ctrl+D</td><td>Show/hide the case views</td></tr>
+<tr><td>PgUp / PgDn</td><td>Next / previous slice in the focused view</td></tr>
+<tr><td>F12</td><td>Save a screenshot of the window</td></tr>
+<tr><td>Ctrl+Q</td><td>Quit</td></tr></table>"""
+
+
+class MainWindow(QMainWindow):
+    """One window for students, annotators and surgeons: designer, recon, labelling, 3D twin."""
+
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings or QSettings("HeadTwin", "HeadTwin Studio")
+        self.state = AppState()
+        self._worker = None
+        self.setWindowTitle("HeadTwin Studio")
+        self.setAcceptDrops(True)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.workspaces: dict[str, QWidget] = {}
+        for spec in WORKSPACES:
+            widget = build_workspace(spec, self.state)
+            self.workspaces[spec.key] = widget
+            self.tabs.addTab(widget, spec.title)
+        self.setCentralWidget(self.tabs)
+
+        self.case_view = OrthoViewer(layout="column")
+        self.dock = QDockWidget("Case", self)
+        self.dock.setObjectName("case-dock")
+        self.dock.setWidget(self.case_view)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.state.case_changed.connect(self._show_case)
+        self.state.labels_changed.connect(self.case_view.set_labels)
+        self.state.status.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
+        self.case_view.cursor.connect(self._show_cursor)
+
+        self.case_label = QLabel("No case open")
+        self.cursor_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setRange(0, 0)
+        self.progress.hide()
+        bar = self.statusBar()
+        bar.addPermanentWidget(self.cursor_label)
+        bar.addPermanentWidget(self.case_label)
+        bar.addPermanentWidget(self.progress)
+
+        self._build_menus()
+        self._restore()
+
+    # --- menus ----------------------------------------------------------------------------------
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open image…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open &folder (DICOM series or case)…", self.open_folder_dialog,
+                     "Ctrl+Shift+O")
+        self._action(file_menu, "Open &sample head", self.open_sample, "Ctrl+Shift+S")
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        self._action(file_menu, "Save &screenshot…", self.screenshot_dialog, "F12")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view_menu = self.menuBar().addMenu("&View")
+        for n, spec in enumerate(WORKSPACES, 1):
+            self._action(view_menu, spec.title, lambda _=False, i=n - 1: self.tabs.setCurrentIndex(i),
+                         f"Ctrl+{n}")
+        toggle = self.dock.toggleViewAction()
+        toggle.setShortcut(QKeySequence("Ctrl+D"))
+        view_menu.addSeparator()
+        view_menu.addAction(toggle)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1")
+        self._action(help_menu, "&About HeadTwin Studio", self.show_about)
+        self._fill_recent()
+
+    def show_shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About HeadTwin Studio",
+                          "<b>HeadTwin Studio</b><br>From undersampled head MRI k-space to a 3D "
+                          "head digital twin: k-space design, reconstruction, labelling, 3D twin.")
+
+    # --- opening --------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        start = str(self.settings.value("last_dir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, OPEN_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        start = str(self.settings.value("last_dir", str(Path.home())))
+        path = QFileDialog.getExistingDirectory(self, "Open DICOM series or case folder", start)
+        if path:
+            self.open_path(path)
+
+    def open_sample(self) -> None:
+        from headtwin_app.core.phantom import sample_case_dir
+
+        self._run_load(lambda: load_case(sample_case_dir()), "the sample head", remember=None)
+
+    def open_path(self, path: str | Path) -> None:
+        """Load `path` in a worker thread; errors appear as a dialog, never as a crash."""
+        p = Path(path)
+        self.settings.setValue("last_dir", str(p.parent if p.is_file() else p))
+        self._run_load(lambda: load_case(p), p.name, remember=p)
+
+    def _run_load(self, loader, what: str, remember: Path | None) -> None:  # type: ignore[no-untyped-def]
+        if self._worker is not None:
+            self.statusBar().showMessage("Still loading the previous case…", 4000)
+            return
+        self.progress.show()
+        self.statusBar().showMessage(f"Loading {what}…")
+        worker = create_worker(loader)
+        worker.returned.connect(lambda case: self._loaded(case, remember))
+        worker.errored.connect(lambda exc: self._load_failed(exc, what))
+        worker.finished.connect(self._load_finished)
+        self._worker = worker
+        worker.start()
+
+    def _loaded(self, case: Case, remember: Path | None) -> None:
+        self.set_case(case)
+        if remember is not None:
+            self._add_recent(remember)
+
+    def _load_failed(self, exc: BaseException, what: str) -> None:
+        msg = str(exc) or type(exc).__name__
+        self.statusBar().showMessage(f"Could not open {what}", 8000)
+        QMessageBox.critical(self, "Cannot open image", msg)
+
+    def _load_finished(self) -> None:
+        self._worker = None
+        self.progress.hide()
+
+    def set_case(self, case: Case) -> None:
+        """Make `case` the open case in every workspace."""
+        self.state.set_case(case)
+        self.statusBar().showMessage(f"Opened {case.name}", 5000)
+
+    def wait_for_load(self, timeout_ms: int = 120_000) -> None:
+        """Block (processing events) until a pending load finishes — for scripts and tests."""
+        from PySide6.QtCore import QElapsedTimer
+        from PySide6.QtWidgets import QApplication
+
+        clock = QElapsedTimer()
+        clock.start()
+        while self._worker is not None and clock.elapsed() < timeout_ms:
+            QApplication.processEvents()
+            QTimer.singleShot(0, lambda: None)
+
+    def _show_case(self, case: Case) -> None:
+        self.case_view.set_volume(case.image)
+        self.case_view.set_labels(case.labels)
+        sx, sy, sz = case.image.spacing
+        x, y, z = case.image.shape
+        self.case_label.setText(f"{case.name}  {x}×{y}×{z}  {sx:.2g}×{sy:.2g}×{sz:.2g} mm")
+        self.setWindowTitle(f"HeadTwin Studio — {case.name}")
+
+    def _show_cursor(self, voxel, value) -> None:  # type: ignore[no-untyped-def]
+        self.cursor_label.setText("" if voxel is None else f"voxel {voxel}  value {value:.4g}")
+
+    # --- recent files and drops ---------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _add_recent(self, path: Path) -> None:
+        entry = str(Path(path).resolve())
+        items = [entry] + [r for r in self.recent_files() if r != entry]
+        self.settings.setValue("recent_files", items[:MAX_RECENT])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for f in files:
+            self._action(self.recent_menu, f, lambda _=False, p=f: self.open_path(p))
+        self.recent_menu.setEnabled(bool(files))
+
+    def dragEnterEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_path(urls[0])
+            event.acceptProposedAction()
+
+    # --- tabs, screenshots, settings ----------------------------------------------------------
+    def show_tab(self, key: str) -> None:
+        spec = find_spec(key)
+        self.tabs.setCurrentWidget(self.workspaces[spec.key])
+
+    def screenshot_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "headtwin.png", "PNG (*.png)")
+        if path:
+            self.save_screenshot(path)
+
+    def save_screenshot(self, path: str | Path) -> Path:
+        from headtwin_app.ui.screenshot import grab_window
+
+        image = grab_window(self)
+        if not image.save(str(path)):
+            raise OSError(f"{path}: could not write the PNG")
+        return Path(path)
+
+    def _restore(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1500, 920)
+        state = self.settings.value("window_state")
+        if state is not None:
+            self.restoreState(state)
+        else:
+            self.resizeDocks([self.dock], [340], Qt.Orientation.Horizontal)
+        self.tabs.setCurrentIndex(int(self.settings.value("tab", 0)))
+
+    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.setValue("tab", self.tabs.currentIndex())
+        for widget in self.workspaces.values():
+            close_vtk = getattr(widget, "close_vtk", None)
+            if close_vtk is not None:
+                close_vtk()
+        super().closeEvent(event)

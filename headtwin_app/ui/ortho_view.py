@@ -1,0 +1,156 @@
+"""Three linked orthogonal slice views (axial, coronal, sagittal) with window/level controls."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+from PySide6.QtCore import Qt
+
+from headtwin_app.core.display import auto_window
+from headtwin_app.core.labels import LabelTable, default_label_table, lut_rgba
+from headtwin_app.core.volume import Volume
+from headtwin_app.ui.slice_view import PLANES, SliceView
+
+
+class OrthoViewer(QWidget):
+    """Axial, coronal and sagittal views sharing one crosshair and one window/level.
+
+    Clicking in any view moves the crosshair and the other two views to that voxel.
+    Signals: cursor(voxel, value) while the mouse moves over the image (None when outside).
+    """
+
+    cursor = Signal(object, object)
+
+    def __init__(self, parent: QWidget | None = None, layout: str = "row"):
+        super().__init__(parent)
+        self.volume: Volume | None = None
+        self.table: LabelTable = default_label_table()
+        self.views = {name: SliceView(name) for name in PLANES}
+        self.position = [0, 0, 0]
+
+        grid = QGridLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
+        for n, view in enumerate(self.views.values()):
+            if layout == "row":
+                grid.addWidget(view, 0, n)
+            elif layout == "column":
+                grid.addWidget(view, n, 0)
+            else:  # "grid": 2×2 with the axial view large-ish
+                grid.addWidget(view, n // 2, n % 2)
+            view.clicked.connect(self.set_position)
+            view.hovered.connect(self._on_hover)
+            view.slice_changed.connect(self._sync_from_slider)
+
+        self.window = QDoubleSpinBox()
+        self.level = QDoubleSpinBox()
+        for box, tip in ((self.window, "Window width"), (self.level, "Window centre (level)")):
+            box.setRange(-1e9, 1e9)
+            box.setDecimals(1)
+            box.setToolTip(tip)
+            box.setKeyboardTracking(False)
+            box.valueChanged.connect(self._apply_levels)
+        self.auto_button = QPushButton("Auto W/L")
+        self.auto_button.setToolTip("Window/level from the 0.5–99.5 percentiles")
+        self.auto_button.clicked.connect(self.auto_levels)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(50)
+        self.opacity.setToolTip("Label overlay opacity")
+        self.opacity.valueChanged.connect(self._refresh_lut)
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Window"))
+        controls.addWidget(self.window)
+        controls.addWidget(QLabel("Level"))
+        controls.addWidget(self.level)
+        controls.addWidget(self.auto_button)
+        controls.addWidget(QLabel("Labels"))
+        controls.addWidget(self.opacity)
+        controls.addStretch(1)
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(2, 2, 2, 2)
+        outer.addLayout(grid, 1)
+        outer.addLayout(controls)
+
+    def set_volume(self, volume: Volume | None) -> None:
+        self.volume = volume
+        for view in self.views.values():
+            view.set_volume(volume)
+        if volume is None:
+            return
+        self.position = [s // 2 for s in volume.shape]
+        self.auto_levels()
+        self.set_position(tuple(self.position))
+
+    def set_labels(self, labels: Volume | np.ndarray | None) -> None:
+        data = labels.data if isinstance(labels, Volume) else labels
+        if data is not None and self.volume is not None and data.shape != self.volume.shape:
+            raise ValueError(f"label map shape {data.shape} does not match image {self.volume.shape}")
+        lut = lut_rgba(self.table, self.opacity.value() / 100.0)
+        for view in self.views.values():
+            view.set_labels(data, lut)
+
+    def _refresh_lut(self) -> None:
+        lut = lut_rgba(self.table, self.opacity.value() / 100.0)
+        for view in self.views.values():
+            view.set_labels(view.labels, lut)
+
+    def auto_levels(self) -> None:
+        if self.volume is None:
+            return
+        low, high = auto_window(self.volume.data)
+        self.set_window(low, high)
+
+    def set_window(self, low: float, high: float) -> None:
+        for box in (self.window, self.level):
+            box.blockSignals(True)
+        self.window.setValue(high - low)
+        self.level.setValue((high + low) / 2)
+        for box in (self.window, self.level):
+            box.blockSignals(False)
+        self._apply_levels()
+
+    def levels(self) -> tuple[float, float]:
+        w, c = self.window.value(), self.level.value()
+        return c - w / 2, c + w / 2
+
+    def _apply_levels(self) -> None:
+        low, high = self.levels()
+        for view in self.views.values():
+            view.set_levels(low, high)
+
+    def set_position(self, voxel: tuple[int, ...]) -> None:
+        """Move every view to show `voxel` and put the crosshair on it."""
+        self.position = [int(v) for v in voxel]
+        for view in self.views.values():
+            axis, h, v = PLANES[view.plane]
+            view.blockSignals(True)
+            view.set_index(self.position[axis])
+            view.blockSignals(False)
+            view._refresh()
+            view.set_crosshair(self.position[h], self.position[v])
+
+    def _sync_from_slider(self, _value: int) -> None:
+        for view in self.views.values():
+            axis = PLANES[view.plane][0]
+            self.position[axis] = view.index
+        for view in self.views.values():
+            _axis, h, v = PLANES[view.plane]
+            view.set_crosshair(self.position[h], self.position[v])
+
+    def _on_hover(self, voxel) -> None:  # type: ignore[no-untyped-def]
+        if voxel is None or self.volume is None:
+            self.cursor.emit(None, None)
+            return
+        self.cursor.emit(voxel, float(self.volume.data[voxel]))
