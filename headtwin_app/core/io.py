@@ -262,11 +262,11 @@ def _save_dicom_series(vol: Volume, folder: Path) -> None:
     import SimpleITK as sitk
 
     folder.mkdir(parents=True, exist_ok=True)
-    data = np.asarray(vol.data, dtype=np.float64)
+    data = np.asarray(vol.data, dtype=np.float32)
     lo, hi = float(data.min()), float(data.max())
-    scale = (hi - lo) / 4095.0 if hi > lo else 1.0
-    ints = np.round((data - lo) / scale).astype(np.int16)
-    image = _to_itk(vol.with_data(ints))
+    # Stored as signed 16-bit with rescale slope/intercept: 30000 steps over the data range.
+    scale = (hi - lo) / 30000.0 if hi > lo else 1.0
+    image = _to_itk(vol.with_data(data))
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     uid = "1.2.826.0.1.3680043.2.1125." + str(abs(hash(str(folder))) % 10**12)
@@ -282,8 +282,9 @@ def _save_dicom_series(vol: Volume, folder: Path) -> None:
             "0020|0032": "\\".join(f"{c:.6f}" for c in origin),
             "0020|0037": "\\".join(f"{c:.6f}" for c in direction[:3] + direction[3:6]),
             "0018|0050": f"{image.GetSpacing()[2]:.6f}",
-            "0028|1052": f"{lo:.6f}",
-            "0028|1053": f"{scale:.9f}",
+            "0028|0100": "16", "0028|0101": "16", "0028|0102": "15", "0028|0103": "1",
+            "0028|1052": f"{lo + 15000 * scale:.6f}",
+            "0028|1053": f"{scale:.9g}",
         }
         for key, value in tags.items():
             sl.SetMetaData(key, value)

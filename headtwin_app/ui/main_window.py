@@ -41,7 +41,8 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: QSettings | None = None):
         super().__init__()
-        self.settings = settings or QSettings("HeadTwin", "HeadTwin Studio")
+        self.settings = settings or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                                                 "HeadTwin", "HeadTwin Studio")
         self.state = AppState()
         self._worker = None
         self.setWindowTitle("HeadTwin Studio")
@@ -153,7 +154,7 @@ class MainWindow(QMainWindow):
             return
         self.progress.show()
         self.statusBar().showMessage(f"Loading {what}…")
-        worker = create_worker(loader)
+        worker = create_worker(loader, _ignore_errors=True)
         worker.returned.connect(lambda case: self._loaded(case, remember))
         worker.errored.connect(lambda exc: self._load_failed(exc, what))
         worker.finished.connect(self._load_finished)

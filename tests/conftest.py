@@ -1,0 +1,27 @@
+"""Shared test setup: settings and caches isolated from the user's, Qt on the Xvfb display."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# The sample head is generated once per machine into the repo's .cache (reused across runs).
+os.environ.setdefault("HEADTWIN_CACHE", str(ROOT / ".cache" / "headtwin"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """QSettings go to a throwaway folder so tests never touch the user's recent files."""
+    try:
+        from PySide6.QtCore import QSettings
+    except ImportError:  # core-only environments
+        yield
+        return
+    folder = tmp_path_factory.mktemp("settings")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    yield
