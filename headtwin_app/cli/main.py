@@ -15,6 +15,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "headtwin_app.cli.io_cmd",
     "headtwin_app.cli.phantom_cmd",
+    "headtwin_app.cli.mesh_cmd",
 )
 
 EXIT_USAGE = 2
