@@ -1,0 +1,108 @@
+"""Sparse label diffs: what one edit changed, small enough to keep 50+ of them for undo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+INDEX_DTYPE = np.int32
+VALUE_DTYPE = np.int16
+_MAX_INDEX = np.iinfo(INDEX_DTYPE).max
+
+
+@dataclass(frozen=True)
+class LabelDiff:
+    """The voxels one edit changed: flat indices into the label array and the values before and
+    after. Indices are unique and every entry really changes (old != new)."""
+
+    indices: np.ndarray  # int32, flat (C order) indices
+    old: np.ndarray  # int16
+    new: np.ndarray  # int16
+
+    @staticmethod
+    def empty() -> LabelDiff:
+        return LabelDiff(np.empty(0, INDEX_DTYPE), np.empty(0, VALUE_DTYPE),
+                         np.empty(0, VALUE_DTYPE))
+
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.indices.nbytes + self.old.nbytes + self.new.nbytes)
+
+    def inverse(self) -> LabelDiff:
+        return LabelDiff(self.indices, self.new, self.old)
+
+    def apply(self, labels: np.ndarray) -> None:
+        """Write `new` at `indices` (redo)."""
+        flat_view(labels)[self.indices] = self.new
+
+    def revert(self, labels: np.ndarray) -> None:
+        """Write `old` at `indices` (undo)."""
+        flat_view(labels)[self.indices] = self.old
+
+    def added_removed(self) -> dict[int, tuple[int, int]]:
+        """Per label id: (voxels that became this label, voxels that stopped being it)."""
+        out: dict[int, tuple[int, int]] = {}
+        for lab in np.union1d(np.unique(self.old), np.unique(self.new)):
+            lab = int(lab)
+            if lab == 0:
+                continue
+            out[lab] = (int(np.count_nonzero(self.new == lab)),
+                        int(np.count_nonzero(self.old == lab)))
+        return out
+
+    def labels_touched(self) -> set[int]:
+        return {int(v) for v in np.union1d(self.old, self.new) if v != 0}
+
+    @staticmethod
+    def merge(diffs: list[LabelDiff]) -> LabelDiff:
+        """One diff equivalent to applying `diffs` in order (first old value, last new value per
+        voxel; voxels that end where they started are dropped)."""
+        diffs = [d for d in diffs if len(d)]
+        if not diffs:
+            return LabelDiff.empty()
+        if len(diffs) == 1:
+            return diffs[0]
+        idx = np.concatenate([d.indices for d in diffs])
+        old = np.concatenate([d.old for d in diffs])
+        new = np.concatenate([d.new for d in diffs])
+        uniq, first = np.unique(idx, return_index=True)
+        _, last_rev = np.unique(idx[::-1], return_index=True)
+        last = idx.size - 1 - last_rev
+        o, n = old[first], new[last]
+        keep = o != n
+        return LabelDiff(uniq[keep].astype(INDEX_DTYPE), o[keep], n[keep])
+
+
+def flat_view(labels: np.ndarray) -> np.ndarray:
+    """A flat view of `labels` that writes through; a ValueError if that is impossible."""
+    if not labels.flags.c_contiguous:
+        raise ValueError("label arrays must be C-contiguous to be edited in place")
+    if labels.size > _MAX_INDEX:
+        raise ValueError(f"label array of {labels.size} voxels is too large for int32 indices")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"label arrays must hold integers, got {labels.dtype}")
+    return labels.reshape(-1)
+
+
+def apply_change(labels: np.ndarray, indices: np.ndarray, value: int | np.ndarray) -> LabelDiff:
+    """Set flat `indices` of `labels` to `value` in place; return the diff of what changed."""
+    flat = flat_view(labels)
+    indices = np.asarray(indices, dtype=np.int64).ravel()
+    values = np.broadcast_to(np.asarray(value), indices.shape)
+    if indices.size and values.size and (values.min() < np.iinfo(VALUE_DTYPE).min
+                                         or values.max() > np.iinfo(VALUE_DTYPE).max):
+        raise ValueError("label values must fit in int16")
+    old = flat[indices]
+    changed = old != values
+    if not changed.any():
+        return LabelDiff.empty()
+    indices, old, values = indices[changed], old[changed], values[changed]
+    indices, first = np.unique(indices, return_index=True)
+    old, values = old[first], values[first]
+    flat[indices] = values
+    return LabelDiff(indices.astype(INDEX_DTYPE), old.astype(VALUE_DTYPE),
+                     np.asarray(values, dtype=VALUE_DTYPE))

@@ -1,0 +1,61 @@
+"""Stage 2 review: take or refuse a model proposal structure by structure, and count what the
+annotator changed relative to the proposal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from headtwin_app.core.edit.diff import LabelDiff, apply_change
+
+
+def _same_grid(labels: np.ndarray, proposal: np.ndarray) -> None:
+    if labels.shape != proposal.shape:
+        raise ValueError(f"proposal shape {proposal.shape} does not match labels {labels.shape}")
+
+
+def accept_structure(labels: np.ndarray, proposal: np.ndarray, value: int) -> LabelDiff:
+    """Make structure `value` in `labels` exactly the proposal's (it paints over other labels;
+    voxels of `value` outside the proposal become background). In place; the diff."""
+    _same_grid(labels, proposal)
+    prop = proposal.reshape(-1) == value
+    cur = labels.reshape(-1) == value
+    take = np.flatnonzero(prop & ~cur)
+    drop = np.flatnonzero(cur & ~prop)
+    idx = np.concatenate([take, drop])
+    vals = np.concatenate([np.full(take.size, value), np.zeros(drop.size, dtype=np.int64)])
+    return apply_change(labels, idx, vals)
+
+
+def reject_structure(labels: np.ndarray, proposal: np.ndarray, value: int) -> LabelDiff:
+    """Refuse the proposal for `value`: voxels of `value` that came from the proposal (labelled
+    `value` in both) become background; what the annotator painted outside it stays."""
+    _same_grid(labels, proposal)
+    idx = np.flatnonzero((labels.reshape(-1) == value) & (proposal.reshape(-1) == value))
+    return apply_change(labels, idx, 0)
+
+
+def proposal_changes(proposal: np.ndarray, labels: np.ndarray,
+                     ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
+    """Per label id: voxels `added` (in labels, not in the proposal) and `removed` (in the proposal,
+    not in the labels). `ids` defaults to every non-zero id in either map."""
+    _same_grid(labels, proposal)
+    if ids is None:
+        ids = [int(v) for v in np.union1d(np.unique(proposal), np.unique(labels)) if v != 0]
+    # one pass: joint histogram of (proposal, labels) pairs
+    p = proposal.reshape(-1).astype(np.int64)
+    q = labels.reshape(-1).astype(np.int64)
+    m = int(max(p.max(initial=0), q.max(initial=0))) + 1
+    joint = np.bincount(p * m + q, minlength=m * m).reshape(m, m)
+    out = {}
+    for lab in ids:
+        lab = int(lab)
+        if lab >= m:
+            out[lab] = {"added": 0, "removed": 0}
+            continue
+        in_labels = int(joint[:, lab].sum())
+        in_prop = int(joint[lab, :].sum())
+        both = int(joint[lab, lab])
+        out[lab] = {"added": in_labels - both, "removed": in_prop - both}
+    return out
