@@ -207,6 +207,10 @@ class TwinScene:
         if label_id in self._actors:
             self._apply_visibility(label_id)
 
+    def is_wanted(self, label_id: int) -> bool:
+        """The visibility the user chose (a brain structure may still be hidden by the layer)."""
+        return self._wanted.get(int(label_id), True)
+
     def is_visible(self, label_id: int) -> bool:
         actor = self._actors.get(int(label_id))
         return bool(actor is not None and actor.GetVisibility())

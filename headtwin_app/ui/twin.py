@@ -1,0 +1,567 @@
+"""The 3D twin workspace: the head twin in a VTK view beside a tree of structures.
+
+Meshing runs in a worker thread (`render.mesh.SurfaceExtractor` makes the vtkPolyData there); the
+GUI thread turns each finished mesh into an actor as it arrives. Everything the panel does is a
+call on `render.scene.TwinScene`; this module only wires widgets to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QColorDialog,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import create_worker
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+from vtkmodules.vtkRenderingCore import vtkCellPicker
+
+from headtwin_app.core.case import Case
+from headtwin_app.core.labels import GROUPS
+from headtwin_app.core.volume import Volume
+from headtwin_app.render.export import FORMATS, export_meshes
+from headtwin_app.render.mesh import MeshOptions, StructureMesh, SurfaceExtractor
+from headtwin_app.render.offscreen import capture, save_png
+from headtwin_app.render.scene import BRAIN_LAYERS, SLICE_AXES, TwinScene
+from headtwin_app.ui.state import AppState
+
+ID_ROLE = Qt.ItemDataRole.UserRole
+CLIP_AXES = (("x", "left → right"), ("y", "posterior → anterior"), ("z", "inferior → superior"))
+
+
+def _mesh_job(sources: list[SurfaceExtractor]):  # type: ignore[no-untyped-def]
+    """Worker body: mesh every source; yields (fraction done, mesh or None)."""
+    for n, extractor in enumerate(sources):
+        for done, total, mesh in extractor.iter_extract():
+            yield (n + done / total) / len(sources), mesh
+
+
+class ExportDialog(QDialog):
+    """Format, one file or one per structure, visible or all structures, output folder."""
+
+    def __init__(self, folder: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export meshes")
+        self.format = QComboBox()
+        self.format.addItems([f.upper() for f in FORMATS])
+        self.single = QCheckBox("One scene file (twin.<format>)")
+        self.visible_only = QCheckBox("Visible structures only")
+        self.visible_only.setChecked(True)
+        self.folder = QLineEdit(folder)
+        browse = QPushButton("…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        form = QFormLayout(self)
+        form.addRow("Format", self.format)
+        form.addRow("", self.single)
+        form.addRow("", self.visible_only)
+        form.addRow("Folder", row)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export to folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+
+class TwinWorkspace(QWidget):
+    """Scene view + structure tree + controls for the open case's head twin."""
+
+    meshing_finished = Signal()
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.scene = TwinScene()
+        self.meshes: dict[int, StructureMesh] = {}
+        self._extractors: dict[int, SurfaceExtractor] = {}  # id(Volume) → extractor (cache)
+        self._worker = None
+        self._generation = 0
+        self._syncing = False
+        self._ruler_points: list[tuple[float, float, float]] = []
+        self._ruler_mode = False
+        self._build_ui()
+        state.case_changed.connect(self._on_case)
+        state.labels_changed.connect(lambda _labels: self._on_case(self.state.case))
+        if state.case is not None:
+            self._on_case(state.case)
+
+    # ----- layout -----
+    def _build_ui(self) -> None:
+        self.vtk_widget = QVTKRenderWindowInteractor(self)
+        window = self.vtk_widget.GetRenderWindow()
+        window.SetNumberOfLayers(2)
+        window.SetAlphaBitPlanes(1)
+        window.SetMultiSamples(0)
+        for renderer in self.scene.renderers():
+            window.AddRenderer(renderer)
+        self.interactor = window.GetInteractor()
+        self._style = vtkInteractorStyleTrackballCamera()
+        self._style.AddObserver("LeftButtonPressEvent", self._on_left_press)
+        self.interactor.SetInteractorStyle(self._style)
+        self._picker = vtkCellPicker()
+        self._picker.SetTolerance(0.0005)
+
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Structure", "Colour", "Opacity"])
+        header = self.tree.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(2, 90)
+        header.setStretchLastSection(False)
+        self.tree.itemChanged.connect(self._on_item_changed)
+        self.tree.itemDoubleClicked.connect(self._on_item_double_clicked)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.message = QLabel("Open a case with labels (e.g. the phantom) to see its twin.")
+        self.message.setWordWrap(True)
+
+        self.brain_layer = QComboBox()
+        self.brain_layer.addItems(list(BRAIN_LAYERS))
+        self.brain_layer.currentTextChanged.connect(self.set_brain_layer)
+        presets = QHBoxLayout()
+        for name, title in (("bone", "Bone"), ("muscles", "Muscles"), ("brain", "Brain"),
+                            ("all", "All")):
+            button = QPushButton(title)
+            button.clicked.connect(lambda _=False, n=name: self.apply_preset(n))
+            presets.addWidget(button)
+        self.smooth = QSpinBox()
+        self.smooth.setRange(0, 100)
+        self.smooth.setValue(MeshOptions().smooth_iterations)
+        self.smooth.setToolTip("windowed-sinc smoothing iterations (0: blocky voxel surface)")
+        rebuild = QPushButton("Re-mesh")
+        rebuild.clicked.connect(lambda: self.rebuild(force=True))
+
+        structures = QGroupBox("Structures")
+        sl = QGridLayout(structures)
+        sl.addWidget(QLabel("Preset"), 0, 0)
+        sl.addLayout(presets, 0, 1, 1, 3)
+        sl.addWidget(QLabel("Brain as"), 1, 0)
+        sl.addWidget(self.brain_layer, 1, 1)
+        sl.addWidget(QLabel("Smoothing"), 1, 2)
+        sl.addWidget(self.smooth, 1, 3)
+        sl.addWidget(self.tree, 2, 0, 1, 4)
+        sl.addWidget(rebuild, 3, 3)
+
+        tools = QGroupBox("View")
+        tl = QGridLayout(tools)
+        views = QHBoxLayout()
+        for name in ("anterior", "lateral", "superior"):
+            button = QPushButton(name.capitalize())
+            button.clicked.connect(lambda _=False, n=name: self.set_view(n))
+            views.addWidget(button)
+        reset = QPushButton("Reset")
+        reset.clicked.connect(lambda: self.set_view("anterior"))
+        views.addWidget(reset)
+        tl.addLayout(views, 0, 0, 1, 3)
+
+        self.clip = QCheckBox("Clip")
+        self.clip_axis = QComboBox()
+        for key, title in CLIP_AXES:
+            self.clip_axis.addItem(f"{key}: {title}", key)
+        self.clip_pos = QSlider(Qt.Orientation.Horizontal)
+        self.clip_pos.setRange(0, 100)
+        self.clip_pos.setValue(50)
+        for signal in (self.clip.toggled, self.clip_axis.currentIndexChanged,
+                       self.clip_pos.valueChanged):
+            signal.connect(self._apply_clip)
+        tl.addWidget(self.clip, 1, 0)
+        tl.addWidget(self.clip_axis, 1, 1)
+        tl.addWidget(self.clip_pos, 1, 2)
+
+        self.slices = QCheckBox("Slice planes")
+        self.slices.toggled.connect(self.show_slices)
+        tl.addWidget(self.slices, 2, 0, 1, 3)
+        self.slice_sliders: dict[str, QSlider] = {}
+        for row, axis in enumerate(SLICE_AXES, start=3):
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setToolTip(f"{axis} slice")
+            slider.setEnabled(False)
+            slider.valueChanged.connect(lambda v, a=axis: self._move_slice(a, v))
+            self.slice_sliders[axis] = slider
+            tl.addWidget(QLabel(f"   {axis}"), row, 0)
+            tl.addWidget(slider, row, 1, 1, 2)
+
+        self.ruler = QCheckBox("Ruler")
+        self.ruler.setToolTip("click two points on the surfaces to measure their distance")
+        self.ruler.toggled.connect(self.set_ruler_mode)
+        self.ruler_label = QLabel("")
+        tl.addWidget(self.ruler, 6, 0)
+        tl.addWidget(self.ruler_label, 6, 1, 1, 2)
+
+        shot = QPushButton("Screenshot…")
+        shot.clicked.connect(self._screenshot_dialog)
+        export = QPushButton("Export meshes…")
+        export.clicked.connect(self._export_dialog)
+        tl.addWidget(shot, 7, 0, 1, 2)
+        tl.addWidget(export, 7, 2)
+
+        panel = QWidget()
+        pl = QVBoxLayout(panel)
+        pl.setContentsMargins(4, 4, 4, 4)
+        pl.addWidget(self.message)
+        pl.addWidget(self.progress)
+        pl.addWidget(structures, 1)
+        pl.addWidget(tools)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(panel)
+        splitter.addWidget(self.vtk_widget)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([340, 900])
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+        self.vtk_widget.Initialize()
+
+    # ----- case → meshes -----
+    def _sources(self, case: Case | None) -> list[Volume]:
+        if case is None:
+            return []
+        vols = [case.labels] if case.labels is not None else []
+        vols += [case.brain[layer] for layer in BRAIN_LAYERS if layer in case.brain]
+        return vols
+
+    def _on_case(self, case: Case | None) -> None:
+        self._extractors = {}
+        self.scene.clear()
+        self.scene.clear_ruler()
+        self.meshes = {}
+        self.tree.clear()
+        self.scene.set_image(case.image if case is not None and not case.image.is_2d else None)
+        for axis, slider in self.slice_sliders.items():
+            enabled = self.scene.has_image
+            slider.setEnabled(enabled)
+            if enabled and case is not None:
+                k = SLICE_AXES.index(axis)
+                slider.blockSignals(True)
+                slider.setRange(0, case.image.shape[k] - 1)
+                slider.setValue(case.image.shape[k] // 2)
+                slider.blockSignals(False)
+        self.show_slices(self.slices.isChecked())
+        self.rebuild()
+
+    def rebuild(self, force: bool = False) -> None:
+        """Mesh the case's label maps in a worker; actors appear as meshes arrive."""
+        self._cancel_worker()
+        vols = self._sources(self.state.case)
+        if not vols:
+            self.message.setText("No label map in this case yet: segment it, or open the "
+                                 "phantom sample (File ▸ Open sample).")
+            self.message.show()
+            self._render()
+            return
+        options = MeshOptions(smooth_iterations=self.smooth.value())
+        extractors = []
+        for vol in vols:
+            ex = self._extractors.get(id(vol))
+            if ex is None or force:
+                try:
+                    ex = SurfaceExtractor(vol, options)
+                except ValueError as exc:
+                    self.message.setText(f"Cannot mesh the labels: {exc}")
+                    return
+                self._extractors[id(vol)] = ex
+            ex.set_options(options)
+            extractors.append(ex)
+        self.message.setText("Meshing…")
+        self.progress.setValue(0)
+        self.progress.show()
+        self._generation += 1
+        generation = self._generation
+        worker = create_worker(_mesh_job, extractors, _ignore_errors=True)
+        worker.yielded.connect(lambda item: self._on_mesh(generation, *item))
+        worker.errored.connect(lambda exc: self._on_mesh_error(generation, exc))
+        worker.finished.connect(lambda: self._on_mesh_finished(generation))
+        self._worker = worker
+        worker.start()
+
+    def _cancel_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+            self._worker = None
+        self._generation += 1
+
+    def _on_mesh(self, generation: int, fraction: float, mesh: StructureMesh | None) -> None:
+        if generation != self._generation:
+            return
+        self.progress.setValue(int(round(100 * fraction)))
+        if mesh is None:
+            return
+        first = not self.meshes
+        self.meshes[mesh.label_id] = mesh
+        self.scene.add_mesh(mesh.label_id, mesh)
+        self._add_tree_item(mesh.label_id)
+        if first:
+            self.scene.reset_camera()
+        self._render()
+
+    def _on_mesh_error(self, generation: int, exc: BaseException) -> None:
+        if generation == self._generation:
+            self.message.setText(f"Meshing failed: {exc}")
+
+    def _on_mesh_finished(self, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self._worker = None
+        self.progress.hide()
+        n = len(self.meshes)
+        tri = sum(m.triangles for m in self.meshes.values())
+        self.message.setText(f"{n} structures, {tri:,} triangles. Drag to rotate, "
+                             "right-drag or wheel to zoom, middle-drag to pan.")
+        self.scene.reset_camera()
+        self._render()
+        self.meshing_finished.emit()
+
+    def is_busy(self) -> bool:
+        return self._worker is not None
+
+    # ----- tree -----
+    def _group_item(self, group: str) -> QTreeWidgetItem:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(0, ID_ROLE) == group:
+                return item
+        item = QTreeWidgetItem([group])
+        item.setData(0, ID_ROLE, group)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable
+                      | Qt.ItemFlag.ItemIsAutoTristate)
+        item.setCheckState(0, Qt.CheckState.Checked)
+        order = [g for g in GROUPS if g == group or self._has_group(g)]
+        self.tree.insertTopLevelItem(order.index(group), item)
+        item.setExpanded(group != "brain")
+        return item
+
+    def _has_group(self, group: str) -> bool:
+        return any(self.tree.topLevelItem(i).data(0, ID_ROLE) == group
+                   for i in range(self.tree.topLevelItemCount()))
+
+    def item_for(self, label_id: int) -> QTreeWidgetItem | None:
+        """The tree row of a structure."""
+        for i in range(self.tree.topLevelItemCount()):
+            group = self.tree.topLevelItem(i)
+            for j in range(group.childCount()):
+                if group.child(j).data(0, ID_ROLE) == label_id:
+                    return group.child(j)
+        return None
+
+    def _add_tree_item(self, label_id: int) -> None:
+        if self.item_for(label_id) is not None:
+            return
+        lab = self.scene.label(label_id)
+        self._syncing = True
+        try:
+            parent = self._group_item(lab.group)
+            title = lab.title if lab.layer not in BRAIN_LAYERS else f"{lab.title} ({lab.layer})"
+            item = QTreeWidgetItem([title, ""])
+            item.setData(0, ID_ROLE, label_id)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(0, Qt.CheckState.Checked if self.scene.is_wanted(label_id)
+                               else Qt.CheckState.Unchecked)
+            item.setBackground(1, QBrush(QColor(*self.scene.colour(label_id))))
+            item.setToolTip(1, "double-click to change the colour")
+            mesh = self.meshes.get(label_id)
+            if mesh is not None:
+                item.setToolTip(0, f"id {label_id}: {mesh.triangles:,} triangles, "
+                                   f"{mesh.voxel_volume_ml:.2f} ml of voxels")
+            ids = [parent.child(j).data(0, ID_ROLE) for j in range(parent.childCount())]
+            parent.insertChild(sum(1 for i in ids if i < label_id), item)
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(0, 100)
+            slider.setValue(int(round(100 * self.scene.opacity(label_id))))
+            slider.valueChanged.connect(lambda v, lid=label_id: self.set_opacity(lid, v / 100))
+            self.tree.setItemWidget(item, 2, slider)
+        finally:
+            self._syncing = False
+
+    def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if self._syncing or column != 0:
+            return
+        label_id = item.data(0, ID_ROLE)
+        if isinstance(label_id, int):
+            self.scene.set_visible(label_id, item.checkState(0) == Qt.CheckState.Checked)
+            self._render()
+
+    def _on_item_double_clicked(self, item: QTreeWidgetItem, column: int) -> None:
+        label_id = item.data(0, ID_ROLE)
+        if column != 1 or not isinstance(label_id, int):
+            return
+        colour = QColorDialog.getColor(QColor(*self.scene.colour(label_id)), self,
+                                       f"Colour of {item.text(0)}")
+        if colour.isValid():
+            self.set_colour(label_id, (colour.red(), colour.green(), colour.blue()))
+
+    def _sync_checks(self) -> None:
+        """Tree checkboxes follow the scene's visibility (after presets)."""
+        self._syncing = True
+        try:
+            for lid in self.scene.label_ids():
+                item = self.item_for(lid)
+                if item is not None:
+                    item.setCheckState(0, Qt.CheckState.Checked if self.scene.is_wanted(lid)
+                                       else Qt.CheckState.Unchecked)
+        finally:
+            self._syncing = False
+
+    # ----- actions (also used by tests and scripts) -----
+    def set_visible(self, label_id: int, visible: bool) -> None:
+        item = self.item_for(label_id)
+        if item is not None:
+            item.setCheckState(0, Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
+        else:
+            self.scene.set_visible(label_id, visible)
+            self._render()
+
+    def set_opacity(self, label_id: int, opacity: float) -> None:
+        self.scene.set_opacity(label_id, opacity)
+        self._render()
+
+    def set_colour(self, label_id: int, rgb: tuple[int, int, int]) -> None:
+        self.scene.set_colour(label_id, rgb)
+        item = self.item_for(label_id)
+        if item is not None:
+            item.setBackground(1, QBrush(QColor(*rgb)))
+        self._render()
+
+    def apply_preset(self, name: str) -> None:
+        self.scene.apply_preset(name)
+        self._sync_checks()
+        self._render()
+
+    def set_brain_layer(self, layer: str) -> None:
+        self.scene.set_brain_layer(layer)
+        if self.brain_layer.currentText() != layer:
+            self.brain_layer.setCurrentText(layer)
+        self._render()
+
+    def set_view(self, name: str) -> None:
+        self.scene.set_view(name)
+        self._render()
+
+    def _apply_clip(self, *_: object) -> None:
+        if self.clip.isChecked():
+            self.scene.clip_axis(self.clip_axis.currentData(), self.clip_pos.value() / 100)
+        else:
+            self.scene.set_clip_plane(None)
+        self._render()
+
+    def show_slices(self, visible: bool) -> None:
+        if self.slices.isChecked() != visible:
+            self.slices.setChecked(visible)
+            return
+        self.scene.show_slices(visible)
+        self._render()
+
+    def _move_slice(self, axis: str, index: int) -> None:
+        if self.scene.has_image:
+            self.scene.set_slice(axis, index)
+            self._render()
+
+    def set_ruler_mode(self, on: bool) -> None:
+        self._ruler_mode = bool(on)
+        self._ruler_points = []
+        if self.ruler.isChecked() != on:
+            self.ruler.setChecked(on)
+        if not on:
+            self.scene.clear_ruler()
+            self.ruler_label.setText("")
+        else:
+            self.ruler_label.setText("click the first point")
+        self._render()
+
+    def _on_left_press(self, style, _event) -> None:  # type: ignore[no-untyped-def]
+        if not self._ruler_mode:
+            style.OnLeftButtonDown()
+            return
+        x, y = self.interactor.GetEventPosition()
+        if self._picker.Pick(x, y, 0, self.scene.renderer) and self._picker.GetActor():
+            self.add_ruler_point(self._picker.GetPickPosition())
+
+    def add_ruler_point(self, point: tuple[float, float, float]) -> float | None:
+        """Add a measuring point; the second one draws the ruler and returns its length (mm)."""
+        if len(self._ruler_points) >= 2:
+            self._ruler_points = []
+            self.scene.clear_ruler()
+        self._ruler_points.append(tuple(point))  # type: ignore[arg-type]
+        length = None
+        if len(self._ruler_points) == 2:
+            length = self.scene.set_ruler(*self._ruler_points)
+            self.ruler_label.setText(f"distance: {length:.1f} mm")
+        else:
+            self.ruler_label.setText("click the second point")
+        self._render()
+        return length
+
+    # ----- output -----
+    def _render(self) -> None:
+        if self.vtk_widget.isVisible():
+            self.vtk_widget.GetRenderWindow().Render()
+
+    def save_screenshot(self, path: str | Path) -> Path:
+        """The 3D view as a PNG."""
+        return save_png(capture(self.vtk_widget.GetRenderWindow()), path)
+
+    def _screenshot_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save 3D view", "twin.png", "PNG (*.png)")
+        if path:
+            self.state.status.emit(f"Saved {self.save_screenshot(path)}")
+
+    def export(self, folder: str | Path, fmt: str = "stl", single_file: bool = False,
+               visible_only: bool = True) -> list[Path]:
+        """Write the (visible) structures' meshes to `folder`."""
+        ids = self.scene.visible_ids() if visible_only else sorted(self.meshes)
+        return export_meshes({i: self.meshes[i] for i in ids if i in self.meshes}, folder, fmt,
+                             single_file, self.scene.table)
+
+    def _export_dialog(self) -> None:
+        dialog = ExportDialog(str(Path.home() / "headtwin_meshes"), self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        try:
+            paths = self.export(dialog.folder.text(), dialog.format.currentText().lower(),
+                                dialog.single.isChecked(), dialog.visible_only.isChecked())
+        except ValueError as exc:
+            self.message.setText(f"Export failed: {exc}")
+            return
+        self.state.status.emit(f"Exported {len(paths)} file(s) to {dialog.folder.text()}")
+
+    def close_vtk(self) -> None:
+        """Stop meshing and release the OpenGL window; call before the QApplication goes."""
+        self._cancel_worker()
+        self.vtk_widget.Finalize()

@@ -1,0 +1,108 @@
+"""The 3D twin workspace in a real window under Xvfb: meshing worker, tree toggles, tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
+
+from headtwin_app.core.case import Case
+from headtwin_app.core.volume import Volume
+from headtwin_app.ui.state import AppState
+from headtwin_app.ui.twin import TwinWorkspace
+
+pytestmark = pytest.mark.gui
+
+
+def small_case() -> Case:
+    shape = (40, 44, 36)
+    i, j, k = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    lab = np.zeros(shape, np.int16)
+    head = (i - 20) ** 2 + (j - 22) ** 2 + (k - 18) ** 2
+    lab[(head < 16**2) & (head >= 13**2)] = 1  # skull shell
+    lab[((i - 12) ** 2 + (j - 36) ** 2 + (k - 18) ** 2) < 9] = 8  # eyeballs
+    lab[((i - 28) ** 2 + (j - 36) ** 2 + (k - 18) ** 2) < 9] = 8
+    lab[((i - 20) ** 2 + (j - 22) ** 2 < 6) & (k < 5)] = 12  # spinal cord
+    brain = np.where(head < 11**2, 22, 0).astype(np.int16)
+    brain[head < 7**2] = 23
+    image = Volume.from_spacing((lab > 0).astype(np.float32) * 100 + 20, (1.0, 1.0, 1.2))
+    return Case(image=image, labels=image.with_data(lab), brain={"tissue": image.with_data(brain)})
+
+
+@pytest.fixture
+def workspace(qtbot):  # type: ignore[no-untyped-def]
+    state = AppState()
+    ws = TwinWorkspace(state)
+    qtbot.addWidget(ws)
+    ws.resize(1100, 700)
+    with qtbot.waitExposed(ws):
+        ws.show()
+    with qtbot.waitSignal(ws.meshing_finished, timeout=60_000):
+        state.set_case(small_case())
+    yield ws
+    ws.close_vtk()
+
+
+def test_meshes_arrive_in_tree_and_scene(workspace: TwinWorkspace) -> None:
+    assert sorted(workspace.meshes) == [1, 8, 12, 22, 23]
+    assert workspace.scene.label_ids() == [1, 8, 12, 22, 23]
+    groups = [workspace.tree.topLevelItem(i).text(0)
+              for i in range(workspace.tree.topLevelItemCount())]
+    assert groups == ["craniofacial", "CNS", "brain"]
+    assert not workspace.is_busy()
+
+
+def test_tree_checkbox_toggles_actor_visibility(workspace: TwinWorkspace, qtbot) -> None:  # type: ignore
+    item = workspace.item_for(1)
+    assert item is not None and workspace.scene.actor(1).GetVisibility() == 1
+    # a real mouse click on the checkbox of the "skull" row
+    tree = workspace.tree
+    tree.scrollToItem(item)
+    option = QStyleOptionViewItem()
+    option.rect = tree.visualItemRect(item)
+    option.features |= QStyleOptionViewItem.ViewItemFeature.HasCheckIndicator
+    box = tree.style().subElementRect(QStyle.SubElement.SE_ItemViewItemCheckIndicator, option,
+                                      tree)
+    qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=box.center())
+    assert item.checkState(0) == Qt.CheckState.Unchecked
+    assert workspace.scene.actor(1).GetVisibility() == 0
+    item.setCheckState(0, Qt.CheckState.Checked)
+    assert workspace.scene.actor(1).GetVisibility() == 1
+    # the group checkbox hides every structure of the group
+    group = item.parent()
+    group.setCheckState(0, Qt.CheckState.Unchecked)
+    assert workspace.scene.actor(8).GetVisibility() == 0
+
+
+def test_presets_sync_the_tree(workspace: TwinWorkspace) -> None:
+    workspace.apply_preset("bone")
+    assert workspace.scene.visible_ids() == [1]
+    assert workspace.item_for(8).checkState(0) == Qt.CheckState.Unchecked
+    workspace.apply_preset("all")
+    assert workspace.item_for(8).checkState(0) == Qt.CheckState.Checked
+
+
+def test_tools(workspace: TwinWorkspace, tmp_path: Path) -> None:
+    workspace.clip.setChecked(True)
+    assert workspace.scene.clip_plane is not None
+    workspace.clip.setChecked(False)
+    workspace.show_slices(True)
+    assert workspace.scene.slices_visible()
+    workspace.set_ruler_mode(True)
+    workspace.add_ruler_point((0.0, 0.0, 0.0))
+    assert workspace.add_ruler_point((3.0, 4.0, 0.0)) == pytest.approx(5.0)
+    assert "5.0 mm" in workspace.ruler_label.text()
+    workspace.set_view("lateral")
+    shot = workspace.save_screenshot(tmp_path / "twin.png")
+    assert shot.stat().st_size > 2000
+    files = workspace.export(tmp_path / "out", "stl")
+    assert len(files) == 5
+
+
+def test_opacity_slider(workspace: TwinWorkspace) -> None:
+    slider = workspace.tree.itemWidget(workspace.item_for(1), 2)
+    slider.setValue(40)
+    assert workspace.scene.actor(1).GetProperty().GetOpacity() == pytest.approx(0.4)
