@@ -1,76 +1,46 @@
-"""Segmentation overlap metrics: Dice per label and the mean over labels present in the reference.
-
-Convention (design brief): Dice = 2|A∩B| / (|A|+|B|) per label id over the whole volume; the mean
-is taken over the labels present in the reference. A label only the prediction has is reported as
-an extra (it scores 0 against an empty reference) but does not enter the mean.
-"""
+"""Segmentation agreement metrics (docs/design.md, "Metrics"): Dice per label, and the mean over
+the labels present in the reference."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
-
-from headtwin_app.core.labels import LabelTable, default_label_table
-
-
-def _check_pair(reference: np.ndarray, prediction: np.ndarray) -> None:
-    if reference.shape != prediction.shape:
-        raise ValueError(f"reference shape {tuple(reference.shape)} does not match prediction "
-                         f"shape {tuple(prediction.shape)}")
 
 
 def dice_per_label(reference: np.ndarray, prediction: np.ndarray,
                    labels: Iterable[int] | None = None) -> dict[int, float]:
-    """Dice of each label id (default: every nonzero id in the reference).
-
-    Args:
-        reference: integer label map (the truth).
-        prediction: integer label map on the same grid.
-        labels: ids to score; a label absent from both maps scores 1.0 (nothing to miss).
-    Returns:
-        {label id: Dice in [0, 1]}.
-    """
-    _check_pair(reference, prediction)
-    ref = np.asarray(reference).astype(np.int64, copy=False).ravel()
-    pred = np.asarray(prediction).astype(np.int64, copy=False).ravel()
-    ids = sorted(int(i) for i in (np.unique(ref[ref > 0]) if labels is None else labels))
-    if not ids:
-        return {}
-    n = max(max(ids), int(ref.max(initial=0)), int(pred.max(initial=0))) + 1
-    if min(int(ref.min(initial=0)), int(pred.min(initial=0))) < 0:
+    """Dice 2|A∩B|/(|A|+|B|) per label id. `labels` defaults to every non-zero id in either map;
+    a label absent from both gets NaN (undefined, left out of means)."""
+    reference, prediction = np.asarray(reference), np.asarray(prediction)
+    if reference.shape != prediction.shape:
+        raise ValueError(f"label maps differ in shape: {reference.shape} vs {prediction.shape}")
+    r = reference.reshape(-1).astype(np.int64)
+    p = prediction.reshape(-1).astype(np.int64)
+    if r.size and (r.min() < 0 or p.min() < 0):
         raise ValueError("label maps must not hold negative ids")
-    ref_count = np.bincount(ref, minlength=n)
-    pred_count = np.bincount(pred, minlength=n)
-    both = np.bincount(ref[ref == pred], minlength=n)
-    out = {}
-    for i in ids:
-        denom = ref_count[i] + pred_count[i]
-        out[i] = 1.0 if denom == 0 else float(2.0 * both[i] / denom)
+    m = int(max(r.max(initial=0), p.max(initial=0))) + 1
+    ref_count = np.bincount(r, minlength=m)
+    pred_count = np.bincount(p, minlength=m)
+    both = np.bincount(r[r == p], minlength=m)
+    if labels is None:
+        labels = [i for i in range(1, m) if ref_count[i] or pred_count[i]]
+    out: dict[int, float] = {}
+    for lab in labels:
+        lab = int(lab)
+        if lab >= m:
+            out[lab] = math.nan
+            continue
+        denom = int(ref_count[lab] + pred_count[lab])
+        out[lab] = math.nan if denom == 0 else 2.0 * int(both[lab]) / denom
     return out
 
 
-def dice_report(reference: np.ndarray, prediction: np.ndarray,
-                table: LabelTable | None = None) -> dict[str, Any]:
-    """Dice per label name for the labels in the reference, their mean, and prediction-only labels.
-
-    Returns:
-        {"dice": {name: Dice}, "mean_dice": float (nan when the reference is empty),
-         "labels_in_reference": [ids], "extra_labels": {name: voxels} (in prediction only),
-         "convention": str}
-    """
-    table = table or default_label_table()
-    _check_pair(reference, prediction)
-    ref_ids = sorted(int(i) for i in np.unique(reference) if i > 0)
-    pred_ids = sorted(int(i) for i in np.unique(prediction) if i > 0)
-    per_id = dice_per_label(reference, prediction, ref_ids)
-    extra = {table.name_of(i): int((prediction == i).sum()) for i in pred_ids if i not in per_id}
-    mean = float(np.mean(list(per_id.values()))) if per_id else float("nan")
-    return {
-        "dice": {table.name_of(i): round(d, 4) for i, d in per_id.items()},
-        "mean_dice": round(mean, 4) if per_id else mean,
-        "labels_in_reference": ref_ids,
-        "extra_labels": extra,
-        "convention": "Dice per label over the whole volume; mean over labels in the reference",
-    }
+def mean_dice(reference: np.ndarray, prediction: np.ndarray) -> float:
+    """Mean Dice over the labels present in the reference (NaN when the reference is empty)."""
+    present = [int(v) for v in np.unique(reference) if v != 0]
+    if not present:
+        return math.nan
+    scores = dice_per_label(reference, prediction, present)
+    return float(np.mean([scores[i] for i in present]))

@@ -1,0 +1,652 @@
+"""A labelling project on disk: a folder of cases with their labels, proposals and review records.
+
+Layout::
+
+    project.json                    name, label layer, creation time, format version
+    cases/<name>/image.nii.gz       the image
+    cases/<name>/labels.nii.gz      the current (saved) labels
+    cases/<name>/labels.autosave.nii.gz   periodic autosave of unsaved edits
+    cases/<name>/proposal.nii.gz    the model proposal (stage 2/3), if any
+    cases/<name>/reference.nii.gz   a reference labelling (ground truth), if any
+    cases/<name>/case.json          stage, per-structure review status, who/when, edit counts,
+                                    seconds spent, voxels added/removed per structure vs proposal
+    reports/qc_report.csv|html      the stage-3 QC report
+
+Every file is written atomically (temporary file in the same folder, fsync, os.replace), so a
+crash leaves either the old or the new file, never half of one. Opening a case whose autosave is
+newer than its saved labels restores the autosave and says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from headtwin_app.core.edit.proposal import proposal_changes
+from headtwin_app.core.labels import LabelTable, default_label_table
+from headtwin_app.core.volume import Volume
+
+PROJECT_FILE = "project.json"
+FORMAT_VERSION = 1
+STAGES = ("manual", "semi", "auto")
+REVIEW_STATES = ("pending", "accepted", "edited", "rejected")
+IMAGE, LABELS, AUTOSAVE = "image.nii.gz", "labels.nii.gz", "labels.autosave.nii.gz"
+PROPOSAL, REFERENCE, RECORD = "proposal.nii.gz", "reference.nii.gz", "case.json"
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".dcm", ".npy")
+_CASE_NAME = re.compile(r"[^A-Za-z0-9_\-]+")
+
+Predictor = Callable[[Volume], Volume]
+"""Anything that maps an image Volume to a label Volume on the same grid (a segmentation
+backend's `predict`, or a plain function)."""
+
+# Rough plausible volumes (ml) of the twin structures in an adult head, for QC flags only.
+EXPECTED_ML: dict[str, tuple[float, float]] = {
+    "skull": (150.0, 1500.0), "mandible": (15.0, 200.0), "tmj_articular_discs": (0.05, 5.0),
+    "temporalis": (5.0, 200.0), "masseter": (5.0, 150.0), "medial_pterygoid": (1.0, 50.0),
+    "lateral_pterygoid": (1.0, 50.0), "eyeballs": (5.0, 40.0), "upper_airway": (2.0, 200.0),
+    "cervical_vertebrae": (10.0, 400.0), "cervical_discs": (0.5, 80.0),
+    "spinal_cord": (1.0, 40.0),
+}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def case_name_from(path: Path) -> str:
+    """A safe case name from a file or folder name ("sub-01 T1.nii.gz" → "sub-01_T1")."""
+    name = path.name
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    name = _CASE_NAME.sub("_", name).strip("_")
+    if not name:
+        raise ValueError(f"{path}: cannot make a case name from this file name")
+    return name
+
+
+# --- atomic writes -------------------------------------------------------------------------------
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _save_error(path: Path, exc: BaseException) -> OSError:
+    text = str(exc).strip()
+    reason = getattr(exc, "strerror", None) or (text.splitlines()[0] if text else
+                                                type(exc).__name__)
+    if isinstance(exc, PermissionError):
+        return PermissionError(f"cannot save {path.name}: the folder {path.parent} is read-only "
+                               f"({reason})")
+    return OSError(f"cannot save {path.name} in {path.parent}: {reason}")
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Write `path` atomically: `write(tmp)` writes a temporary file in the same folder (with the
+    same suffix), which is fsync'ed and renamed over `path`. OSError with a one-line message."""
+    path = Path(path)
+    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}",
+                                    dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise _save_error(path, exc) from None
+    finally:
+        if tmp is not None:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_save_volume(vol: Volume, path: str | os.PathLike[str], dtype: Any = None) -> Path:
+    """Write `vol` as NIfTI atomically (labels as int16, images as float32 by default)."""
+    data = np.asarray(vol.data if dtype is None else vol.data.astype(dtype, copy=False))
+    return atomic_write(path, lambda tmp: nib.save(nib.Nifti1Image(data, vol.affine), str(tmp)))
+
+
+# --- records -------------------------------------------------------------------------------------
+@dataclass
+class CaseRecord:
+    """What case.json holds: the case's stage, review per structure (name → pending / accepted /
+    edited / rejected), who/when, edit counts, time spent and the changes vs the proposal."""
+
+    name: str
+    stage: str = "manual"
+    review: dict[str, str] = field(default_factory=dict)
+    annotator: str = ""
+    created: str = field(default_factory=now_iso)
+    modified: str = ""
+    saved: str = ""
+    edit_count: int = 0
+    edits_per_structure: dict[str, int] = field(default_factory=dict)
+    seconds_spent: float = 0.0
+    changes: dict[str, dict[str, int]] = field(default_factory=dict)
+    proposal_source: str = ""
+    proposal_time: str = ""
+    auto_labelled: bool = False
+    source: str = ""
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"case '{self.name}': unknown stage '{self.stage}'")
+        for struct, state in self.review.items():
+            if state not in REVIEW_STATES:
+                raise ValueError(f"case '{self.name}': unknown review state '{state}' for "
+                                 f"{struct}")
+
+    def set_review(self, structure: str, state: str) -> None:
+        if state not in REVIEW_STATES:
+            raise ValueError(f"unknown review state '{state}' (choose from "
+                             f"{', '.join(REVIEW_STATES)})")
+        self.review[structure] = state
+        self.note("review", structure=structure, state=state)
+
+    def count_edit(self, structures: list[str]) -> None:
+        """One committed edit (a stroke, a fill, ...) touching `structures`."""
+        self.edit_count += 1
+        for s in structures:
+            self.edits_per_structure[s] = self.edits_per_structure.get(s, 0) + 1
+            if self.review.get(s) == "accepted":
+                self.review[s] = "edited"
+        self.modified = now_iso()
+
+    def note(self, event: str, **info: Any) -> None:
+        """Append an event to the case log (kept short: the last 500 events)."""
+        self.log.append({"time": now_iso(), "event": event, **info})
+        del self.log[:-500]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any], name: str) -> CaseRecord:
+        known = {f for f in CaseRecord.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["name"] = name
+        return CaseRecord(**values)
+
+
+@dataclass
+class OpenedCase:
+    """A case loaded for editing: volumes on one grid, its record, and what happened on opening."""
+
+    name: str
+    image: Volume
+    labels: Volume
+    record: CaseRecord
+    proposal: Volume | None = None
+    reference: Volume | None = None
+    restored_autosave: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+def check_labels(data: np.ndarray, image_shape: tuple[int, ...], table: LabelTable,
+                 source: str) -> np.ndarray:
+    """`data` as a C-contiguous int16 label array, or ValueError naming `source` and the problem:
+    a shape that does not match the image, non-integer values, or ids not in the label table."""
+    if tuple(data.shape) != tuple(image_shape):
+        raise ValueError(f"{source}: label map shape {tuple(data.shape)} does not match the image "
+                         f"{tuple(image_shape)}")
+    if data.dtype.kind == "f":
+        if not np.isfinite(data).all() or not np.array_equal(data, np.round(data)):
+            raise ValueError(f"{source}: the label map holds non-integer values")
+    elif data.dtype.kind not in "iub":
+        raise ValueError(f"{source}: the label map has unsupported type {data.dtype}")
+    present = np.unique(data).astype(np.int64)
+    bad = [int(v) for v in present if v != 0 and v not in table]
+    if bad:
+        shown = ", ".join(map(str, bad[:8])) + (" …" if len(bad) > 8 else "")
+        raise ValueError(f"{source}: label ids {shown} are not in the label table")
+    return np.ascontiguousarray(data, dtype=np.int16)
+
+
+def read_labels(path: str | os.PathLike[str], image: Volume,
+                table: LabelTable | None = None) -> Volume:
+    """Load a label file for `image`, checked by `check_labels` (ValueError one line)."""
+    from headtwin_app.core.io import load_volume
+
+    table = table if table is not None else default_label_table()
+    vol = load_volume(path)
+    data = check_labels(vol.data, image.shape, table, str(path))
+    return image.with_data(data)
+
+
+# --- the project ---------------------------------------------------------------------------------
+class Project:
+    """A folder of cases. `Project.create(root)` makes one, `Project.open(root)` opens one."""
+
+    def __init__(self, root: Path, meta: dict[str, Any], table: LabelTable | None = None):
+        self.root = root
+        self.meta = meta
+        self.table = table if table is not None else default_label_table()
+
+    # --- creation -------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: str | os.PathLike[str], name: str | None = None,
+               layer: str = "twin") -> Project:
+        """Make a new project in `root` (created if missing; must not hold a project yet)."""
+        root = Path(root)
+        if (root / PROJECT_FILE).exists():
+            raise ValueError(f"{root}: already holds a project")
+        meta = {"name": name or root.name, "created": now_iso(), "label_layer": layer,
+                "format_version": FORMAT_VERSION}
+        try:
+            (root / "cases").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _save_error(root / PROJECT_FILE, exc) from None
+        atomic_write_text(root / PROJECT_FILE, json.dumps(meta, indent=2))
+        return cls(root, meta)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str]) -> Project:
+        """Open an existing project folder (ValueError when it is not one)."""
+        root = Path(root)
+        f = root / PROJECT_FILE
+        if not f.exists():
+            raise ValueError(f"{root}: not a HeadTwin project (no {PROJECT_FILE})")
+        try:
+            meta = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{f}: cannot read the project file ({exc})") from None
+        return cls(root, meta)
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", self.root.name))
+
+    @property
+    def structures(self) -> LabelTable:
+        """The labels annotated in this project (the project's label layer)."""
+        return self.table.layer(str(self.meta.get("label_layer", "twin")))
+
+    # --- cases ----------------------------------------------------------------------------------
+    def case_dir(self, name: str) -> Path:
+        return self.root / "cases" / name
+
+    def case_names(self) -> list[str]:
+        folder = self.root / "cases"
+        if not folder.is_dir():
+            return []
+        return sorted(d.name for d in folder.iterdir() if (d / IMAGE).exists())
+
+    def record(self, name: str) -> CaseRecord:
+        f = self.case_dir(name) / RECORD
+        if not f.exists():
+            return CaseRecord(name)
+        try:
+            return CaseRecord.from_dict(json.loads(f.read_text(encoding="utf-8")), name)
+        except (OSError, json.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"{f}: cannot read the case record ({exc})") from None
+
+    def save_record(self, record: CaseRecord) -> None:
+        atomic_write_text(self.case_dir(record.name) / RECORD, record.to_json())
+
+    def has_labels(self, name: str) -> bool:
+        return (self.case_dir(name) / LABELS).exists()
+
+    def add_case(self, name: str, image: Volume, labels: Volume | None = None,
+                 reference: Volume | None = None, source: str = "") -> CaseRecord:
+        """Write a new case folder (image, optional labels and reference, a fresh record)."""
+        if _CASE_NAME.search(name) or not name:
+            raise ValueError(f"case name '{name}' may hold only letters, digits, '_' and '-'")
+        folder = self.case_dir(name)
+        if (folder / IMAGE).exists():
+            raise ValueError(f"case '{name}' already exists in the project")
+        for vol, what in ((labels, "labels"), (reference, "reference")):
+            if vol is not None:
+                check_labels(vol.data, image.shape, self.table, f"case '{name}' {what}")
+        atomic_save_volume(image, folder / IMAGE, np.float32)
+        if labels is not None:
+            atomic_save_volume(labels, folder / LABELS, np.int16)
+        if reference is not None:
+            atomic_save_volume(reference, folder / REFERENCE, np.int16)
+        record = CaseRecord(name, source=source)
+        record.note("created", source=source)
+        self.save_record(record)
+        return record
+
+    def import_folder(self, folder: str | os.PathLike[str]) -> list[str]:
+        """Add every image in `folder` as a new case: image files, DICOM series folders, or case
+        folders (image.nii.gz, with labels.nii.gz taken as the reference). Names already in the
+        project are skipped. Returns the names added."""
+        from headtwin_app.core.io import load_volume
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ValueError(f"{folder}: not a folder")
+        added, existing = [], set(self.case_names())
+        for entry in sorted(folder.iterdir()):
+            reference = None
+            if entry.is_dir() and (entry / IMAGE).exists():
+                image = load_volume(entry / IMAGE)
+                if (entry / LABELS).exists():
+                    reference = read_labels(entry / LABELS, image, self.table)
+            elif entry.is_dir() and any(p.suffix.lower() in (".dcm", "") for p in entry.iterdir()):
+                try:
+                    image = load_volume(entry)
+                except ValueError:
+                    continue
+            elif entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES):
+                image = load_volume(entry)
+            else:
+                continue
+            name = case_name_from(entry)
+            if name in existing:
+                continue
+            self.add_case(name, image, reference=reference, source=str(entry))
+            existing.add(name)
+            added.append(name)
+        return added
+
+    def open_case(self, name: str) -> OpenedCase:
+        """Load a case for editing. If its autosave is newer than its saved labels, the autosave is
+        restored (`restored_autosave`, and a message says so). A bad label file (wrong shape, ids
+        not in the table) raises ValueError naming the file."""
+        from headtwin_app.core.io import load_volume
+
+        folder = self.case_dir(name)
+        if not (folder / IMAGE).exists():
+            raise ValueError(f"case '{name}' is not in the project {self.root}")
+        image = load_volume(folder / IMAGE)
+        record = self.record(name)
+        opened = OpenedCase(name, image, image.with_data(np.zeros(image.shape, np.int16)), record)
+        saved, auto = folder / LABELS, folder / AUTOSAVE
+        source = saved if saved.exists() else None
+        if auto.exists() and (source is None or auto.stat().st_mtime_ns > saved.stat().st_mtime_ns):
+            try:
+                opened.labels = read_labels(auto, image, self.table)
+                opened.restored_autosave = True
+                when = datetime.fromtimestamp(auto.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+                opened.messages.append(f"case '{name}': restored unsaved edits from the autosave "
+                                       f"of {when}")
+                source = None
+            except ValueError as exc:
+                opened.messages.append(f"the autosave could not be used: {exc}")
+        if source is not None:
+            opened.labels = read_labels(source, image, self.table)
+        if (folder / PROPOSAL).exists():
+            opened.proposal = read_labels(folder / PROPOSAL, image, self.table)
+        if (folder / REFERENCE).exists():
+            opened.reference = read_labels(folder / REFERENCE, image, self.table)
+        return opened
+
+    def changes_vs_proposal(self, labels: np.ndarray, proposal: np.ndarray) -> dict[str,
+                                                                                   dict[str, int]]:
+        """Voxels added/removed per structure name relative to the proposal."""
+        raw = proposal_changes(proposal, labels, self.structures.ids())
+        return {self.table.name_of(i): c for i, c in raw.items()}
+
+    def save_labels(self, name: str, labels: np.ndarray | Volume, record: CaseRecord | None = None,
+                    proposal: np.ndarray | None = None, seconds: float = 0.0) -> CaseRecord:
+        """Atomically write the case's labels and record; then drop the autosave. `seconds` of
+        work are added to the record; with a `proposal` the changes vs it are recorded.
+        OSError (one line) when the folder cannot be written: nothing on disk is half-written
+        and the caller keeps its labels in memory."""
+        folder = self.case_dir(name)
+        image_affine = self._affine(name)
+        data = labels.data if isinstance(labels, Volume) else labels
+        check_labels(data, self._shape(name), self.table, f"case '{name}' labels")
+        record = record if record is not None else self.record(name)
+        record.seconds_spent = float(record.seconds_spent) + float(seconds)
+        if proposal is not None:
+            record.changes = self.changes_vs_proposal(data, proposal)
+        record.saved = now_iso()
+        record.modified = record.modified or record.saved
+        atomic_save_volume(Volume(np.asarray(data), image_affine), folder / LABELS, np.int16)
+        self.save_record(record)
+        try:
+            (folder / AUTOSAVE).unlink(missing_ok=True)
+        except OSError:
+            pass
+        return record
+
+    def autosave(self, name: str, labels: np.ndarray) -> Path:
+        """Atomically write the unsaved labels beside the saved ones (`labels.autosave.nii.gz`)."""
+        return atomic_save_volume(Volume(np.asarray(labels), self._affine(name)),
+                                  self.case_dir(name) / AUTOSAVE, np.int16)
+
+    def save_proposal(self, name: str, proposal: Volume, source: str = "model",
+                      record: CaseRecord | None = None) -> CaseRecord:
+        """Store a model proposal for the case; review of every structure in it becomes pending
+        and the case moves to stage "semi" (unless it is already "auto")."""
+        data = check_labels(proposal.data, self._shape(name), self.table, f"proposal for '{name}'")
+        atomic_save_volume(Volume(data, self._affine(name)), self.case_dir(name) / PROPOSAL,
+                           np.int16)
+        record = record if record is not None else self.record(name)
+        if record.stage == "manual":
+            record.stage = "semi"
+        record.proposal_source = source
+        record.proposal_time = now_iso()
+        for i in np.unique(data):
+            if i != 0:
+                record.review[self.table.name_of(int(i))] = "pending"
+        record.note("proposal", source=source)
+        self.save_record(record)
+        return record
+
+    def _header(self, name: str) -> nib.Nifti1Image:
+        try:
+            return nib.load(str(self.case_dir(name) / IMAGE))
+        except Exception as exc:
+            raise ValueError(f"case '{name}': cannot read its image ({exc})") from None
+
+    def _shape(self, name: str) -> tuple[int, ...]:
+        shape = tuple(int(s) for s in self._header(name).shape[:3])
+        return shape + (1,) * (3 - len(shape))
+
+    def _affine(self, name: str) -> np.ndarray:
+        return np.asarray(self._header(name).affine, dtype=float)
+
+    # --- export ---------------------------------------------------------------------------------
+    def export_nnunet(self, out_root: str | os.PathLike[str], dataset_id: int = 1,
+                      dataset_name: str | None = None, only_accepted: bool = False) -> Path:
+        """Write the labelled cases as an nnU-Net raw dataset; returns the dataset folder. With
+        `only_accepted`, only cases whose every reviewed structure is accepted or edited."""
+        from headtwin_app.core.io import load_volume
+        from headtwin_app.core.seg.nnunet_dataset import export_nnunet_dataset
+
+        def cases() -> Iterator[tuple[str, Volume, Volume]]:
+            for name in self.case_names():
+                if not self.has_labels(name):
+                    continue
+                if only_accepted and not self.is_accepted(name):
+                    continue
+                image = load_volume(self.case_dir(name) / IMAGE)
+                yield name, image, read_labels(self.case_dir(name) / LABELS, image, self.table)
+
+        safe = _CASE_NAME.sub("", dataset_name or self.name) or "HeadTwin"
+        return export_nnunet_dataset(cases(), out_root, dataset_id, safe, self.structures)
+
+    def is_accepted(self, name: str) -> bool:
+        """True when the case has labels and no structure is pending or rejected."""
+        if not self.has_labels(name):
+            return False
+        review = self.record(name).review
+        return all(s in ("accepted", "edited") for s in review.values())
+
+
+# --- stage 3: automatic labelling ----------------------------------------------------------------
+@dataclass(frozen=True)
+class AutoLabelProgress:
+    """One step of `auto_label`: `done` of `total` cases handled; `status` is "labelled",
+    "skipped", "failed" or "report" (the last item, with the report paths)."""
+
+    done: int
+    total: int
+    case: str
+    status: str
+    message: str = ""
+    seconds: float = 0.0
+    report: tuple[Path, ...] = ()
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+def auto_label(project: Project, predictor: Predictor | Any, overwrite: bool = False,
+               expected: dict[str, tuple[float, float]] | None = None,
+               source: str = "model") -> Iterator[AutoLabelProgress]:
+    """Stage 3: label every case that has no labels yet with `predictor` (a callable image →
+    labels, or an object with `.predict`). Yields progress after each case — stop iterating to
+    cancel; running again resumes, skipping cases already labelled. The prediction is stored as
+    the case's proposal and labels (stage "auto", review pending). Ends by writing the QC report
+    (`reports/qc_report.csv` and `.html`) over every labelled case."""
+    from headtwin_app.core.io import load_volume
+
+    predict = getattr(predictor, "predict", predictor)
+    if not callable(predict):
+        raise ValueError("the predictor must be callable (image Volume → label Volume)")
+    names = project.case_names()
+    total = len(names)
+    for n, name in enumerate(names, 1):
+        if project.has_labels(name) and not overwrite:
+            yield AutoLabelProgress(n, total, name, "skipped", "already labelled")
+            continue
+        start = time.perf_counter()
+        try:
+            image = load_volume(project.case_dir(name) / IMAGE)
+            pred = predict(image)
+            if not isinstance(pred, Volume):
+                pred = image.with_data(np.asarray(pred))
+            data = check_labels(pred.data, image.shape, project.table, f"prediction for '{name}'")
+            record = project.record(name)
+            record.stage = "auto"
+            record.auto_labelled = True
+            project.save_proposal(name, image.with_data(data), source, record)
+            record.note("auto_label", source=source)
+            project.save_labels(name, data, record)
+        except (ValueError, OSError, RuntimeError) as exc:
+            yield AutoLabelProgress(n, total, name, "failed", str(exc).splitlines()[0],
+                                    time.perf_counter() - start)
+            continue
+        yield AutoLabelProgress(n, total, name, "labelled", "", time.perf_counter() - start)
+    paths = write_qc_report(project, expected)
+    yield AutoLabelProgress(total, total, "", "report", f"QC report: {paths[0]}", report=paths)
+
+
+@dataclass(frozen=True)
+class QCRow:
+    case: str
+    stage: str
+    structure: str
+    label_id: int
+    voxels: int
+    volume_ml: float
+    expected_min_ml: float
+    expected_max_ml: float
+    flag: str  # "", "empty", "too small", "too large"
+
+
+def qc_rows(project: Project, expected: dict[str, tuple[float, float]] | None = None
+            ) -> list[QCRow]:
+    """Per labelled case and per project structure: voxel count, volume (ml) and a flag when the
+    structure is empty or outside its expected volume range."""
+    expected = EXPECTED_ML if expected is None else expected
+    rows = []
+    for name in project.case_names():
+        if not project.has_labels(name):
+            continue
+        img = nib.load(str(project.case_dir(name) / LABELS))
+        data = np.asarray(img.dataobj).astype(np.int64)
+        voxel_ml = float(np.prod(np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0)))) / 1000.0
+        counts = np.bincount(data.ravel()[data.ravel() >= 0])
+        stage = project.record(name).stage
+        for lab in project.structures:
+            n = int(counts[lab.id]) if lab.id < counts.size else 0
+            ml = n * voxel_ml
+            lo, hi = expected.get(lab.name, (0.0, float("inf")))
+            flag = "empty" if n == 0 else "too small" if ml < lo else "too large" if ml > hi else ""
+            rows.append(QCRow(name, stage, lab.name, lab.id, n, round(ml, 3), lo, hi, flag))
+    return rows
+
+
+def write_qc_report(project: Project, expected: dict[str, tuple[float, float]] | None = None
+                    ) -> tuple[Path, Path]:
+    """Write `reports/qc_report.csv` and `reports/qc_report.html`; returns both paths."""
+    rows = qc_rows(project, expected)
+    folder = project.root / "reports"
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    fields = list(QCRow.__dataclass_fields__)
+    writer.writerow(fields)
+    for r in rows:
+        writer.writerow([getattr(r, f) for f in fields])
+    csv_path = atomic_write_text(folder / "qc_report.csv", buf.getvalue())
+    flagged = [r for r in rows if r.flag]
+    cases = sorted({r.case for r in rows})
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>QC report</title><style>"
+        "body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #bbb;"
+        "padding:2px 6px;text-align:right}td:first-child,th:first-child{text-align:left}"
+        ".flag{background:#f6c6c6}</style></head><body>",
+        f"<h1>QC report — {html.escape(project.name)}</h1>",
+        f"<p>{now_iso()} · {len(cases)} labelled cases · {len(flagged)} flags "
+        "(empty structure, or volume outside the expected range).</p>",
+        "<table><tr><th>case</th><th>stage</th>",
+    ]
+    structs = [lab.name for lab in project.structures]
+    parts += [f"<th>{html.escape(s)} (ml)</th>" for s in structs] + ["</tr>"]
+    by_case: dict[str, dict[str, QCRow]] = {}
+    for r in rows:
+        by_case.setdefault(r.case, {})[r.structure] = r
+    for case in cases:
+        cells = by_case[case]
+        stage = next(iter(cells.values())).stage if cells else ""
+        parts.append(f"<tr><td>{html.escape(case)}</td><td>{stage}</td>")
+        for s in structs:
+            r = cells.get(s)
+            if r is None:
+                parts.append("<td></td>")
+                continue
+            cls = " class='flag'" if r.flag else ""
+            title = f" title='{r.flag}: expected {r.expected_min_ml}–{r.expected_max_ml} ml'" \
+                if r.flag else ""
+            parts.append(f"<td{cls}{title}>{r.volume_ml:.2f}{' ⚑' if r.flag else ''}</td>")
+        parts.append("</tr>")
+    parts.append("</table></body></html>")
+    html_path = atomic_write_text(folder / "qc_report.html", "\n".join(parts))
+    return csv_path, html_path
