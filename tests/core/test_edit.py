@@ -267,3 +267,13 @@ def test_diff_memory_is_sparse() -> None:
     assert diff.nbytes == len(diff) * (4 + 2 + 2)
     merged = LabelDiff.merge([diff, paint(lab, (32, 32, 32), 10, 2)])
     assert set(merged.old) == {0} and set(merged.new) == {2}
+
+
+def test_line_voxels_has_no_gaps() -> None:
+    from headtwin_app.core.edit import line_voxels
+
+    pts = line_voxels((0, 0, 5), (4, 2, 5))
+    assert pts[0] == (0, 0, 5) and pts[-1] == (4, 2, 5) and len(pts) == 5
+    steps = [np.abs(np.subtract(b, a)).max() for a, b in zip(pts[:-1], pts[1:], strict=True)]
+    assert steps == [1, 1, 1, 1]
+    assert line_voxels((3, 3, 3), (3, 3, 3)) == [(3, 3, 3)]

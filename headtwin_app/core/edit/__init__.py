@@ -4,7 +4,7 @@ Every tool edits a C-contiguous integer label array in place and returns a spars
 (flat int32 indices, int16 old and new values) that `EditHistory` keeps for undo/redo.
 """
 
-from headtwin_app.core.edit.brush import erase, paint, paint_offsets
+from headtwin_app.core.edit.brush import erase, line_voxels, paint, paint_offsets
 from headtwin_app.core.edit.diff import LabelDiff, apply_change
 from headtwin_app.core.edit.fill import flood_fill_slice
 from headtwin_app.core.edit.history import EditHistory
@@ -15,6 +15,7 @@ from headtwin_app.core.edit.rules import OverwriteRule
 
 __all__ = [
     "EditHistory", "LabelDiff", "OverwriteRule", "accept_structure", "annotated_slices",
-    "apply_change", "erase", "flood_fill_slice", "interpolate_slices", "paint", "paint_offsets",
+    "apply_change", "erase", "flood_fill_slice", "interpolate_slices", "line_voxels", "paint",
+    "paint_offsets",
     "proposal_changes", "reject_structure", "remove_islands",
 ]

@@ -88,3 +88,14 @@ def erase(labels: np.ndarray, center: tuple[int, int, int], radius: float,
     """Set the brush voxels to background, in place; with `only` erase just that label."""
     rule = OverwriteRule("label", only) if only else PAINT_OVER_ALL
     return paint(labels, center, radius, 0, spacing, axis, rule)
+
+
+def line_voxels(start: tuple[int, int, int], stop: tuple[int, int, int]) -> list[tuple[int, ...]]:
+    """Voxels on the straight segment from `start` to `stop` (both included, no repeats), so a
+    fast mouse drag leaves no gaps between dabs."""
+    a, b = np.asarray(start, dtype=float), np.asarray(stop, dtype=float)
+    n = int(np.abs(b - a).max())
+    if n == 0:
+        return [tuple(int(x) for x in start)]
+    pts = np.rint(a + (b - a) * (np.arange(n + 1)[:, None] / n)).astype(int)
+    return [tuple(int(x) for x in p) for p in pts]
