@@ -304,7 +304,7 @@ def upper_half(shape: Shape, accel: float = 2.0, seed: int = 0, *,
     if accel > 2.0 * (1 + TOLERANCE):
         raise ValueError(
             f"upper_half samples at least half of k-space, so R <= 2 (asked {accel:g}); "
-            "combine it with another family for a higher R"
+            "combine it with another family for a higher R (e.g. --combine-with random_line)"
         )
     support = _check_support(support, (ny, nx))
     return _select_rows(np.arange(ny), (ny, nx), accel, "upper_half", support)
@@ -385,7 +385,8 @@ def kmax(shape: Shape, accel: float, seed: int = 0, *,
 
 def partial_fourier(shape: Shape, accel: float, seed: int = 0, *, fraction: float | None = None,
                     both_axes: bool = False, support: np.ndarray | None = None) -> np.ndarray:
-    """Partial Fourier: the first fraction f = 1/R of ky lines (past the centre), or with
+    """Partial Fourier: a fraction f = 1/R of the ky lines, from the top edge down past the
+    centre (the DC line is always kept: at f = 0.5 the block is shifted to end on it), or with
     `both_axes` a fraction 1/√R of both plane axes (all encoding directions).
 
     Args:
@@ -405,10 +406,15 @@ def partial_fourier(shape: Shape, accel: float, seed: int = 0, *, fraction: floa
     if accel > limit * (1 + TOLERANCE):
         raise ValueError(
             f"partial_fourier keeps a fraction >= 0.5 per axis, so R <= {limit:g} "
-            f"(asked {accel:g}); combine it with another family for a higher R"
+            f"(asked {accel:g}); combine it with another family for a higher R "
+            "(e.g. --combine-with equispaced)"
         )
     if not both_axes:
-        return _select_rows(np.arange(ny), (ny, nx), accel, "partial_fourier", support)
+        # from the top edge, but never stopping short of the DC line (half Fourier keeps it)
+        n_rows = int(round(ny / accel))
+        first = max(0, ny // 2 + 1 - n_rows)
+        order = np.concatenate([np.arange(first, ny), np.arange(first)])
+        return _select_rows(order, (ny, nx), accel, "partial_fourier", support)
     iy = np.arange(ny)[:, None] / ny
     ix = np.arange(nx)[None, :] / nx
     score = np.maximum(iy, ix) + 1e-6 * (iy + ix)
@@ -500,6 +506,8 @@ def make_mask(family: str, shape: Shape, accel: float, seed: int = 0, *,
     if combine_with is not None:
         if family == "partial_fourier" and pf_fraction is not None:
             region_accel = 1.0 / _check_fraction("partial-Fourier fraction", pf_fraction, 0.5)
+        elif family == "partial_fourier":
+            region_accel = shape[0] / (shape[0] // 2 + 1)  # half Fourier plus the DC line
         else:
             region_accel = fam.max_accel or _check_accel(accel)
         region = make_mask(family, shape, region_accel, seed, pf_fraction=pf_fraction,

@@ -1,0 +1,91 @@
+"""Sweep results as files: CSV, a PSNR/SSIM-versus-R plot (PNG), and a Table 2-style table."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROW_KEYS = ("mask", "combined_with", "dims", "accel_requested", "accel_achieved", "psnr",
+            "ssim", "nmse", "scan_time_s", "scan_time_full_s", "error")
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """One line per (mask, R) with the sweep's keys."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(ROW_KEYS), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in ROW_KEYS})
+    return p
+
+
+def write_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str],
+               title: str = "") -> Path:
+    """PSNR and SSIM against R, one line per family (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.2), dpi=100)
+    ax_p, ax_s = fig.subplots(1, 2)
+    families = list(dict.fromkeys(r["mask"] for r in rows))
+    for fam in families:
+        pts = sorted((r["accel_requested"], r["psnr"], r["ssim"]) for r in rows
+                     if r["mask"] == fam and r.get("psnr") is not None)
+        if not pts:
+            continue
+        label = fam
+        combined = {r.get("combined_with") for r in rows if r["mask"] == fam} - {None}
+        if combined:
+            label += f" (×{'/'.join(sorted(combined))} beyond its cap)"
+        ax_p.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label)
+        ax_s.plot([p[0] for p in pts], [p[2] for p in pts], "o-", label=label)
+    for ax, name in ((ax_p, "PSNR (dB)"), (ax_s, "SSIM")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("acceleration R")
+        ax.set_ylabel(name)
+        ax.grid(True, alpha=0.3)
+    ax_s.legend(fontsize=7, loc="best")
+    fig.suptitle(title or "Zero-filled reconstruction vs acceleration "
+                 "(PSNR/SSIM, data_range = max(gt))", fontsize=10)
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(str(p))
+    return p
+
+
+def table2_rows(rows: Sequence[dict[str, Any]],
+                accels: Sequence[float] = (4.0, 8.0)) -> list[dict[str, Any]]:
+    """Rows laid out like the paper's Table 2: one per family, PSNR and SSIM at each R."""
+    out = []
+    for fam in dict.fromkeys(r["mask"] for r in rows):
+        entry: dict[str, Any] = {"mask": fam}
+        for a in accels:
+            hit = next((r for r in rows if r["mask"] == fam
+                        and abs(r["accel_requested"] - a) < 1e-9), None)
+            entry[f"psnr_{a:g}x"] = None if hit is None else hit.get("psnr")
+            entry[f"ssim_{a:g}x"] = None if hit is None else hit.get("ssim")
+        out.append(entry)
+    return out
+
+
+def table2_markdown(rows: Sequence[dict[str, Any]], accels: Sequence[float] = (4.0, 8.0)) -> str:
+    """A markdown table: mask | PSNR 4× | PSNR 8× | SSIM 4× | SSIM 8×."""
+    head = ("| mask | " + " | ".join(f"PSNR {a:g}×" for a in accels) + " | "
+            + " | ".join(f"SSIM {a:g}×" for a in accels) + " |")
+    sep = "|---" * (1 + 2 * len(accels)) + "|"
+    lines = [head, sep]
+    for e in table2_rows(rows, accels):
+        def f(v: Any, nd: int) -> str:
+            return "–" if v is None else f"{v:.{nd}f}"
+        ps = " | ".join(f(e[f"psnr_{a:g}x"], 2) for a in accels)
+        ss = " | ".join(f(e[f"ssim_{a:g}x"], 4) for a in accels)
+        lines.append(f"| {e['mask']} | {ps} | {ss} |")
+    return "\n".join(lines)
