@@ -130,6 +130,11 @@ class SimulationResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def _workers(size: int) -> int:
+    """One FFT thread for small arrays (no thread start-up on busy machines), all for big."""
+    return 1 if size < (1 << 18) else -1
+
+
 def _ramp(n: int) -> np.ndarray:
     """exp(−2πi·k·(n//2)/n) for k in FFT order: multiplying k-space by it equals an fftshift
     of the inverse transform's output."""
@@ -167,6 +172,8 @@ class KSpaceSimulator:
         # in FFT order with the output fftshift folded in as a phase ramp, so a mask change
         # costs one plain inverse FFT over (ky, kz) and no shifts.
         self._hybrid = _prepare_hybrid(self.kspace) if dims == 3 else None
+        self._ramp2 = (_ramp(self.shape[0])[:, None] * _ramp(self.shape[1])[None, :]
+                       if dims == 2 else None)
         self.reference = MetricReference(self.gt)
         self._log_kspace: np.ndarray | None = None
 
@@ -205,7 +212,10 @@ class KSpaceSimulator:
             kspace_u = self.kspace * mask
             if sigma > 0:
                 kspace_u = add_noise(kspace_u, sigma, nseed, mask)
-            zf = zero_filled(kspace_u)
+            # = zero_filled(kspace_u): the output fftshift folded into a cached phase ramp
+            zk = _sfft.ifft2(_sfft.ifftshift(kspace_u) * self._ramp2, norm="ortho",
+                             workers=_workers(kspace_u.size))
+            zf = np.abs(zk).astype(np.float32, copy=False)
         else:
             assert self._hybrid is not None
             ny, _, nz = self.shape
@@ -222,7 +232,7 @@ class KSpaceSimulator:
                 ramp = _ramp(ny)[iy] * _ramp(nz)[iz]
                 lines = lines + noise_lines * ramp[:, None]
             hyb[iy, :, iz] = lines
-            zf = np.abs(_sfft.ifftn(hyb, axes=(0, 2), norm="ortho", workers=-1))
+            zf = np.abs(_sfft.ifftn(hyb, axes=(0, 2), norm="ortho", workers=_workers(hyb.size)))
             zf = zf.astype(np.float32, copy=False)
             kspace_u = None
             if keep_kspace:

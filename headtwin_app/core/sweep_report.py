@@ -26,13 +26,12 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> P
 
 def write_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str],
                title: str = "") -> Path:
-    """PSNR and SSIM against R, one line per family (matplotlib, Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    """PSNR and SSIM against R, one line per family (matplotlib Agg canvas, no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
     ax_p, ax_s = fig.subplots(1, 2)
     families = list(dict.fromkeys(r["mask"] for r in rows))
     for fam in families:

@@ -41,6 +41,16 @@ def test_3d_fast_path_equals_direct_fft(shape: tuple[int, ...], family: str) -> 
     assert res.metrics["ssim"] == pytest.approx(Mt.ssim(img, direct), abs=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(32, 40), (33, 27)])
+def test_2d_fast_path_equals_direct_fft(shape: tuple[int, int]) -> None:
+    img = phantom(shape)
+    sim = K.KSpaceSimulator(img, 2)
+    mask = M.make_mask("random_points", sim.plane, 3.0, seed=1)
+    res = sim.run(mask)
+    direct = K.zero_filled(K.undersample(K.to_kspace(img), mask, 2))
+    np.testing.assert_allclose(res.zero_filled, direct, atol=1e-3)
+
+
 @pytest.mark.parametrize("dims,shape", [(2, (32, 32)), (3, (20, 18, 16))])
 def test_noise_is_seeded_only_on_samples_and_consistent(dims: int, shape) -> None:
     img = phantom(shape)
