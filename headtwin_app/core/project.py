@@ -443,10 +443,16 @@ class Project:
             pass
         return record
 
-    def autosave(self, name: str, labels: np.ndarray) -> Path:
-        """Atomically write the unsaved labels beside the saved ones (`labels.autosave.nii.gz`)."""
-        return atomic_save_volume(Volume(np.asarray(labels), self._affine(name)),
+    def autosave(self, name: str, labels: np.ndarray, record: CaseRecord | None = None,
+                 seconds: float = 0.0) -> Path:
+        """Atomically write the unsaved labels beside the saved ones (`labels.autosave.nii.gz`);
+        with a `record`, its edit log and `seconds` of work are saved too."""
+        path = atomic_save_volume(Volume(np.asarray(labels), self._affine(name)),
                                   self.case_dir(name) / AUTOSAVE, np.int16)
+        if record is not None:
+            record.seconds_spent = float(record.seconds_spent) + float(seconds)
+            self.save_record(record)
+        return path
 
     def save_proposal(self, name: str, proposal: Volume, source: str = "model",
                       record: CaseRecord | None = None) -> CaseRecord:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGridLayout,
@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from PySide6.QtCore import Qt
 
 from headtwin_app.core.display import auto_window
 from headtwin_app.core.labels import LabelTable, default_label_table, lut_rgba
@@ -37,6 +36,7 @@ class OrthoViewer(QWidget):
         self.table: LabelTable = default_label_table()
         self.views = {name: SliceView(name) for name in PLANES}
         self.position = [0, 0, 0]
+        self.visible_labels: set[int] | None = None  # None: all labels visible
 
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
@@ -66,6 +66,7 @@ class OrthoViewer(QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)
         self.opacity.setToolTip("Label overlay opacity")
+        self.opacity.setMinimumWidth(80)
         self.opacity.valueChanged.connect(self._refresh_lut)
 
         controls = QHBoxLayout()
@@ -96,15 +97,46 @@ class OrthoViewer(QWidget):
     def set_labels(self, labels: Volume | np.ndarray | None) -> None:
         data = labels.data if isinstance(labels, Volume) else labels
         if data is not None and self.volume is not None and data.shape != self.volume.shape:
-            raise ValueError(f"label map shape {data.shape} does not match image {self.volume.shape}")
-        lut = lut_rgba(self.table, self.opacity.value() / 100.0)
+            raise ValueError(f"label map shape {data.shape} does not match image "
+                             f"{self.volume.shape}")
+        lut = self.label_lut()
         for view in self.views.values():
             view.set_labels(data, lut)
 
+    def label_lut(self) -> np.ndarray:
+        """The overlay colour table: label colours at the opacity slider, hidden labels clear."""
+        return lut_rgba(self.table, self.opacity.value() / 100.0, self.visible_labels)
+
     def _refresh_lut(self) -> None:
-        lut = lut_rgba(self.table, self.opacity.value() / 100.0)
+        lut = self.label_lut()
         for view in self.views.values():
             view.set_labels(view.labels, lut)
+
+    def set_visible_labels(self, visible: set[int] | None) -> None:
+        """Show only these label ids (None: all)."""
+        self.visible_labels = None if visible is None else set(visible)
+        self._refresh_lut()
+
+    def set_outline(self, on: bool) -> None:
+        """Draw the label overlay as outlines (True) or filled (False) in every view."""
+        for view in self.views.values():
+            view.outline = bool(on)
+        self._refresh_lut()
+
+    def set_draft(self, draft: Volume | np.ndarray | None) -> None:
+        """Show a proposal label map as outlines over the labels in every view (None hides)."""
+        data = draft.data if isinstance(draft, Volume) else draft
+        if data is not None and self.volume is not None and data.shape != self.volume.shape:
+            raise ValueError(f"proposal shape {data.shape} does not match image "
+                             f"{self.volume.shape}")
+        lut = lut_rgba(self.table, 1.0, self.visible_labels)
+        for view in self.views.values():
+            view.set_draft(data, lut)
+
+    def refresh_overlays(self, planes: tuple[str, ...] | None = None) -> None:
+        """Redraw the label overlays of `planes` (default all) after the label array changed."""
+        for name in planes or tuple(self.views):
+            self.views[name].refresh_overlay()
 
     def auto_levels(self) -> None:
         if self.volume is None:

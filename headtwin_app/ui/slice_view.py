@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtWidgets import QGraphicsEllipseItem, QLabel, QSlider, QVBoxLayout, QWidget
 
+from headtwin_app.core.overlay import label_rgba
 from headtwin_app.core.volume import Volume
 
 # plane name → (array axis that the slider walks, screen-horizontal axis, screen-vertical axis)
@@ -32,11 +33,17 @@ class SliceView(QWidget):
         clicked(voxel): the user clicked a point; `voxel` is an (i, j, k) index tuple.
         hovered(voxel): the mouse is over voxel (i, j, k), or None when it leaves the image.
         slice_changed(int): the slider moved.
+        stroke_started(voxel), stroke_moved(voxel), stroke_finished(): a left-button drag while
+            paint mode is on (`set_paint_mode(True)`); the view then does not pan on left drags
+            (wheel zoom, right-drag zoom and middle-drag pan still work).
     """
 
     clicked = Signal(tuple)
     hovered = Signal(object)
     slice_changed = Signal(int)
+    stroke_started = Signal(tuple)
+    stroke_moved = Signal(tuple)
+    stroke_finished = Signal()
 
     def __init__(self, plane: str, parent: QWidget | None = None):
         super().__init__(parent)
@@ -46,6 +53,13 @@ class SliceView(QWidget):
         self.volume: Volume | None = None
         self.overlay_lut: np.ndarray | None = None
         self.labels: np.ndarray | None = None
+        self.outline = False  # draw labels as outlines instead of filled
+        self.draft: np.ndarray | None = None  # e.g. a model proposal, drawn as outlines
+        self.draft_lut: np.ndarray | None = None
+        self.paint_enabled = False
+        self._stroking = False
+        self._last_voxel: tuple[int, int, int] | None = None
+        self._brush_radius: tuple[float, float] | None = None
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("k")
@@ -55,6 +69,14 @@ class SliceView(QWidget):
         self.overlay_item.setZValue(10)
         self.view.addItem(self.image_item)
         self.view.addItem(self.overlay_item)
+        self.draft_item = pg.ImageItem(axisOrder="col-major")
+        self.draft_item.setZValue(11)
+        self.view.addItem(self.draft_item)
+        self.brush_item = QGraphicsEllipseItem()
+        self.brush_item.setPen(pg.mkPen((255, 255, 255, 200), width=1, cosmetic=True))
+        self.brush_item.setZValue(30)
+        self.brush_item.setVisible(False)
+        self.view.addItem(self.brush_item)
         pen = pg.mkPen((255, 220, 0, 150), width=1)
         self.vline = pg.InfiniteLine(angle=90, pen=pen, movable=False)
         self.hline = pg.InfiniteLine(angle=0, pen=pen, movable=False)
@@ -75,6 +97,7 @@ class SliceView(QWidget):
         layout.addWidget(self.slider)
         self.graphics.scene().sigMouseClicked.connect(self._on_click)
         self.graphics.scene().sigMouseMoved.connect(self._on_move)
+        self.graphics.viewport().installEventFilter(self)
         self._letters: list[pg.TextItem] = []
 
     # --- data -----------------------------------------------------------------------------------
@@ -83,6 +106,7 @@ class SliceView(QWidget):
         if volume is None:
             self.image_item.clear()
             self.overlay_item.clear()
+            self.draft_item.clear()
             return
         axis, h, v = PLANES[self.plane]
         n = volume.shape[axis]
@@ -104,6 +128,34 @@ class SliceView(QWidget):
         if lut is not None:
             self.overlay_lut = lut
         self._refresh_overlay()
+
+    def set_draft(self, draft: np.ndarray | None, lut: np.ndarray | None = None) -> None:
+        """Show a second label map (a proposal) as outlines over the labels; None hides it."""
+        self.draft = draft
+        if lut is not None:
+            self.draft_lut = lut
+        self._refresh_draft()
+
+    def set_outline(self, on: bool) -> None:
+        self.outline = bool(on)
+        self._refresh_overlay()
+
+    def refresh_overlay(self) -> None:
+        """Redraw only this view's label overlay (the current slice), e.g. after a brush dab."""
+        self._refresh_overlay()
+
+    def set_paint_mode(self, on: bool) -> None:
+        """Left-button drags become strokes (signals) instead of panning the view."""
+        self.paint_enabled = bool(on)
+        if not on:
+            self.brush_item.setVisible(False)
+            self._stroking = False
+
+    def set_brush_radius(self, radius_mm: float | None) -> None:
+        """Radius (mm) of the brush outline drawn around the cursor; None hides it."""
+        self._brush_radius = None if radius_mm is None else (radius_mm, radius_mm)
+        if radius_mm is None:
+            self.brush_item.setVisible(False)
 
     @property
     def index(self) -> int:
@@ -140,10 +192,19 @@ class SliceView(QWidget):
             self.overlay_item.clear()
             return
         sl = take_slice(self.labels, self.plane, self.index)
-        lut = self.overlay_lut
-        rgba = lut[np.clip(sl, 0, len(lut) - 1)]
+        rgba = label_rgba(sl, self.overlay_lut, self.outline)
         self.overlay_item.setImage(rgba, autoLevels=False, levels=(0, 255))
         self.overlay_item.setRect(self._rect(sl.shape))
+        self._refresh_draft()
+
+    def _refresh_draft(self) -> None:
+        if self.draft is None or self.draft_lut is None or self.volume is None:
+            self.draft_item.clear()
+            return
+        sl = take_slice(self.draft, self.plane, self.index)
+        self.draft_item.setImage(label_rgba(sl, self.draft_lut, outline=True), autoLevels=False,
+                                 levels=(0, 255))
+        self.draft_item.setRect(self._rect(sl.shape))
 
     def _place_letters(self, shape: tuple[int, int]) -> None:
         for item in self._letters:
@@ -187,6 +248,46 @@ class SliceView(QWidget):
 
     def _on_move(self, pos) -> None:  # type: ignore[no-untyped-def]
         self.hovered.emit(self._voxel_at(pos))
+
+    def _show_brush(self, voxel: tuple[int, int, int] | None) -> None:
+        if voxel is None or self._brush_radius is None or not self.paint_enabled:
+            self.brush_item.setVisible(False)
+            return
+        _axis, h, v = PLANES[self.plane]
+        sx, sy = self._scale
+        rx, ry = self._brush_radius
+        cx, cy = (voxel[h] + 0.5) * sx, (voxel[v] + 0.5) * sy
+        self.brush_item.setRect(cx - rx - sx / 2, cy - ry - sy / 2, 2 * rx + sx, 2 * ry + sy)
+        self.brush_item.setVisible(True)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        """In paint mode, turn left-button press/drag/release on the viewport into strokes."""
+        if not self.paint_enabled or self.volume is None:
+            return super().eventFilter(obj, event)
+        kind = event.type()
+        if kind not in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove,
+                        QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick):
+            return super().eventFilter(obj, event)
+        voxel = self._voxel_at(self.graphics.mapToScene(event.position().toPoint()))
+        left = event.button() == Qt.MouseButton.LeftButton  # type: ignore[attr-defined]
+        if kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick) and left:
+            if voxel is not None:
+                self._stroking = True
+                self._last_voxel = voxel
+                self.stroke_started.emit(voxel)
+            return True
+        if kind == QEvent.Type.MouseMove:
+            self._show_brush(voxel)
+            self.hovered.emit(voxel)
+            if self._stroking and voxel is not None and voxel != self._last_voxel:
+                self._last_voxel = voxel
+                self.stroke_moved.emit(voxel)
+            return self._stroking
+        if kind == QEvent.Type.MouseButtonRelease and left and self._stroking:
+            self._stroking = False
+            self.stroke_finished.emit()
+            return True
+        return super().eventFilter(obj, event)
 
     def keyPressEvent(self, event) -> None:  # type: ignore[no-untyped-def]
         step = {Qt.Key.Key_PageUp: 1, Qt.Key.Key_Up: 1, Qt.Key.Key_PageDown: -1,

@@ -277,3 +277,33 @@ def test_line_voxels_has_no_gaps() -> None:
     steps = [np.abs(np.subtract(b, a)).max() for a, b in zip(pts[:-1], pts[1:], strict=True)]
     assert steps == [1, 1, 1, 1]
     assert line_voxels((3, 3, 3), (3, 3, 3)) == [(3, 3, 3)]
+
+
+# --- session (the workspace's logic) -----------------------------------------------------------
+def test_session_stroke_fill_undo_and_review() -> None:
+    from headtwin_app.core.edit.session import LabellingSession
+    from headtwin_app.core.volume import Volume
+
+    img = Volume.from_spacing(np.zeros((20, 20, 5), np.float32))
+    proposal = np.zeros(img.shape, np.int16)
+    proposal[2:6, 2:6, 2] = 4
+    s = LabellingSession(img, proposal=proposal, reference=proposal.copy())
+    s.settings.tool, s.settings.label, s.settings.radius = "brush2d", 5, 1
+    s.begin_stroke((10, 10, 2), axis=2)
+    s.continue_stroke((14, 10, 2))  # the segment is filled without gaps
+    s.end_stroke()
+    assert (s.labels[9:16, 10, 2] == 5).all() and len(s.history) == 1 and s.dirty
+    s.settings.tool = "fill"
+    s.begin_stroke((0, 0, 0), axis=2)
+    assert (s.labels[:, :, 0] == 5).all() and len(s.history) == 2
+    s.undo()
+    assert not s.labels[:, :, 0].any()
+    s.accept(4)
+    assert s.changes()[4] == {"added": 0, "removed": 0}
+    scores, mean = s.dice("reference")
+    assert scores[4] == 1.0 and scores[5] == 0.0 and mean == 1.0
+    s.reject(4)
+    assert not (s.labels == 4).any()
+    for _ in range(3):
+        s.undo()
+    assert not s.labels.any()
