@@ -66,6 +66,7 @@ class MeshMetrics:
     area_mm2: float
     volume_ml: float
     boundary_edges: int
+    nonmanifold_edges: int = 0
 
     @property
     def watertight(self) -> bool:
@@ -101,12 +102,16 @@ def mesh_metrics(polydata: vtkPolyData) -> MeshMetrics:
     edges = vtkFeatureEdges()
     edges.SetInputData(polydata)
     edges.BoundaryEdgesOn()
+    edges.NonManifoldEdgesOn()
     edges.FeatureEdgesOff()
     edges.ManifoldEdgesOff()
-    edges.NonManifoldEdgesOff()
+    edges.ColoringOn()  # cell scalar: 0 boundary, 0.222 non-manifold
     edges.Update()
+    out = edges.GetOutput()
+    kinds = out.GetCellData().GetScalars()
+    kind = ns.vtk_to_numpy(kinds) if kinds is not None else np.zeros(0)
     return MeshMetrics(n, float(mass.GetSurfaceArea()), float(mass.GetVolume()) / 1000.0,
-                       int(edges.GetOutput().GetNumberOfCells()))
+                       int((kind < 0.1).sum()), int(((kind > 0.1) & (kind < 0.3)).sum()))
 
 
 def label_counts(data: np.ndarray) -> dict[int, int]:
@@ -154,6 +159,35 @@ def _polydata(points: np.ndarray, triangles: np.ndarray) -> vtkPolyData:
     pd.SetPoints(pts)
     pd.SetPolys(cells)
     return pd
+
+
+def _compact(points: np.ndarray, faces: np.ndarray) -> vtkPolyData:
+    """A polydata of `faces` holding only the points they use (O(n), no sort)."""
+    used = np.zeros(len(points), dtype=bool)
+    used[faces.ravel()] = True
+    keep = np.flatnonzero(used)
+    remap = np.empty(len(points), dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    return _polydata(points[keep], remap[faces])
+
+
+def _merge_coincident(surface: vtkPolyData) -> vtkPolyData:
+    """Join the points SurfaceNets duplicates where a structure touches itself only along a voxel
+    edge or corner; without this the smoothed structure has open seams (boundary edges) there.
+    Unsmoothed points sit at voxel-cube centres, so equal coordinates mean the same cube."""
+    if surface.GetNumberOfPoints() == 0:
+        return surface
+    pts = ns.vtk_to_numpy(surface.GetPoints().GetData())
+    cube = np.floor(pts).astype(np.int64)
+    span = cube.max(axis=0) + 1
+    key = (cube[:, 0] * span[1] + cube[:, 1]) * span[2] + cube[:, 2]
+    unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    if len(unique) == len(key):
+        return surface
+    tris = ns.vtk_to_numpy(surface.GetPolys().GetConnectivityArray()).reshape(-1, 3)
+    merged = _polydata(pts[first], inverse.reshape(-1)[tris])
+    merged.GetCellData().ShallowCopy(surface.GetCellData())
+    return merged
 
 
 def _finish(pd: vtkPolyData, options: MeshOptions) -> vtkPolyData:
@@ -251,8 +285,7 @@ class SurfaceExtractor:
             inside = pair[:, 0] == lid
             outside = pair[:, 1] == lid
             faces = np.concatenate([tris[inside], tris[outside][:, ::-1]])
-            used, inverse = np.unique(faces, return_inverse=True)
-            pd = _polydata(points[used], inverse.reshape(-1, 3))
+            pd = _compact(points, faces)
             pd = _finish(pd, self.options)
             seconds = time.perf_counter() - t1 + shared * len(faces) / n_all
             sm = StructureMesh(lid, pd, self.counts[lid], self.counts[lid] * self._voxel_ml,
@@ -279,7 +312,7 @@ class SurfaceExtractor:
         nets.SetOutputMeshTypeToTriangles()
         nets.SmoothingOff()
         nets.Update()
-        surface = nets.GetOutput()
+        surface = _merge_coincident(nets.GetOutput())
         if self.options.smooth_iterations > 0 and surface.GetNumberOfCells() > 0:
             sinc = vtkWindowedSincPolyDataFilter()
             sinc.SetInputData(surface)

@@ -18,6 +18,7 @@ from vtkmodules.util import numpy_support as ns
 from vtkmodules.vtkCommonCore import vtkCommand
 from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPlane, vtkPolyData
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
+from vtkmodules.vtkFiltersCore import vtkPolyDataNormals, vtkQuadricClustering
 from vtkmodules.vtkFiltersSources import vtkLineSource
 from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
 from vtkmodules.vtkRenderingCore import (
@@ -70,6 +71,28 @@ def _label_for(table: LabelTable, label_id: int) -> Label:
     return Label(label_id, f"label_{label_id}", "craniofacial", "twin", rgb, 1.0)  # type: ignore
 
 
+LOD_MIN_TRIANGLES = 40_000
+
+
+def make_lod(polydata: vtkPolyData, cell_mm: float = 3.0) -> vtkPolyData | None:
+    """A coarse copy of a big mesh for use while the camera moves (quadric clustering on a
+    `cell_mm` grid, fast enough to run per structure); None for meshes already small."""
+    if polydata.GetNumberOfCells() < LOD_MIN_TRIANGLES:
+        return None
+    b = polydata.GetBounds()
+    divisions = [max(2, int((b[2 * i + 1] - b[2 * i]) / cell_mm)) for i in range(3)]
+    cluster = vtkQuadricClustering()
+    cluster.SetInputData(polydata)
+    cluster.AutoAdjustNumberOfDivisionsOff()
+    cluster.SetNumberOfDivisions(*divisions)
+    normals = vtkPolyDataNormals()
+    normals.SetInputConnection(cluster.GetOutputPort())
+    normals.SplittingOff()
+    normals.ConsistencyOff()
+    normals.Update()
+    return normals.GetOutput()
+
+
 class TwinScene:
     """Structure actors and viewing aids for one head twin."""
 
@@ -89,6 +112,8 @@ class TwinScene:
         self.renderer.SetTwoSidedLighting(True)
         self.brain_layer = "tissue"
         self._actors: dict[int, vtkActor] = {}
+        self._mappers: dict[int, tuple[vtkPolyDataMapper, vtkPolyDataMapper | None]] = {}
+        self.lod_active = False
         self._labels: dict[int, Label] = {}
         self._wanted: dict[int, bool] = {}  # the user's visibility choice per structure
         self._clip: vtkPlane | None = None
@@ -140,19 +165,16 @@ class TwinScene:
     def label(self, label_id: int) -> Label:
         return self._labels.get(int(label_id)) or _label_for(self.table, int(label_id))
 
-    def add_mesh(self, label_id: int, mesh: StructureMesh | vtkPolyData) -> vtkActor:
-        """Show (or replace) the surface of one structure, styled from the label table."""
+    def add_mesh(self, label_id: int, mesh: StructureMesh | vtkPolyData,
+                 lod: vtkPolyData | None = None) -> vtkActor:
+        """Show (or replace) the surface of one structure, styled from the label table.
+        `lod`: an optional coarse copy drawn while the camera moves (see `make_lod`)."""
         label_id = int(label_id)
         pd = mesh.polydata if isinstance(mesh, StructureMesh) else mesh
         lab = self.label(label_id)
         actor = self._actors.get(label_id)
         if actor is None:
             actor = vtkActor()
-            mapper = vtkPolyDataMapper()
-            mapper.ScalarVisibilityOff()
-            actor.SetMapper(mapper)
-            if self._clip is not None:
-                mapper.AddClippingPlane(self._clip)
             prop = actor.GetProperty()
             prop.SetInterpolationToPhong()
             prop.SetAmbient(0.08)
@@ -165,9 +187,34 @@ class TwinScene:
             self._labels[label_id] = lab
             self._wanted.setdefault(label_id, lab.visible)
             self.renderer.AddActor(actor)
-        actor.GetMapper().SetInputData(pd)
+        full = self._new_mapper(pd)
+        coarse = self._new_mapper(lod) if lod is not None else None
+        self._mappers[label_id] = (full, coarse)
+        actor.SetMapper(coarse if self.lod_active and coarse is not None else full)
         self._apply_visibility(label_id)
         return actor
+
+    def _new_mapper(self, pd: vtkPolyData) -> vtkPolyDataMapper:
+        mapper = vtkPolyDataMapper()
+        mapper.ScalarVisibilityOff()
+        mapper.SetInputData(pd)
+        if self._clip is not None:
+            mapper.AddClippingPlane(self._clip)
+        return mapper
+
+    def _all_mappers(self) -> list[vtkPolyDataMapper]:
+        return [m for pair in self._mappers.values() for m in pair if m is not None]
+
+    def set_lod(self, on: bool) -> None:
+        """Draw the coarse copies (while the camera moves) or the full meshes."""
+        self.lod_active = bool(on)
+        for lid, (full, coarse) in self._mappers.items():
+            self._actors[lid].SetMapper(coarse if on and coarse is not None else full)
+
+    def polydata(self, label_id: int) -> vtkPolyData | None:
+        """The full-resolution mesh shown for a structure."""
+        pair = self._mappers.get(int(label_id))
+        return pair[0].GetInput() if pair else None
 
     def add_meshes(self, meshes: Mapping[int, StructureMesh | vtkPolyData]) -> None:
         for lid, mesh in meshes.items():
@@ -175,6 +222,7 @@ class TwinScene:
 
     def remove(self, label_id: int) -> None:
         actor = self._actors.pop(int(label_id), None)
+        self._mappers.pop(int(label_id), None)
         if actor is not None:
             self.renderer.RemoveActor(actor)
         self._labels.pop(int(label_id), None)
@@ -276,8 +324,8 @@ class TwinScene:
     def set_clip_plane(self, origin: Sequence[float] | None,
                        normal: Sequence[float] = (1.0, 0.0, 0.0)) -> None:
         """Cut all structures with a plane (keeping the side the normal points to); None: no cut."""
-        for actor in self._actors.values():
-            actor.GetMapper().RemoveAllClippingPlanes()
+        for mapper in self._all_mappers():
+            mapper.RemoveAllClippingPlanes()
         if origin is None:
             self._clip = None
             return
@@ -288,8 +336,8 @@ class TwinScene:
         plane.SetOrigin(*(float(v) for v in origin))
         plane.SetNormal(*(n / np.linalg.norm(n)))
         self._clip = plane
-        for actor in self._actors.values():
-            actor.GetMapper().AddClippingPlane(plane)
+        for mapper in self._all_mappers():
+            mapper.AddClippingPlane(plane)
 
     def clip_axis(self, axis: str, fraction: float, keep_positive: bool = True) -> None:
         """Clip across world axis "x" (R), "y" (A) or "z" (S) at `fraction` (0-1) of the bounds."""
@@ -406,7 +454,7 @@ class TwinScene:
         ids = self.visible_ids() or self.label_ids()
         if not ids:
             return (-100.0, 100.0, -100.0, 100.0, -100.0, 100.0)
-        b = np.array([self._actors[i].GetMapper().GetInput().GetBounds() for i in ids])
+        b = np.array([self._mappers[i][0].GetInput().GetBounds() for i in ids])
         return (b[:, 0].min(), b[:, 1].max(), b[:, 2].min(), b[:, 3].max(),
                 b[:, 4].min(), b[:, 5].max())
 

@@ -46,7 +46,7 @@ from headtwin_app.core.volume import Volume
 from headtwin_app.render.export import FORMATS, export_meshes
 from headtwin_app.render.mesh import MeshOptions, StructureMesh, SurfaceExtractor
 from headtwin_app.render.offscreen import capture, save_png
-from headtwin_app.render.scene import BRAIN_LAYERS, SLICE_AXES, TwinScene
+from headtwin_app.render.scene import BRAIN_LAYERS, SLICE_AXES, TwinScene, make_lod
 from headtwin_app.ui.state import AppState
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -54,10 +54,11 @@ CLIP_AXES = (("x", "left → right"), ("y", "posterior → anterior"), ("z", "in
 
 
 def _mesh_job(sources: list[SurfaceExtractor]):  # type: ignore[no-untyped-def]
-    """Worker body: mesh every source; yields (fraction done, mesh or None)."""
+    """Worker body: mesh every source; yields (fraction done, mesh or None, coarse copy or None)."""
     for n, extractor in enumerate(sources):
         for done, total, mesh in extractor.iter_extract():
-            yield (n + done / total) / len(sources), mesh
+            lod = make_lod(mesh.polydata) if mesh is not None else None
+            yield (n + done / total) / len(sources), mesh, lod
 
 
 class ExportDialog(QDialog):
@@ -128,6 +129,9 @@ class TwinWorkspace(QWidget):
         self.interactor = window.GetInteractor()
         self._style = vtkInteractorStyleTrackballCamera()
         self._style.AddObserver("LeftButtonPressEvent", self._on_left_press)
+        # coarse meshes while the camera moves keep software-GL rotation interactive
+        self._style.AddObserver("StartInteractionEvent", lambda *_: self.scene.set_lod(True))
+        self._style.AddObserver("EndInteractionEvent", self._end_interaction)
         self.interactor.SetInteractorStyle(self._style)
         self._picker = vtkCellPicker()
         self._picker.SetTolerance(0.0005)
@@ -318,7 +322,8 @@ class TwinWorkspace(QWidget):
             self._worker = None
         self._generation += 1
 
-    def _on_mesh(self, generation: int, fraction: float, mesh: StructureMesh | None) -> None:
+    def _on_mesh(self, generation: int, fraction: float, mesh: StructureMesh | None,
+                 lod=None) -> None:  # type: ignore[no-untyped-def]
         if generation != self._generation:
             return
         self.progress.setValue(int(round(100 * fraction)))
@@ -326,7 +331,7 @@ class TwinWorkspace(QWidget):
             return
         first = not self.meshes
         self.meshes[mesh.label_id] = mesh
-        self.scene.add_mesh(mesh.label_id, mesh)
+        self.scene.add_mesh(mesh.label_id, mesh, lod)
         self._add_tree_item(mesh.label_id)
         if first:
             self.scene.reset_camera()
@@ -512,6 +517,10 @@ class TwinWorkspace(QWidget):
         x, y = self.interactor.GetEventPosition()
         if self._picker.Pick(x, y, 0, self.scene.renderer) and self._picker.GetActor():
             self.add_ruler_point(self._picker.GetPickPosition())
+
+    def _end_interaction(self, *_: object) -> None:
+        self.scene.set_lod(False)
+        self._render()
 
     def add_ruler_point(self, point: tuple[float, float, float]) -> float | None:
         """Add a measuring point; the second one draws the ruler and returns its length (mm)."""

@@ -133,3 +133,17 @@ def test_bad_input() -> None:
         SurfaceExtractor(Volume(np.ones((4, 4, 4), np.uint8))).extract([7])
     with pytest.raises(ValueError, match="decimate"):
         MeshOptions(decimate=1.0)
+
+
+def test_edge_contact_stays_watertight() -> None:
+    """Two cubes of one label touching only along a voxel edge (SurfaceNets duplicates the
+    shared points there): the smoothed mesh has no boundary edges."""
+    lab = np.zeros((16, 16, 12), np.uint8)
+    lab[3:8, 3:8, 3:9] = 2
+    lab[8:13, 8:13, 3:9] = 2  # meets the first cube along one edge
+    lab[8:10, 3:5, 3:5] = 2  # and a corner contact
+    mesh = extract_surfaces(Volume(lab), MeshOptions(smooth_iterations=20))[2]
+    metrics = mesh.metrics()
+    assert metrics.boundary_edges == 0
+    assert metrics.nonmanifold_edges > 0  # the edge contact is kept, as non-manifold edges
+    assert metrics.volume_ml == pytest.approx(mesh.voxel_volume_ml, rel=0.05)

@@ -114,3 +114,24 @@ def test_slices_and_ruler(scene: TwinScene, twin: Volume) -> None:
     assert scene.ruler_mm == pytest.approx(50.0)
     scene.clear_ruler()
     assert scene.ruler_mm is None
+
+
+def test_coarse_copies_while_moving(twin: Volume) -> None:
+    from headtwin_app.render.scene import make_lod
+
+    scene = TwinScene()
+    big = extract_surfaces(Volume.from_spacing(np.pad(np.ones((60, 60, 60), np.uint8), 2)))[1]
+    small = extract_surfaces(twin, label_ids=[5])[5]
+    lod = make_lod(big.polydata, cell_mm=4.0)
+    assert make_lod(small.polydata) is None
+    assert lod is not None and 0 < lod.GetNumberOfCells() < big.triangles / 4
+    scene.add_mesh(1, big, lod)
+    scene.add_mesh(5, small)
+    scene.set_lod(True)
+    assert scene.actor(1).GetMapper().GetInput() is lod
+    assert scene.actor(5).GetMapper().GetInput() is small.polydata
+    scene.set_clip_plane((0, 0, 0), (1, 0, 0))
+    assert scene.actor(1).GetMapper().GetNumberOfClippingPlanes() == 1
+    scene.set_lod(False)
+    assert scene.actor(1).GetMapper().GetInput() is big.polydata
+    assert scene.actor(1).GetMapper().GetNumberOfClippingPlanes() == 1
