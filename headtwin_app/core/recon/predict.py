@@ -1,0 +1,195 @@
+"""Inference: numpy k-space in, numpy images out, in batches of slices, yielding progress.
+
+Every reconstruction here is a generator that yields ``(done, total)`` (slices, or iterations
+for CS) and *returns* the complex images, so a GUI worker can report progress and stop at any
+yield; `run_to_end` drives one to completion for scripts and the CLI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from headtwin_app.core.fft import ifft2c
+from headtwin_app.core.recon.cascade import CascadeConfig, CascadeNet
+from headtwin_app.core.recon.cs import DEFAULT_ITERS, DEFAULT_LAMBDA, cs_reconstruct_iter
+from headtwin_app.core.recon.data import slice_scale, zero_filled
+
+CHECKPOINT_FORMAT = "headtwin-recon-cascade"
+DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "recon_cascade.pt"
+METHODS = ("zf", "cs", "cascade")
+
+T = TypeVar("T")
+Progress = Generator[tuple[int, int], None, np.ndarray]
+
+
+class ModelFileError(ValueError):
+    """A weight file that is missing, unreadable or not a cascade checkpoint."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' → CUDA when torch sees a GPU, else CPU; 'cuda' without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' asked for, but torch sees no GPU")
+        return torch.device(device)
+    raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+
+
+def save_checkpoint(model: CascadeNet, path: str | Path,
+                    meta: dict[str, Any] | None = None) -> Path:
+    """Write the weights with the architecture config (and free metadata) in one dict."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"format": CHECKPOINT_FORMAT, "version": 1, "config": model.config.to_dict(),
+                "state_dict": state, "meta": meta or {}}, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict (weights_only=True); ModelFileError when missing or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise ModelFileError(f"cannot read model file {path}: not a valid torch checkpoint "
+                             f"({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ModelFileError(f"{path} is not a HeadTwin cascade checkpoint")
+    return ckpt
+
+
+def load_cascade(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu",
+                 ) -> CascadeNet:
+    """Rebuild the CascadeNet stored in `path` (config + weights), on `device`, in eval mode."""
+    ckpt = load_checkpoint(path)
+    try:
+        model = CascadeNet(CascadeConfig.from_dict(ckpt["config"]))
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, RuntimeError, TypeError) as exc:
+        raise ModelFileError(f"{path}: weights do not match their config ({exc})") from None
+    model.meta = ckpt.get("meta", {})  # type: ignore[attr-defined]
+    dev = resolve_device(device) if isinstance(device, str) else device
+    return model.to(dev).eval()
+
+
+def _as_stack(kspace: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    k = np.asarray(kspace)
+    squeeze = k.ndim == 2
+    if squeeze:
+        k = k[None]
+    if k.ndim != 3:
+        raise ValueError(f"k-space must be (H, W) or (N, H, W), got shape {np.shape(kspace)}")
+    m = np.asarray(mask, dtype=bool)
+    if m.shape == k.shape[-2:]:
+        m = np.broadcast_to(m, k.shape)
+    if m.shape != k.shape:
+        raise ValueError(f"mask {m.shape} does not match the k-space {k.shape}")
+    return (k * m).astype(np.complex64), m, squeeze
+
+
+def cascade_reconstruct_iter(kspace: np.ndarray, mask: np.ndarray, model: CascadeNet,
+                             batch_size: int = 4) -> Progress:
+    """Cascade CNN reconstruction of k-space (N, H, W) or (H, W), `batch_size` slices at a time
+    on the model's device; yields (slices done, total), returns complex images."""
+    k, m, squeeze = _as_stack(kspace, mask)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dev = next(iter(model.parameters()), torch.zeros(0)).device
+    norm = model.config.normalisation
+    out = np.empty(k.shape, np.complex64)
+    n = len(k)
+    yield 0, n
+    for i in range(0, n, batch_size):
+        kb, mb = k[i:i + batch_size], m[i:i + batch_size]
+        zf = ifft2c(kb).astype(np.complex64)
+        scale = slice_scale(zf, norm)[:, None, None]
+        with torch.inference_mode():
+            x = torch.from_numpy(zf / scale).to(dev)
+            k0 = torch.from_numpy(kb / scale).to(dev)
+            mt = torch.from_numpy(mb.astype(np.float32)).to(dev)
+            y = model(x, k0, mt).cpu().numpy()
+        out[i:i + len(kb)] = y * scale
+        yield min(i + batch_size, n), n
+    return out[0] if squeeze else out
+
+
+def zf_reconstruct_iter(kspace: np.ndarray, mask: np.ndarray, batch_size: int = 16) -> Progress:
+    """Zero-filled inverse FFT, in batches; yields (done, total), returns complex images."""
+    k, _, squeeze = _as_stack(kspace, mask)
+    out = np.empty(k.shape, np.complex64)
+    n = len(k)
+    yield 0, n
+    for i in range(0, n, batch_size):
+        out[i:i + batch_size] = ifft2c(k[i:i + batch_size])
+        yield min(i + batch_size, n), n
+    return out[0] if squeeze else out
+
+
+def cs_volume_iter(kspace: np.ndarray, mask: np.ndarray, lam: float = DEFAULT_LAMBDA,
+                   n_iter: int = DEFAULT_ITERS, batch_size: int = 8) -> Progress:
+    """CS reconstruction slice batch by slice batch; yields (slices done, total) after each
+    FISTA iteration (so it can stop quickly), returns complex images."""
+    k, m, squeeze = _as_stack(kspace, mask)
+    out = np.empty(k.shape, np.complex64)
+    n = len(k)
+    yield 0, n
+    for i in range(0, n, batch_size):
+        gen = cs_reconstruct_iter(k[i:i + batch_size], m[i:i + batch_size], lam, n_iter)
+        while True:
+            try:
+                it, total = next(gen)
+            except StopIteration as stop:
+                out[i:i + batch_size] = stop.value
+                break
+            yield i + int(len(k[i:i + batch_size]) * it / max(total, 1)), n
+    return out[0] if squeeze else out
+
+
+def reconstruct_iter(method: str, kspace: np.ndarray, mask: np.ndarray,
+                     model: CascadeNet | None = None, batch_size: int = 4) -> Progress:
+    """One entry point for 'zf', 'cs' and 'cascade' (which needs `model`)."""
+    if method == "zf":
+        return zf_reconstruct_iter(kspace, mask)
+    if method == "cs":
+        return cs_volume_iter(kspace, mask)
+    if method == "cascade":
+        if model is None:
+            raise ValueError("method 'cascade' needs a model (load_cascade)")
+        return cascade_reconstruct_iter(kspace, mask, model, batch_size)
+    raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+
+
+def run_to_end(gen: Generator[Any, None, T]) -> T:
+    """Drive a progress generator to completion and return its value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def reconstruct(method: str, kspace: np.ndarray, mask: np.ndarray,
+                model: CascadeNet | None = None, batch_size: int = 4,
+                ) -> tuple[np.ndarray, float]:
+    """Magnitude images and seconds taken for one method."""
+    t0 = time.perf_counter()
+    img = run_to_end(reconstruct_iter(method, kspace, mask, model, batch_size))
+    return np.abs(img).astype(np.float32), time.perf_counter() - t0
+
+
+__all__ = ["METHODS", "DEFAULT_MODEL", "ModelFileError", "resolve_device", "save_checkpoint",
+           "load_checkpoint", "load_cascade", "cascade_reconstruct_iter", "zf_reconstruct_iter",
+           "cs_volume_iter", "reconstruct_iter", "run_to_end", "reconstruct", "zero_filled"]
