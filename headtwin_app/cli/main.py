@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "headtwin_app.cli.io_cmd",
     "headtwin_app.cli.phantom_cmd",
     "headtwin_app.cli.mesh_cmd",
+    "headtwin_app.cli.recon_cmd",
     "headtwin_app.cli.kspace_cmd",
 )
 

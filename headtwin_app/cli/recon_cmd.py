@@ -1,0 +1,177 @@
+"""`headtwin recon` and `headtwin train-recon`: reconstruct undersampled k-space; train the cascade.
+
+recon: an image (2D or 3D, reconstructed slice by slice along Z in batches) is undersampled
+with a mask family at R, then reconstructed zero-filled, by compressed sensing or by the cascade
+CNN; prints PSNR/SSIM (project convention: magnitude, data_range = max(ground truth)) of the
+method and of the zero-filled image. `--kspace FILE.h5` reconstructs fastMRI-style single-coil
+k-space instead: the mask is where the k-space is non-zero (or the given family applied on
+top); metrics need a fully sampled file and a --mask, otherwise they are omitted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from headtwin_app.cli.output import emit
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recon", help="undersample and reconstruct (zero-filled, CS, cascade CNN)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--image", help="image to undersample (NIfTI, MHA, DICOM, .npy, .h5 ...)")
+    src.add_argument("--kspace", help="fastMRI-style single-coil HDF5 k-space (no ground truth)")
+    p.add_argument("--mask", help="mask family (e.g. cartesian, radial); needed with --image")
+    p.add_argument("--accel", type=float, default=4.0, help="acceleration R (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
+    p.add_argument("--method", choices=("zf", "cs", "cascade"), default="cascade")
+    p.add_argument("--model", help="cascade weights (default models/recon_cascade.pt)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--batch-size", type=int, default=4, help="slices per batch (default 4)")
+    p.add_argument("--out", help="write the reconstruction (format by suffix)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_recon)
+
+    t = sub.add_parser("train-recon", help="train the cascade CNN (CPU or GPU)")
+    t.add_argument("--config", help="JSON file with TrainConfig fields (see core/recon/train.py)")
+    t.add_argument("--out", required=True, help="checkpoint to write, e.g. models/NAME.pt")
+    t.add_argument("--max-minutes", type=float, help="override the wall-time budget")
+    t.add_argument("--steps", type=int, help="override the maximum number of steps")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override the device")
+    t.add_argument("--json", action="store_true", help="print JSON")
+    t.set_defaults(func=run_train)
+
+
+def _slices(data: np.ndarray) -> np.ndarray:
+    """Volume (X, Y, Z) → encoding-layout slices (Z, Y, X): ky along Y, readout along X."""
+    return np.ascontiguousarray(np.asarray(data, dtype=np.float32).transpose(2, 1, 0))
+
+
+def _volume_data(slices: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(slices.transpose(2, 1, 0))
+
+
+def _metrics(gt: np.ndarray, rec: np.ndarray, zf: np.ndarray) -> dict:
+    """PSNR/SSIM of the method and of zero-filled: one slice → 2D; a stack → over the whole
+    volume (SSIM 7×7×7), or the mean of per-slice SSIM when there are fewer than 7 slices."""
+    from headtwin_app.core.metrics import psnr, ssim
+
+    if gt.shape[0] == 1:
+        gt, rec, zf = gt[0], rec[0], zf[0]
+        how = "2D slice"
+    elif gt.shape[0] >= 7:
+        how = "whole volume"
+    else:
+        how = "PSNR over the volume, SSIM mean over 2D slices (fewer than 7 slices)"
+
+    def _ssim(r: np.ndarray) -> float:
+        if how.startswith("PSNR"):
+            return float(np.mean([ssim(g, s) for g, s in zip(gt, r, strict=True)]))
+        return ssim(gt, r)
+
+    return {"psnr": round(psnr(gt, rec), 3), "ssim": round(_ssim(rec), 4),
+            "psnr_zero_filled": round(psnr(gt, zf), 3), "ssim_zero_filled": round(_ssim(zf), 4),
+            "metrics": f"magnitude, data_range = max(ground truth), SSIM 7-pixel window; {how}"}
+
+
+def run_recon(args: argparse.Namespace) -> int:
+    from headtwin_app.core.io import load_volume, save_volume
+    from headtwin_app.core.masks import achieved_accel, get_family
+    from headtwin_app.core.recon.data import recon_mask, undersample
+    from headtwin_app.core.recon.predict import (
+        DEFAULT_MODEL,
+        load_cascade,
+        reconstruct,
+        resolve_device,
+    )
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.image and not args.mask:
+        raise ValueError("--mask FAMILY is needed with --image")
+    if args.mask:
+        get_family(args.mask)  # fail early on a bad name, before loading any model
+    if args.method != "cascade" and args.model:
+        raise ValueError("--model only applies to --method cascade")
+    device = resolve_device(args.device)
+    model = None
+    if args.method == "cascade":
+        model = load_cascade(args.model or DEFAULT_MODEL, device)
+
+    result: dict = {"method": args.method}
+    gt = None
+    if args.image:
+        vol = load_volume(args.image)
+        gt = _slices(vol.data)
+        if gt.max() <= 0:
+            raise ValueError(f"{args.image}: the image is empty (max <= 0)")
+        mask = recon_mask(args.mask, gt.shape[-2:], args.accel, args.seed)
+        k0, _ = undersample(gt, mask)
+        result.update(image=args.image)
+    else:
+        vol = load_volume(args.kspace)
+        if vol.kspace is None or vol.kspace.ndim != 3:
+            raise ValueError(f"{args.kspace}: needs single-coil k-space (slices, ky, kx)")
+        k_full = vol.kspace.astype(np.complex64)
+        sampled = np.abs(k_full).max(axis=0) > 0
+        if args.mask:
+            mask = recon_mask(args.mask, sampled.shape, args.accel, args.seed) & sampled
+            if sampled.all():
+                from headtwin_app.core.fft import ifft2c
+
+                gt = np.abs(ifft2c(k_full)).astype(np.float32)
+        else:
+            mask = sampled
+        k0 = k_full * mask
+        result.update(kspace=args.kspace)
+    result.update(family=args.mask or "from k-space", accel=args.accel,
+                  accel_achieved=round(achieved_accel(mask), 4), seed=args.seed,
+                  slices=int(k0.shape[0]), shape=list(k0.shape[1:]))
+
+    t0 = time.perf_counter()
+    rec, _ = reconstruct(args.method, k0, mask, model, args.batch_size)
+    seconds = time.perf_counter() - t0
+    if gt is not None:
+        zf, _ = reconstruct("zf", k0, mask)
+        result.update(_metrics(gt, rec, zf))
+    result.update(seconds=round(seconds, 3),
+                  device=str(device) if args.method == "cascade" else "cpu")
+    if model is not None:
+        result["model"] = str(args.model or DEFAULT_MODEL)
+        result["n_cascades"] = model.config.n_cascades
+    if args.out:
+        if args.image:
+            out_vol = vol.with_data(_volume_data(rec), recon=args.method)
+        else:
+            from headtwin_app.core.volume import Volume
+
+            # same orientation as the fastMRI loader: (slices, ky, kx) → (x, y, z), anterior up
+            data = np.ascontiguousarray(rec.transpose(2, 1, 0)[:, ::-1, :])
+            out_vol = Volume(data, vol.affine, {**vol.meta, "recon": args.method})
+        result["out"] = str(save_volume(out_vol, args.out))
+    emit(result, args.json)
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from headtwin_app.core.recon.train import TrainConfig, train
+
+    cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
+    overrides = {k: v for k, v in (("max_minutes", args.max_minutes), ("steps", args.steps),
+                                   ("device", args.device)) if v is not None}
+    cfg = replace(cfg, **overrides)
+    out = Path(args.out)
+    if out.suffix != ".pt":
+        raise ValueError(f"--out must end in .pt, got {out}")
+    log = None if args.json else print
+    hist = train(cfg, out, log=log)
+    emit({"out": str(out), "loss_curve": str(out.with_suffix(".loss.png")),
+          "steps": hist["steps"], "seconds": round(hist["seconds"], 1),
+          "device": hist["device"], "final_val_loss": hist["val_loss"][-1],
+          "n_train_slices": hist["n_train_slices"]}, args.json)
+    return 0
