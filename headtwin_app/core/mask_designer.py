@@ -223,6 +223,33 @@ class MaskDesigner:
         return replace(p, slice_index=self._display_slice(p))
 
 
+def _frame_affine(frame: DesignerFrame, affine: np.ndarray | None) -> np.ndarray:
+    aff = np.eye(4) if affine is None else np.asarray(affine, dtype=float).copy()
+    if frame.params.dims == 2:  # the simulated slice's own grid
+        z = frame.extra.get("slice") or 0
+        aff[:3, 3] = (aff @ np.array([0.0, 0.0, float(z), 1.0]))[:3]
+    return aff
+
+
+def save_mask(path: str | os.PathLike[str], frame: DesignerFrame,
+              affine: np.ndarray | None = None) -> Path:
+    """The frame's mask as NIfTI (uint8 on the image grid; in 3D the readout filled in) or,
+    for a .png path, the sampling plane as an image (rows = ky, row 0 on top)."""
+    from matplotlib import image as mpimg
+
+    from headtwin_app.core.io import save_volume
+    from headtwin_app.core.volume import Volume
+
+    p = Path(path)
+    if p.suffix.lower() == ".png":
+        p.parent.mkdir(parents=True, exist_ok=True)
+        mpimg.imsave(str(p), frame.mask.astype(np.uint8), cmap="gray", vmin=0, vmax=1)
+        return p
+    full = np.broadcast_to(expand_mask(frame.mask, frame.params.dims),
+                           frame.result.zero_filled.shape).astype(np.uint8)
+    return save_volume(Volume(volume_data(full), _frame_affine(frame, affine), {}), p)
+
+
 def export_frame(folder: str | os.PathLike[str], frame: DesignerFrame,
                  affine: np.ndarray | None = None) -> dict[str, str]:
     """Write mask, zero-filled and difference as NIfTI on the image grid (2D: the slice's grid)
@@ -234,15 +261,10 @@ def export_frame(folder: str | os.PathLike[str], frame: DesignerFrame,
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    p, res = frame.params, frame.result
-    aff = np.eye(4) if affine is None else np.asarray(affine, dtype=float).copy()
-    if p.dims == 2:
-        z = frame.extra.get("slice") or 0
-        aff[:3, 3] = (aff @ np.array([0.0, 0.0, float(z), 1.0]))[:3]
-    full = np.broadcast_to(expand_mask(frame.mask, p.dims), res.zero_filled.shape)
-    paths: dict[str, str] = {}
-    for name, arr in (("mask", full.astype(np.uint8)), ("zero_filled", res.zero_filled),
-                      ("difference", res.difference)):
+    res = frame.result
+    aff = _frame_affine(frame, affine)
+    paths: dict[str, str] = {"mask": str(save_mask(out / "mask.nii.gz", frame, affine))}
+    for name, arr in (("zero_filled", res.zero_filled), ("difference", res.difference)):
         path = save_volume(Volume(volume_data(np.asarray(arr)), aff, {}), out / f"{name}.nii.gz")
         paths[name] = str(path)
     cmaps = {"image": "gray", "kspace_full": "viridis", "kspace_log": "viridis", "mask": "gray",
@@ -255,3 +277,20 @@ def export_frame(folder: str | os.PathLike[str], frame: DesignerFrame,
         mpimg.imsave(str(png), arr, cmap=cmap, vmin=lo, vmax=hi, origin=origin)
         paths[f"{name}_png"] = str(png)
     return paths
+
+
+def paint_disc(mask: np.ndarray, row: float, col: float, radius: float,
+               value: bool) -> np.ndarray:
+    """A copy of `mask` with a disc of `radius` pixels around (row, col) set to `value`
+    (radius 0: the one pixel under the point). Points outside the plane are ignored."""
+    out = np.array(mask, dtype=bool, copy=True)
+    r0, c0 = int(round(row)), int(round(col))
+    rad = max(0.0, float(radius))
+    n = int(np.ceil(rad))
+    rows = np.arange(r0 - n, r0 + n + 1)
+    cols = np.arange(c0 - n, c0 + n + 1)
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    keep = ((rr - r0) ** 2 + (cc - c0) ** 2 <= rad * rad + 1e-9)
+    keep &= (rr >= 0) & (rr < out.shape[0]) & (cc >= 0) & (cc < out.shape[1])
+    out[rr[keep], cc[keep]] = value
+    return out

@@ -222,16 +222,17 @@ def _radial_order(shape: tuple[int, int], seed: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def _spiral_order(shape: tuple[int, int], seed: int, turns: float) -> np.ndarray:
+def _spiral_order(shape: tuple[int, int], seed: int, turns: float,
+                  density: float) -> np.ndarray:
     ny, nx = shape
     rng = np.random.default_rng(seed)
     theta0 = rng.uniform(0.0, 2.0 * math.pi)
     rmax = math.hypot(ny / 2.0, nx / 2.0)
-    arc = math.pi * rmax * turns  # length of one Archimedean arm
-    tau = np.linspace(0.0, 1.0, int(2.5 * arc) + 2)  # ≤ 0.4 px between samples
-    n_arms = int(math.ceil(3.0 * rmax / turns)) + 1  # enough arms to cover the plane
+    arc = math.pi * rmax * turns * max(1.0, density)  # ≥ the length of one arm
+    tau = np.linspace(0.0, 1.0, int(1.6 * arc) + 2)  # ≲ 0.6 px between samples
+    n_arms = int(math.ceil(2.0 * density * rmax / turns)) + 1  # the rest: filled by radius
     angle = theta0 + GOLDEN_ANGLE * np.arange(n_arms)[:, None] + 2.0 * math.pi * turns * tau
-    radius = rmax * tau
+    radius = rmax * tau**density
     iy = ny // 2 + radius * np.sin(angle)
     ix = nx // 2 + radius * np.cos(angle)
     return _readonly(_first_hit_order(shape, iy.ravel(), ix.ravel()))
@@ -320,11 +321,14 @@ def radial(shape: Shape, accel: float, seed: int = 0, *,
 
 
 def spiral(shape: Shape, accel: float, seed: int = 0, *, turns: float | None = None,
-           support: np.ndarray | None = None) -> np.ndarray:
-    """Archimedean spiral interleaves from the centre outward, golden-angle rotated.
+           density: float = 2.0, support: np.ndarray | None = None) -> np.ndarray:
+    """Variable-density spiral interleaves from the centre outward, golden-angle rotated:
+    radius ∝ t^density along each arm (density 1: Archimedean, uniform density; 2: the
+    turns crowd near the centre, as in compressed-sensing spirals).
 
     Args:
         turns: turns per interleaf (default max(n)/16, at least 4).
+        density: radial exponent >= 1.
     """
     ny, nx = _check_shape(shape)
     accel = _check_accel(accel)
@@ -332,7 +336,9 @@ def spiral(shape: Shape, accel: float, seed: int = 0, *, turns: float | None = N
     turns = float(turns) if turns is not None else max(4.0, max(ny, nx) / 16.0)
     if not turns > 0:
         raise ValueError(f"spiral: turns must be > 0, got {turns:g}")
-    order = _spiral_order((ny, nx), int(seed), turns)
+    if not density >= 1:
+        raise ValueError(f"spiral: density must be >= 1, got {density:g}")
+    order = _spiral_order((ny, nx), int(seed), turns, float(density))
     return _select_points(order, (ny, nx), accel, "spiral", support)
 
 
@@ -446,7 +452,7 @@ FAMILIES: dict[str, MaskFamily] = {
         MaskFamily("radial", radial, "points", False, None,
                    "golden-angle radial spokes"),
         MaskFamily("spiral", spiral, "points", False, None,
-                   "Archimedean spiral interleaves"),
+                   "variable-density spiral interleaves"),
         MaskFamily("equispaced", equispaced, "rows", True, None,
                    "equispaced ky lines with a fully sampled centre (fastMRI)"),
         MaskFamily("kmax", kmax, "points", True, None,
