@@ -259,7 +259,7 @@ def paint_mandible(cv: Canvas, a: Subject, ids: dict[str, int],
             plate = inside[None, :, :] & (np.abs(reg.x - xc) < 3.3 * j)
             edge = plate & ~(inside[None] & (np.abs(reg.x - xc) < 1.6 * j))
             cv.paint(reg, plate, ids["mandible"],
-                     np.where(edge, PD["cortical_bone"], PD["marrow"] * 0.8).astype(np.float32))
+                     np.where(edge, PD["cortical_bone"], PD["marrow"] * 0.6).astype(np.float32))
         reg = cv.around(cc, 13)
         if reg is not None:
             rot = rotation(0, 0, s * -15)

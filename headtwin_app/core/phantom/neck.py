@@ -136,8 +136,11 @@ def paint_spine(cv: Canvas, a: Subject, ids: dict[str, int]) -> None:
         reg = cv.region((-30, yb - 45, bottom - 4), (30, yb + 12, top + 24))
         if reg is None:
             continue
-        radial = (np.sqrt((reg.x / rx) ** 2 + ((reg.y - yb) / ry) ** 2) - 1.0) * min(rx, ry)
-        sdv = np.maximum(radial, np.maximum(bottom - reg.z, reg.z - top)).astype(np.float32)
+        # elliptic cylinder with rounded rims (2 mm)
+        radial = (np.sqrt((reg.x / rx) ** 2 + ((reg.y - yb) / ry) ** 2) - 1.0) * min(rx, ry) + 2.0
+        vert = np.abs(reg.z - mid) - (0.5 * (top - bottom) - 2.0)
+        sdv = (np.sqrt(np.maximum(radial, 0) ** 2 + np.maximum(vert, 0) ** 2)
+               + np.minimum(np.maximum(radial, vert), 0) - 2.0).astype(np.float32)
         # neural arch (pedicles + laminae) around the canal, spinous and transverse processes
         yc = float(cy(mid))
         arch_z = (reg.z > bottom + 2.0) & (reg.z < top - 2.5)
