@@ -168,7 +168,7 @@ def run_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix != ".pt":
         raise ValueError(f"--out must end in .pt, got {out}")
-    log = None if args.json else print
+    log = None if args.json else (lambda line: print(line, flush=True))
     hist = train(cfg, out, log=log)
     emit({"out": str(out), "loss_curve": str(out.with_suffix(".loss.png")),
           "steps": hist["steps"], "seconds": round(hist["seconds"], 1),

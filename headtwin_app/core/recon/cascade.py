@@ -100,3 +100,22 @@ class CascadeNet(nn.Module):
             x = channels_to_complex(cnn(complex_to_channels(x)))
             x = dc(x, k0, mask)
         return x
+
+
+def truncated(model: CascadeNet, n_cascades: int) -> CascadeNet:
+    """A model that runs only the first `n_cascades` blocks of `model` (sharing its weights);
+    0 gives the zero-filled image through hard/soft DC."""
+    n = model.config.n_cascades
+    if not 0 <= n_cascades <= n:
+        raise ValueError(f"this model has {n} cascades; asked for {n_cascades}")
+    if n_cascades == n:
+        return model
+    cfg = CascadeConfig.from_dict({**model.config.to_dict(), "n_cascades": n_cascades})
+    out = CascadeNet(cfg)
+    out.cnns = nn.ModuleList(list(model.cnns)[:n_cascades])
+    if n_cascades:
+        out.dcs = nn.ModuleList(list(model.dcs)[:n_cascades])
+    else:
+        out.dcs = nn.ModuleList([model.dcs[0]])
+    dev = next(iter(model.parameters()), torch.zeros(0)).device
+    return out.to(dev).eval()

@@ -1,0 +1,97 @@
+"""One reconstruction experiment on a case, as a generator the GUI runs in a worker thread.
+
+`case_slices` turns a case image (X, Y, Z) and the designer's mask into encoding-layout slices
+(2D: axial slices (Y, X) with the mask on (ky, kx); 3D: a (ky, kz) mask acts on sagittal planes
+(Y, Z) after the fully sampled readout X is transformed, so each plane is a 2D problem).
+`recon_job` undersamples them, runs the chosen methods and measures each against the ground
+truth (project metric convention).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from headtwin_app.core.metrics import nmse, psnr, ssim
+from headtwin_app.core.recon.cascade import CascadeNet
+from headtwin_app.core.recon.data import undersample
+from headtwin_app.core.recon.predict import reconstruct_iter
+
+
+def case_slices(data: np.ndarray, dims: int, slice_index: int | None = None) -> np.ndarray:
+    """Ground-truth slices (N, H, W) in encoding layout for a 2D or 3D mask.
+
+    Args:
+        data: the case image (X, Y, Z).
+        dims: 2 → axial slices (Y, X); 3 → sagittal planes (Y, Z), one per readout position.
+        slice_index: with dims 2, one axial slice (None = every slice).
+    """
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim != 3:
+        raise ValueError(f"expected an (X, Y, Z) image, got shape {data.shape}")
+    if dims == 2:
+        stack = data.transpose(2, 1, 0)  # (Z, Y, X)
+        if slice_index is not None:
+            if not 0 <= slice_index < stack.shape[0]:
+                raise ValueError(f"slice {slice_index} outside 0..{stack.shape[0] - 1}")
+            stack = stack[slice_index:slice_index + 1]
+        return np.ascontiguousarray(stack)
+    if dims == 3:
+        return np.ascontiguousarray(data)  # (X, Y, Z): planes (Y, Z) per readout x
+    raise ValueError(f"dims must be 2 or 3, got {dims}")
+
+
+@dataclass
+class ReconResult:
+    """Magnitude images (N, H, W) per method, the ground truth, the mask and the metrics."""
+
+    gt: np.ndarray
+    mask: np.ndarray
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def recon_job(gt: np.ndarray, mask: np.ndarray, methods: Sequence[str],
+              model: CascadeNet | None = None, batch_size: int = 4, device: str = "cpu",
+              ) -> Generator[tuple[str, int, int], None, ReconResult]:
+    """Undersample `gt` (N, H, W) with `mask` (H, W) and reconstruct with each method.
+
+    Yields (method, slices done, slices total) — every yield is a point where the caller may
+    stop — and returns a ReconResult with PSNR/SSIM/NMSE (magnitude, data_range = max(gt),
+    2D for one slice, over the whole stack otherwise) and seconds per method.
+    """
+    gt = np.asarray(gt, dtype=np.float32)
+    if gt.ndim == 2:
+        gt = gt[None]
+    if not methods:
+        raise ValueError("choose at least one method")
+    if float(gt.max()) <= 0:
+        raise ValueError("the image is empty (max <= 0)")
+    k0, _ = undersample(gt, mask)
+    res = ReconResult(gt=gt, mask=np.asarray(mask, bool))
+    for method in methods:
+        t0 = time.perf_counter()
+        gen = reconstruct_iter(method, k0, mask, model, batch_size)
+        while True:
+            try:
+                done, total = next(gen)
+            except StopIteration as stop:
+                rec = np.abs(stop.value).astype(np.float32)
+                break
+            yield method, done, total
+        seconds = time.perf_counter() - t0
+        if len(gt) == 1:
+            s = ssim(gt[0], rec[0])
+        elif len(gt) >= 7:
+            s = ssim(gt, rec)
+        else:
+            s = float(np.mean([ssim(a, b) for a, b in zip(gt, rec, strict=True)]))
+        res.images[method] = rec
+        res.metrics[method] = {"psnr": psnr(gt, rec), "ssim": s, "nmse": nmse(gt, rec),
+                               "seconds": seconds,
+                               "device": device if method == "cascade" else "cpu"}
+    return res

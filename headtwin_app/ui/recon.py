@@ -1,0 +1,557 @@
+"""The reconstruction workspace: zero-filled, compressed-sensing and cascade-CNN images of the
+designer's undersampled k-space, side by side with error maps and a metrics table.
+
+All computation is in `headtwin_app.core.recon` (`job.recon_job`, `train.train_iter`); this
+module collects parameters, runs those generators in superqt workers (progress per slice,
+Cancel at every yield) and shows the results.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import create_worker
+
+from headtwin_app.core.masks import FAMILY_NAMES
+from headtwin_app.core.recon.cascade import CascadeConfig, truncated
+from headtwin_app.core.recon.data import recon_mask
+from headtwin_app.core.recon.job import ReconResult, case_slices, recon_job
+from headtwin_app.core.recon.predict import DEFAULT_MODEL, load_cascade, resolve_device
+from headtwin_app.ui.state import AppState
+
+METHOD_TITLES = {"zf": "zero-filled", "cs": "compressed sensing", "cascade": "cascade CNN"}
+METRIC_COLUMNS = ("PSNR (dB)", "SSIM", "NMSE", "seconds", "device")
+
+
+class _ImagePanel:
+    """A titled view box holding one image (encoding layout, anterior up)."""
+
+    def __init__(self, glw: pg.GraphicsLayoutWidget, row: int, col: int, title: str,
+                 cmap: str | None = None) -> None:
+        self.label = glw.addLabel(title, row=2 * row, col=col, size="9pt")
+        self.view = glw.addViewBox(row=2 * row + 1, col=col, lockAspect=True, enableMenu=False)
+        self.item = pg.ImageItem(axisOrder="row-major")
+        if cmap:
+            self.item.setColorMap(pg.colormap.get(cmap))
+        self.view.addItem(self.item)
+        self._shape: tuple[int, ...] | None = None
+
+    def show(self, arr: np.ndarray | None, levels: tuple[float, float], title: str) -> None:
+        self.label.setText(title, size="9pt")
+        if arr is None:
+            self.item.clear()
+            return
+        self.item.setImage(arr, levels=levels, autoLevels=False)
+        if arr.shape != self._shape:
+            self._shape = arr.shape
+            self.view.autoRange(padding=0.02)
+
+
+class ReconWorkspace(QWidget):
+    """Reconstruct the case under the designer's mask (or this panel's own) and compare."""
+
+    result_shown = Signal(object)  # ReconResult, after the panels and the table are updated
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.result: ReconResult | None = None
+        self._worker: Any = None
+        self._model_cache: tuple[tuple[str, float, str], Any] | None = None
+        self._build()
+        state.case_changed.connect(self._on_case)
+        state.mask_changed.connect(self._on_mask)
+        if state.case is not None:
+            self._on_case(state.case)
+        self._update_mask_label()
+
+    # ----------------------------------------------------------------------------- layout
+    def _build(self) -> None:
+        self.mask_source = QComboBox()
+        self.mask_source.addItem("designer's mask", "designer")
+        self.mask_source.addItem("this panel's mask", "own")
+        self.family = QComboBox()
+        self.family.addItems(FAMILY_NAMES)
+        self.family.setCurrentText("cartesian")
+        self.accel = QDoubleSpinBox()
+        self.accel.setRange(1.0, 32.0)
+        self.accel.setSingleStep(0.5)
+        self.accel.setValue(4.0)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 999999)
+        self.mask_label = QLabel()
+        self.mask_label.setWordWrap(True)
+        mask_box = QGroupBox("Mask")
+        mform = QFormLayout(mask_box)
+        mform.addRow("source", self.mask_source)
+        mform.addRow("family", self.family)
+        mform.addRow("R", self.accel)
+        mform.addRow("seed", self.seed)
+        mform.addRow(self.mask_label)
+
+        self.slice = QSpinBox()
+        self.slice.setToolTip("axial slice shown (and reconstructed, in 'this slice' scope)")
+        self.scope = QComboBox()
+        self.scope.addItem("this slice", "slice")
+        self.scope.addItem("every slice (volume)", "volume")
+        self.use = {m: QCheckBox(METHOD_TITLES[m]) for m in ("zf", "cs", "cascade")}
+        for box in self.use.values():
+            box.setChecked(True)
+        self.use["zf"].setEnabled(False)  # the reference every method is compared with
+        methods = QHBoxLayout()
+        for box in self.use.values():
+            methods.addWidget(box)
+        self.model_path = QLineEdit(str(DEFAULT_MODEL))
+        browse = QPushButton("…")
+        browse.setFixedWidth(28)
+        browse.clicked.connect(self._browse_model)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_path, 1)
+        model_row.addWidget(browse)
+        self.cascades = QSpinBox()
+        self.cascades.setRange(0, 99)
+        self.cascades.setValue(99)
+        self.cascades.setSpecialValueText("0 (zero-filled + DC)")
+        self.cascades.setToolTip("run only the first n cascades of the model (ablation)")
+        self.device = QComboBox()
+        self.device.addItem("auto (GPU if available)", "auto")
+        self.device.addItem("CPU", "cpu")
+        self.device.addItem("CUDA", "cuda")
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 64)
+        self.batch.setValue(4)
+        run_box = QGroupBox("Reconstruction")
+        rform = QFormLayout(run_box)
+        rform.addRow("slice", self.slice)
+        rform.addRow("scope", self.scope)
+        rform.addRow("methods", methods)
+        rform.addRow("model", model_row)
+        rform.addRow("cascades", self.cascades)
+        rform.addRow("device", self.device)
+        rform.addRow("batch", self.batch)
+
+        self.run_button = QPushButton("Reconstruct")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.train_button = QPushButton("Train a model…")
+        self.train_button.clicked.connect(self.open_training)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m slices")
+        self.progress_label = QLabel("")
+        self.error_label = QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #d9534f;")
+
+        self.table = QTableWidget(3, len(METRIC_COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(METRIC_COLUMNS))
+        self.table.setVerticalHeaderLabels([METHOD_TITLES[m] for m in ("zf", "cs", "cascade")])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setMinimumHeight(118)
+        self.metrics_note = QLabel("magnitude images; PSNR/SSIM with data range = max(ground "
+                                   "truth), SSIM 7×7 (scikit-image)")
+        self.metrics_note.setWordWrap(True)
+        self.metrics_note.setStyleSheet("color: gray; font-size: 9pt;")
+
+        side = QVBoxLayout()
+        side.addWidget(mask_box)
+        side.addWidget(run_box)
+        side.addLayout(buttons)
+        side.addWidget(self.progress)
+        side.addWidget(self.progress_label)
+        side.addWidget(self.train_button)
+        side.addWidget(self.error_label)
+        side.addStretch(1)
+        side_w = QWidget()
+        side_w.setLayout(side)
+        side_w.setFixedWidth(330)
+
+        self.glw = pg.GraphicsLayoutWidget()
+        self.panels = {
+            "gt": _ImagePanel(self.glw, 0, 0, "ground truth"),
+            "zf": _ImagePanel(self.glw, 0, 1, "zero-filled"),
+            "cs": _ImagePanel(self.glw, 0, 2, "compressed sensing"),
+            "cascade": _ImagePanel(self.glw, 0, 3, "cascade CNN"),
+            "mask": _ImagePanel(self.glw, 1, 0, "mask (ky, kx)"),
+            "err_zf": _ImagePanel(self.glw, 1, 1, "|error| zero-filled", "inferno"),
+            "err_cs": _ImagePanel(self.glw, 1, 2, "|error| CS", "inferno"),
+            "err_cascade": _ImagePanel(self.glw, 1, 3, "|error| cascade", "inferno"),
+        }
+        right = QVBoxLayout()
+        right.addWidget(self.glw, 1)
+        right.addWidget(self.table)
+        right.addWidget(self.metrics_note)
+        layout = QHBoxLayout(self)
+        layout.addWidget(side_w)
+        layout.addLayout(right, 1)
+
+        self.mask_source.currentIndexChanged.connect(self._update_mask_label)
+        for w in (self.family, self.accel, self.seed):
+            sig = w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged
+            sig.connect(self._update_mask_label)
+        self.slice.valueChanged.connect(self._show_result)
+        self._set_busy(False)
+
+    # ----------------------------------------------------------------------------- state
+    def _on_case(self, case: Any) -> None:
+        self.cancel()
+        self.result = None
+        nz = case.image.shape[2]
+        self.slice.setRange(0, nz - 1)
+        self.slice.setValue(nz // 2)
+        self._show_result()
+        self._update_mask_label()
+
+    def _on_mask(self, record: dict[str, Any]) -> None:
+        if record and record.get("dims") == 2 and record.get("slice") is not None:
+            self.slice.setValue(int(record["slice"]))
+        self._update_mask_label()
+
+    def _designer_mask(self) -> dict[str, Any] | None:
+        rec = self.state.mask
+        if self.mask_source.currentData() == "designer" and rec and rec.get("mask") is not None:
+            return rec
+        return None
+
+    def _update_mask_label(self, *_: Any) -> None:
+        rec = self._designer_mask()
+        own = rec is None
+        for w in (self.family, self.accel, self.seed):
+            w.setEnabled(own)
+        if rec is not None:
+            self.mask_label.setText(
+                f"designer: {rec.get('family')} {rec.get('dims', 2)}D, R {rec.get('accel'):.2f}"
+                f" (achieved {rec.get('accel_achieved', math.nan):.2f}), seed {rec.get('seed')}")
+        elif self.mask_source.currentData() == "designer":
+            self.mask_label.setText("no mask from the designer yet: using this panel's")
+        else:
+            self.mask_label.setText("2D mask on (ky, kx) of each axial slice")
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Cascade weights", self.model_path.text(),
+                                              "PyTorch checkpoint (*.pt)")
+        if path:
+            self.model_path.setText(path)
+
+    # ----------------------------------------------------------------------------- running
+    def is_busy(self) -> bool:
+        """True while a reconstruction worker runs (the --screenshot option waits on it)."""
+        return self._worker is not None
+
+    def _set_busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        self.train_button.setEnabled(not busy)
+
+    def _inputs(self) -> tuple[np.ndarray, np.ndarray, int]:
+        case = self.state.case
+        if case is None:
+            raise ValueError("open a case first")
+        rec = self._designer_mask()
+        dims = int(rec.get("dims", 2)) if rec else 2
+        index = self.slice.value() if (dims == 2 and self.scope.currentData() == "slice") \
+            else None
+        gt = case_slices(case.image.data, dims, index)
+        if rec is not None:
+            mask = np.asarray(rec["mask"], bool)
+            if mask.shape != gt.shape[-2:]:
+                raise ValueError(f"the designer's mask {mask.shape} does not fit this case's "
+                                 f"plane {gt.shape[-2:]}; redesign it or use this panel's mask")
+        else:
+            mask = recon_mask(self.family.currentText(), gt.shape[-2:], self.accel.value(),
+                              self.seed.value())
+        return gt, mask, dims
+
+    def _model(self, device: str) -> Any:
+        path = Path(self.model_path.text()).expanduser()
+        key = (str(path), path.stat().st_mtime if path.exists() else 0.0, device)
+        if self._model_cache is None or self._model_cache[0] != key:
+            self._model_cache = (key, load_cascade(path, device))
+        model = self._model_cache[1]
+        n = model.config.n_cascades
+        self.cascades.setMaximum(n)
+        return truncated(model, min(self.cascades.value(), n))
+
+    def run(self) -> None:
+        """Start a reconstruction in a worker thread (no-op while one runs)."""
+        if self._worker is not None:
+            return
+        try:
+            gt, mask, dims = self._inputs()
+            methods = [m for m, box in self.use.items() if box.isChecked()]
+            dev = resolve_device(self.device.currentData())
+            model = self._model(str(dev)) if "cascade" in methods else None
+        except (ValueError, OSError) as exc:
+            self.show_error(str(exc))
+            return
+        self.error_label.setText("")
+        self._dims = dims
+        self._total = len(gt) * len(methods)
+        self._methods = methods
+        self.progress.setRange(0, self._total)
+        self.progress.setValue(0)
+        worker = create_worker(recon_job, gt, mask, methods, model, self.batch.value(),
+                               str(dev), _start_thread=False, _ignore_errors=True)
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(self._on_result)
+        worker.errored.connect(lambda exc: self.show_error(str(exc)))
+        worker.aborted.connect(lambda: self.progress_label.setText("cancelled"))
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self._set_busy(True)
+        self.progress_label.setText(f"running on {dev}…")
+        worker.start()
+
+    def cancel(self) -> None:
+        """Ask the worker to stop at its next yield."""
+        if self._worker is not None:
+            self._worker.quit()
+            self.progress_label.setText("cancelling…")
+
+    def _on_progress(self, item: tuple[str, int, int]) -> None:
+        method, done, total = item
+        offset = self._methods.index(method) * total
+        self.progress.setMaximum(total * len(self._methods))
+        self.progress.setValue(offset + done)
+        self.progress_label.setText(f"{METHOD_TITLES[method]}: slice {done} of {total}")
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self._set_busy(False)
+
+    def show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.progress_label.setText("")
+        self.state.status.emit(message)
+
+    # ----------------------------------------------------------------------------- results
+    def _on_result(self, result: ReconResult) -> None:
+        self.result = result
+        self.progress_label.setText("done")
+        self._fill_table(result)
+        self._show_result()
+        self.result_shown.emit(result)
+
+    def _fill_table(self, result: ReconResult) -> None:
+        self.table.clearContents()
+        for row, method in enumerate(("zf", "cs", "cascade")):
+            m = result.metrics.get(method)
+            if not m:
+                continue
+            values = (f"{m['psnr']:.2f}", f"{m['ssim']:.4f}", f"{m['nmse']:.5f}",
+                      f"{m['seconds']:.2f}", m["device"])
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.table.setItem(row, col, item)
+
+    def _show_result(self, *_: Any) -> None:
+        res = self.result
+        if res is None:
+            for p in self.panels.values():
+                p.show(None, (0, 1), p.label.text)
+            return
+        if len(res.gt) == 1:
+            i = 0
+        elif getattr(self, "_dims", 2) == 2:
+            i = min(self.slice.value(), len(res.gt) - 1)
+        else:
+            i = len(res.gt) // 2
+        gt = res.gt[i]
+        top = float(np.percentile(gt, 99.5)) or 1.0
+        err_top = 0.15 * float(gt.max() or 1.0)
+        self.panels["gt"].show(gt, (0, top), "ground truth")
+        self.panels["mask"].show(res.mask.astype(np.float32), (0, 1),
+                                 f"mask, R {res.mask.size / max(1, res.mask.sum()):.2f}")
+        for m in ("zf", "cs", "cascade"):
+            img = res.images.get(m)
+            met = res.metrics.get(m)
+            title = METHOD_TITLES[m] + (f" — {met['psnr']:.2f} dB" if met else "")
+            self.panels[m].show(None if img is None else img[i], (0, top), title)
+            self.panels["err_" + m].show(None if img is None else np.abs(img[i] - gt),
+                                         (0, err_top), f"|error| {m} (0–15 % of max)")
+
+    # ----------------------------------------------------------------------------- training
+    def open_training(self) -> TrainDialog:
+        dlg = TrainDialog(self, out=str(Path(self.model_path.text()).with_name("my_cascade.pt")))
+        dlg.trained.connect(self.model_path.setText)
+        dlg.show()
+        self._train_dialog = dlg
+        return dlg
+
+
+class TrainDialog(QDialog):
+    """Train a cascade with a live loss curve; Cancel stops at the next step."""
+
+    trained = Signal(str)  # the saved checkpoint's path
+
+    def __init__(self, parent: QWidget | None = None, out: str = "models/my_cascade.pt",
+                 slices: np.ndarray | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Train a cascade CNN")
+        self.slices = slices  # None: the MNI template + phantom heads (core.recon.data)
+        self._worker: Any = None
+        self.cascades = QSpinBox()
+        self.cascades.setRange(0, 12)
+        self.cascades.setValue(5)
+        self.convs = QSpinBox()
+        self.convs.setRange(2, 10)
+        self.convs.setValue(5)
+        self.width = QSpinBox()
+        self.width.setRange(2, 128)
+        self.width.setValue(16)
+        self.minutes = QDoubleSpinBox()
+        self.minutes.setRange(0.1, 600)
+        self.minutes.setValue(10)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 1_000_000)
+        self.steps.setValue(2000)
+        self.edge = QDoubleSpinBox()
+        self.edge.setRange(0, 10)
+        self.edge.setSingleStep(0.05)
+        self.edge.setValue(0.05)
+        self.out = QLineEdit(out)
+        form = QFormLayout()
+        form.addRow("cascades", self.cascades)
+        form.addRow("convolutions per block", self.convs)
+        form.addRow("width (channels)", self.width)
+        form.addRow("budget (minutes)", self.minutes)
+        form.addRow("max steps", self.steps)
+        form.addRow("Sobel edge-loss weight", self.edge)
+        form.addRow("save to", self.out)
+        self.plot = pg.PlotWidget(labels={"bottom": "step", "left": "loss"})
+        self.plot.setLogMode(y=True)
+        self.plot.addLegend()
+        self.train_curve = self.plot.plot([], [], pen=pg.mkPen("#7fa7d9"), name="train")
+        self.val_curve = self.plot.plot([], [], pen=pg.mkPen("#f0ad4e", width=2), symbol="o",
+                                        symbolSize=6, name="validation")
+        self.status = QLabel("")
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+        self.resize(520, 560)
+        self.steps_seen: list[int] = []
+        self.train_losses: list[float] = []
+        self.val_steps: list[int] = []
+        self.val_losses: list[float] = []
+
+    def config(self, **extra: Any) -> Any:
+        from headtwin_app.core.recon.train import TrainConfig
+
+        model = CascadeConfig(self.cascades.value(), self.convs.value(), self.width.value())
+        return TrainConfig(model=model.to_dict(), steps=self.steps.value(),
+                           max_minutes=self.minutes.value(), edge_weight=self.edge.value(),
+                           **extra)
+
+    def is_running(self) -> bool:
+        return self._worker is not None
+
+    def start(self, **extra: Any) -> None:
+        from headtwin_app.core.recon.train import train_iter
+
+        if self._worker is not None:
+            return
+        try:
+            cfg = self.config(**extra)
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return
+        self.steps_seen, self.train_losses, self.val_steps, self.val_losses = [], [], [], []
+        self._cfg = cfg
+        worker = create_worker(train_iter, cfg, self.slices, _start_thread=False,
+                               _ignore_errors=True)
+        worker.yielded.connect(self._on_step)
+        worker.returned.connect(self._on_done)
+        worker.errored.connect(lambda exc: self.status.setText(f"error: {exc}"))
+        worker.aborted.connect(lambda: self.status.setText("cancelled; nothing saved"))
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText("loading training slices…")
+        worker.start()
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+            self.status.setText("cancelling…")
+
+    def _on_step(self, s: Any) -> None:
+        self.steps_seen.append(s.step)
+        self.train_losses.append(max(s.train_loss, 1e-12))
+        if s.val_loss is not None:
+            self.val_steps.append(s.step)
+            self.val_losses.append(max(s.val_loss, 1e-12))
+            self.val_curve.setData(self.val_steps, self.val_losses)
+        self.train_curve.setData(self.steps_seen, self.train_losses)
+        self.status.setText(f"step {s.step}: train {s.train_loss:.5f}"
+                            + (f", validation {s.val_loss:.5f}" if s.val_loss is not None else ""))
+
+    def _on_done(self, value: Any) -> None:
+        from dataclasses import asdict
+
+        from headtwin_app.core.recon.predict import save_checkpoint
+        from headtwin_app.core.recon.train import save_loss_curve
+
+        model, hist = value
+        out = Path(self.out.text()).expanduser()
+        try:
+            save_checkpoint(model, out, {"train_config": asdict(self._cfg),
+                                         "steps": hist["steps"], "device": hist["device"],
+                                         "seconds": round(hist["seconds"], 1)})
+            save_loss_curve(hist, out.with_suffix(".loss.png"), out.name)
+        except OSError as exc:
+            self.status.setText(f"cannot save {out}: {exc}")
+            return
+        self.status.setText(f"saved {out} ({hist['steps']} steps, {hist['seconds']:.0f} s)")
+        self.trained.emit(str(out))
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        self.cancel()
+        super().closeEvent(event)
