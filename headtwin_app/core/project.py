@@ -28,6 +28,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -223,6 +224,16 @@ class OpenedCase:
     messages: list[str] = field(default_factory=list)
 
 
+def _present_ids(data: np.ndarray) -> np.ndarray:
+    """The distinct values of an integer-valued array (a histogram when the range is small,
+    which is much faster than sorting a whole volume)."""
+    lo, hi = int(data.min()), int(data.max())
+    if data.dtype.kind in "iub" and hi - lo < 65536:
+        counts = np.bincount((data.reshape(-1).astype(np.int32) - lo), minlength=hi - lo + 1)
+        return np.flatnonzero(counts) + lo
+    return np.unique(data).astype(np.int64)
+
+
 def check_labels(data: np.ndarray, image_shape: tuple[int, ...], table: LabelTable,
                  source: str) -> np.ndarray:
     """`data` as a C-contiguous int16 label array, or ValueError naming `source` and the problem:
@@ -235,7 +246,7 @@ def check_labels(data: np.ndarray, image_shape: tuple[int, ...], table: LabelTab
             raise ValueError(f"{source}: the label map holds non-integer values")
     elif data.dtype.kind not in "iub":
         raise ValueError(f"{source}: the label map has unsupported type {data.dtype}")
-    present = np.unique(data).astype(np.int64)
+    present = _present_ids(data)
     bad = [int(v) for v in present if v != 0 and v not in table]
     if bad:
         shown = ", ".join(map(str, bad[:8])) + (" …" if len(bad) > 8 else "")
@@ -252,6 +263,16 @@ def read_labels(path: str | os.PathLike[str], image: Volume,
     vol = load_volume(path)
     data = check_labels(vol.data, image.shape, table, str(path))
     return image.with_data(data)
+
+
+def _read_raw(path: Path) -> Volume:
+    from headtwin_app.core.io import load_volume
+
+    return load_volume(path)
+
+
+def _checked(vol: Volume, path: Path, image: Volume, table: LabelTable) -> Volume:
+    return image.with_data(check_labels(vol.data, image.shape, table, str(path)))
 
 
 # --- the project ---------------------------------------------------------------------------------
@@ -385,19 +406,26 @@ class Project:
         """Load a case for editing. If its autosave is newer than its saved labels, the autosave is
         restored (`restored_autosave`, and a message says so). A bad label file (wrong shape, ids
         not in the table) raises ValueError naming the file."""
-        from headtwin_app.core.io import load_volume
-
         folder = self.case_dir(name)
         if not (folder / IMAGE).exists():
             raise ValueError(f"case '{name}' is not in the project {self.root}")
-        image = load_volume(folder / IMAGE)
         record = self.record(name)
-        opened = OpenedCase(name, image, image.with_data(np.zeros(image.shape, np.int16)), record)
         saved, auto = folder / LABELS, folder / AUTOSAVE
-        source = saved if saved.exists() else None
-        if auto.exists() and (source is None or auto.stat().st_mtime_ns > saved.stat().st_mtime_ns):
+        use_auto = auto.exists() and (not saved.exists()
+                                      or auto.stat().st_mtime_ns > saved.stat().st_mtime_ns)
+        # the files decompress in parallel (zlib and numpy copies release the GIL)
+        wanted = {"image": folder / IMAGE, "autosave": auto if use_auto else None,
+                  "labels": saved if saved.exists() else None,
+                  "proposal": folder / PROPOSAL if (folder / PROPOSAL).exists() else None,
+                  "reference": folder / REFERENCE if (folder / REFERENCE).exists() else None}
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = {k: pool.submit(_read_raw, p) for k, p in wanted.items() if p is not None}
+        image = futures["image"].result()
+        opened = OpenedCase(name, image, image.with_data(np.zeros(image.shape, np.int16)), record)
+        source = "labels" if "labels" in futures else None
+        if use_auto:
             try:
-                opened.labels = read_labels(auto, image, self.table)
+                opened.labels = _checked(futures["autosave"].result(), auto, image, self.table)
                 opened.restored_autosave = True
                 when = datetime.fromtimestamp(auto.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
                 opened.messages.append(f"case '{name}': restored unsaved edits from the autosave "
@@ -406,11 +434,13 @@ class Project:
             except ValueError as exc:
                 opened.messages.append(f"the autosave could not be used: {exc}")
         if source is not None:
-            opened.labels = read_labels(source, image, self.table)
-        if (folder / PROPOSAL).exists():
-            opened.proposal = read_labels(folder / PROPOSAL, image, self.table)
-        if (folder / REFERENCE).exists():
-            opened.reference = read_labels(folder / REFERENCE, image, self.table)
+            opened.labels = _checked(futures["labels"].result(), saved, image, self.table)
+        if "proposal" in futures:
+            opened.proposal = _checked(futures["proposal"].result(), folder / PROPOSAL, image,
+                                       self.table)
+        if "reference" in futures:
+            opened.reference = _checked(futures["reference"].result(), folder / REFERENCE, image,
+                                        self.table)
         return opened
 
     def changes_vs_proposal(self, labels: np.ndarray, proposal: np.ndarray) -> dict[str,

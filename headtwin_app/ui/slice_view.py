@@ -108,6 +108,10 @@ class SliceView(QWidget):
             self.overlay_item.clear()
             self.draft_item.clear()
             return
+        if self.labels is not None and self.labels.shape != volume.shape:
+            self.labels = None  # a label map of the previous image
+        if self.draft is not None and self.draft.shape != volume.shape:
+            self.draft = None
         axis, h, v = PLANES[self.plane]
         n = volume.shape[axis]
         self.slider.blockSignals(True)

@@ -43,19 +43,14 @@ def proposal_changes(proposal: np.ndarray, labels: np.ndarray,
     _same_grid(labels, proposal)
     if ids is None:
         ids = [int(v) for v in np.union1d(np.unique(proposal), np.unique(labels)) if v != 0]
-    # one pass: joint histogram of (proposal, labels) pairs
-    p = proposal.reshape(-1).astype(np.int64)
-    q = labels.reshape(-1).astype(np.int64)
-    m = int(max(p.max(initial=0), q.max(initial=0))) + 1
-    joint = np.bincount(p * m + q, minlength=m * m).reshape(m, m)
+    # voxels where the maps differ are exactly the added (labels side) and removed (proposal side)
+    p, q = proposal.reshape(-1), labels.reshape(-1)
+    diff = np.flatnonzero(p != q)
+    added = np.bincount(q[diff].astype(np.int64)) if diff.size else np.zeros(1, np.int64)
+    removed = np.bincount(p[diff].astype(np.int64)) if diff.size else np.zeros(1, np.int64)
     out = {}
     for lab in ids:
         lab = int(lab)
-        if lab >= m:
-            out[lab] = {"added": 0, "removed": 0}
-            continue
-        in_labels = int(joint[:, lab].sum())
-        in_prop = int(joint[lab, :].sum())
-        both = int(joint[lab, lab])
-        out[lab] = {"added": in_labels - both, "removed": in_prop - both}
+        out[lab] = {"added": int(added[lab]) if 0 <= lab < added.size else 0,
+                    "removed": int(removed[lab]) if 0 <= lab < removed.size else 0}
     return out
