@@ -164,7 +164,8 @@ class SweepView(QWidget):
             plot.setLogMode(x=True, y=False)
             plot.showGrid(x=True, y=True, alpha=0.3)
             plot.setLabel("bottom", "acceleration R")
-        self.legend = self.ssim_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.legend = self.ssim_plot.addLegend(offset=(-5, 5), labelTextSize="8pt",
+                                               brush=pg.mkBrush(16, 20, 24, 200))
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["mask", "PSNR 4×", "PSNR 8×", "SSIM 4×",
                                               "SSIM 8×"])
