@@ -380,8 +380,10 @@ class LabellingWorkspace(QWidget):
     def _build_review_tab(self) -> QWidget:
         w = QWidget()
         col = QVBoxLayout(w)
-        col.addWidget(QLabel("<b>Stage 2</b> — request a model proposal, then accept, edit or "
-                             "reject it structure by structure."))
+        intro = QLabel("<b>Stage 2</b> — request a model proposal, then accept, edit or "
+                       "reject it structure by structure.")
+        intro.setWordWrap(True)
+        col.addWidget(intro)
         row = QHBoxLayout()
         self.proposal_button = QPushButton("Request proposal")
         self.proposal_button.clicked.connect(self.request_proposal)
@@ -399,8 +401,8 @@ class LabellingWorkspace(QWidget):
         self.model_label.setWordWrap(True)
         col.addWidget(self.model_label)
         self.review_table = QTableWidget(0, 6)
-        self.review_table.setHorizontalHeaderLabels(["Structure", "Status", "+vox", "−vox", "",
-                                                     ""])
+        self.review_table.setHorizontalHeaderLabels(["Structure", "Status", "+vox", "−vox",
+                                                     "", ""])
         self.review_table.verticalHeader().hide()
         self.review_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.review_table.horizontalHeader().setSectionResizeMode(
@@ -768,7 +770,8 @@ class LabellingWorkspace(QWidget):
             return
         for name in self.project.case_names():
             try:
-                rec = self.project.record(name)
+                rec = self.record if (name == self.case_name and self.record) else \
+                    self.project.record(name)
             except ValueError:
                 rec = CaseRecord(name)
             states = list(rec.review.values())
@@ -1008,6 +1011,7 @@ class LabellingWorkspace(QWidget):
         self.draft_box.setChecked(True)
         self._show_draft()
         self._fill_review()
+        self.refresh_cases()
         self.side_tabs.setCurrentIndex(1)
         self.tell(f"proposal with {len(s.proposal_structures())} structures: review it in the "
                   "Review tab")
@@ -1032,12 +1036,16 @@ class LabellingWorkspace(QWidget):
             c = changes.get(lab_id, {"added": 0, "removed": 0})
             table.setItem(row, 2, QTableWidgetItem(str(c["added"])))
             table.setItem(row, 3, QTableWidgetItem(str(c["removed"])))
-            for col, (text, slot) in enumerate((("Accept", self.accept_structure),
-                                                ("Reject", self.reject_structure)), 4):
+            for col, (text, tip, slot) in enumerate(
+                    (("✔", "Accept the proposal for this structure", self.accept_structure),
+                     ("✘", "Reject the proposal for this structure", self.reject_structure)), 4):
                 button = QPushButton(text)
+                button.setToolTip(tip)
+                button.setFixedWidth(28)
                 button.clicked.connect(lambda _=False, i=lab_id, f=slot: f(i))
                 table.setCellWidget(row, col, button)
         table.resizeColumnsToContents()
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
     def accept_structure(self, label_id: int) -> None:
         self._review(label_id, "accepted")
@@ -1061,9 +1069,11 @@ class LabellingWorkspace(QWidget):
         self._after_edit(diff, count=False)
         rec.set_review(self.table.name_of(label_id), state)
         s.dirty = True
+        s.unsaved_since_autosave = True
         self._refresh_dirty()
         if refresh:
             self._fill_review()
+            self.refresh_cases()
 
     # --- stage 3: automatic labelling -----------------------------------------------------------
     def auto_label_all(self) -> None:
