@@ -38,10 +38,10 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker
 
 from headtwin_app.core.masks import FAMILY_NAMES
-from headtwin_app.core.recon.cascade import CascadeConfig, truncated
+from headtwin_app.core.recon.cascade import CascadeConfig
 from headtwin_app.core.recon.data import recon_mask
 from headtwin_app.core.recon.job import ReconResult, case_slices, recon_job
-from headtwin_app.core.recon.predict import DEFAULT_MODEL, load_cascade, resolve_device
+from headtwin_app.core.recon.predict import DEFAULT_MODEL, checkpoint_config, resolve_device
 from headtwin_app.ui.state import AppState
 
 METHOD_TITLES = {"zf": "zero-filled", "cs": "compressed sensing", "cascade": "cascade CNN"}
@@ -82,7 +82,6 @@ class ReconWorkspace(QWidget):
         self.state = state
         self.result: ReconResult | None = None
         self._worker: Any = None
-        self._model_cache: tuple[tuple[str, float, str], Any] | None = None
         self._build()
         state.case_changed.connect(self._on_case)
         state.mask_changed.connect(self._on_mask)
@@ -134,8 +133,8 @@ class ReconWorkspace(QWidget):
         model_row.addWidget(self.model_path, 1)
         model_row.addWidget(browse)
         self.cascades = QSpinBox()
-        self.cascades.setRange(0, 99)
-        self.cascades.setValue(99)
+        self.cascades.setRange(0, 5)
+        self.cascades.setValue(5)
         self.cascades.setSpecialValueText("0 (zero-filled + DC)")
         self.cascades.setToolTip("run only the first n cascades of the model (ablation)")
         self.device = QComboBox()
@@ -221,6 +220,8 @@ class ReconWorkspace(QWidget):
             sig = w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged
             sig.connect(self._update_mask_label)
         self.slice.valueChanged.connect(self._show_result)
+        self.model_path.textChanged.connect(self._on_model_path)
+        self._on_model_path()
         self._set_busy(False)
 
     # ----------------------------------------------------------------------------- state
@@ -258,6 +259,17 @@ class ReconWorkspace(QWidget):
         else:
             self.mask_label.setText("2D mask on (ky, kx) of each axial slice")
 
+    def _on_model_path(self, *_: Any) -> None:
+        cfg = checkpoint_config(Path(self.model_path.text()).expanduser())
+        if cfg is None:
+            self.model_info = "no valid checkpoint at this path"
+        else:
+            self.cascades.setMaximum(cfg.n_cascades)
+            self.cascades.setValue(cfg.n_cascades)
+            self.model_info = (f"{cfg.n_cascades} cascades × {cfg.n_convs} convs, "
+                               f"width {cfg.width}")
+        self.model_path.setToolTip(self.model_info)
+
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Cascade weights", self.model_path.text(),
                                               "PyTorch checkpoint (*.pt)")
@@ -293,15 +305,11 @@ class ReconWorkspace(QWidget):
                               self.seed.value())
         return gt, mask, dims
 
-    def _model(self, device: str) -> Any:
+    def _model_file(self) -> Path:
         path = Path(self.model_path.text()).expanduser()
-        key = (str(path), path.stat().st_mtime if path.exists() else 0.0, device)
-        if self._model_cache is None or self._model_cache[0] != key:
-            self._model_cache = (key, load_cascade(path, device))
-        model = self._model_cache[1]
-        n = model.config.n_cascades
-        self.cascades.setMaximum(n)
-        return truncated(model, min(self.cascades.value(), n))
+        if not path.is_file():
+            raise ValueError(f"model file not found: {path}")
+        return path
 
     def run(self) -> None:
         """Start a reconstruction in a worker thread (no-op while one runs)."""
@@ -311,7 +319,7 @@ class ReconWorkspace(QWidget):
             gt, mask, dims = self._inputs()
             methods = [m for m, box in self.use.items() if box.isChecked()]
             dev = resolve_device(self.device.currentData())
-            model = self._model(str(dev)) if "cascade" in methods else None
+            model = self._model_file() if "cascade" in methods else None
         except (ValueError, OSError) as exc:
             self.show_error(str(exc))
             return
@@ -322,7 +330,8 @@ class ReconWorkspace(QWidget):
         self.progress.setRange(0, self._total)
         self.progress.setValue(0)
         worker = create_worker(recon_job, gt, mask, methods, model, self.batch.value(),
-                               str(dev), _start_thread=False, _ignore_errors=True)
+                               str(dev), self.cascades.value(), _start_thread=False,
+                               _ignore_errors=True)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
         worker.errored.connect(lambda exc: self.show_error(str(exc)))

@@ -43,6 +43,7 @@ def workspace(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_run_fills_metrics_table(qtbot, workspace) -> None:  # type: ignore[no-untyped-def]
     ws = workspace
+    assert ws.cascades.maximum() == 2  # read from the checkpoint's config
     ws.mask_source.setCurrentIndex(ws.mask_source.findData("own"))
     ws.family.setCurrentText("radial")
     progress: list = []

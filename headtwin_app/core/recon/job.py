@@ -12,14 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from headtwin_app.core.metrics import nmse, psnr, ssim
-from headtwin_app.core.recon.cascade import CascadeNet
+from headtwin_app.core.recon.cascade import CascadeNet, truncated
 from headtwin_app.core.recon.data import undersample
-from headtwin_app.core.recon.predict import reconstruct_iter
+from headtwin_app.core.recon.predict import load_cascade, reconstruct_iter
 
 
 def case_slices(data: np.ndarray, dims: int, slice_index: int | None = None) -> np.ndarray:
@@ -53,12 +54,17 @@ class ReconResult:
     mask: np.ndarray
     images: dict[str, np.ndarray] = field(default_factory=dict)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    n_cascades: int | None = None
 
 
 def recon_job(gt: np.ndarray, mask: np.ndarray, methods: Sequence[str],
-              model: CascadeNet | None = None, batch_size: int = 4, device: str = "cpu",
+              model: CascadeNet | str | Path | None = None, batch_size: int = 4,
+              device: str = "cpu", n_cascades: int | None = None,
               ) -> Generator[tuple[str, int, int], None, ReconResult]:
     """Undersample `gt` (N, H, W) with `mask` (H, W) and reconstruct with each method.
+
+    `model` is a CascadeNet or a checkpoint path (loaded here, on `device`, so a GUI worker
+    does the loading off the GUI thread); `n_cascades` runs only the first n blocks.
 
     Yields (method, slices done, slices total) — every yield is a point where the caller may
     stop — and returns a ReconResult with PSNR/SSIM/NMSE (magnitude, data_range = max(gt),
@@ -71,8 +77,17 @@ def recon_job(gt: np.ndarray, mask: np.ndarray, methods: Sequence[str],
         raise ValueError("choose at least one method")
     if float(gt.max()) <= 0:
         raise ValueError("the image is empty (max <= 0)")
+    if "cascade" in methods:
+        if model is None:
+            raise ValueError("the cascade method needs a model")
+        if not isinstance(model, CascadeNet):
+            model = load_cascade(model, device)
+        if n_cascades is not None:
+            model = truncated(model, min(n_cascades, model.config.n_cascades))
     k0, _ = undersample(gt, mask)
     res = ReconResult(gt=gt, mask=np.asarray(mask, bool))
+    if isinstance(model, CascadeNet):
+        res.n_cascades = model.config.n_cascades
     for method in methods:
         t0 = time.perf_counter()
         gen = reconstruct_iter(method, k0, mask, model, batch_size)

@@ -71,6 +71,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+def checkpoint_config(path: str | Path) -> CascadeConfig | None:
+    """The architecture stored in a checkpoint, or None when the file is missing or bad."""
+    try:
+        return CascadeConfig.from_dict(load_checkpoint(path)["config"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def load_cascade(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu",
                  ) -> CascadeNet:
     """Rebuild the CascadeNet stored in `path` (config + weights), on `device`, in eval mode."""
