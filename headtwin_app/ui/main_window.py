@@ -21,6 +21,7 @@ from superqt.utils import create_worker
 from headtwin_app.core.case import Case, load_case
 from headtwin_app.core.io import OPEN_FILTER
 from headtwin_app.ui.ortho_view import OrthoViewer
+from headtwin_app.ui.placeholder import PlaceholderWorkspace
 from headtwin_app.ui.state import AppState
 from headtwin_app.ui.workspaces import WORKSPACES, build_workspace, find_spec
 
@@ -80,6 +81,8 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self._restore()
+        self.tabs.currentChanged.connect(self._on_tab)
+        self._on_tab(self.tabs.currentIndex())
 
     # --- menus ----------------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # type: ignore[no-untyped-def]
@@ -108,6 +111,7 @@ class MainWindow(QMainWindow):
                          f"Ctrl+{n}")
         toggle = self.dock.toggleViewAction()
         toggle.setShortcut(QKeySequence("Ctrl+D"))
+        toggle.triggered.connect(lambda checked: self.settings.setValue("case_dock", checked))
         view_menu.addSeparator()
         view_menu.addAction(toggle)
 
@@ -233,6 +237,13 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     # --- tabs, screenshots, settings ----------------------------------------------------------
+    def _on_tab(self, index: int) -> None:
+        """Workspaces that show the case in their own three views hide the case dock."""
+        widget = self.tabs.widget(index)
+        spec = next((s for s in WORKSPACES if self.workspaces.get(s.key) is widget), None)
+        own = isinstance(widget, PlaceholderWorkspace) or bool(spec and spec.own_views)
+        self.dock.setVisible(not own and self.settings.value("case_dock", True, type=bool))
+
     def show_tab(self, key: str) -> None:
         spec = find_spec(key)
         self.tabs.setCurrentWidget(self.workspaces[spec.key])

@@ -19,6 +19,7 @@ class WorkspaceSpec:
     module: str
     cls: str
     coming: str  # what the placeholder says while the module is not there
+    own_views: bool = False  # shows the case in its own three views: the case dock is hidden
 
 
 WORKSPACES = (
@@ -29,7 +30,7 @@ WORKSPACES = (
                   "designer's undersampled k-space, on GPU when there is one."),
     WorkspaceSpec("labelling", "Labelling", "headtwin_app.ui.labelling", "LabellingWorkspace",
                   "three-stage annotation: manual brush tools, nnU-Net proposals to review, "
-                  "then automatic labelling of new cases."),
+                  "then automatic labelling of new cases.", own_views=True),
     WorkspaceSpec("twin", "3D twin", "headtwin_app.ui.twin", "TwinWorkspace",
                   "fused craniofacial, CNS and brain meshes in a 3D view; clip, measure, export."),
 )
