@@ -229,7 +229,11 @@ def _present_ids(data: np.ndarray) -> np.ndarray:
     which is much faster than sorting a whole volume)."""
     lo, hi = int(data.min()), int(data.max())
     if data.dtype.kind in "iub" and hi - lo < 65536:
-        counts = np.bincount((data.reshape(-1).astype(np.int32) - lo), minlength=hi - lo + 1)
+        flat = data.ravel(order="K")  # no copy, whatever the memory order
+        counts = np.bincount(flat if lo >= 0 else flat.astype(np.int32) - lo,
+                             minlength=hi - lo + 1)
+        if lo >= 0:
+            counts = counts[lo:]
         return np.flatnonzero(counts) + lo
     return np.unique(data).astype(np.int64)
 
@@ -266,9 +270,25 @@ def read_labels(path: str | os.PathLike[str], image: Volume,
 
 
 def _read_raw(path: Path) -> Volume:
+    """Read a project file. NIfTI (what a project writes) is read straight through nibabel and
+    kept in its on-disk (Fortran) order — no transposing copy of a large image; anything else
+    goes through `load_volume`."""
     from headtwin_app.core.io import load_volume
+    from headtwin_app.core.volume import VolumeError
 
-    return load_volume(path)
+    if not path.name.endswith((".nii.gz", ".nii")):
+        return load_volume(path)
+    try:
+        img = nib.load(str(path))
+        data = np.asanyarray(img.dataobj)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VolumeError(f"{path}: cannot read the file ({reason[:200]})") from None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise VolumeError(f"{path}: expected a 3D image, got shape {data.shape}")
+    return Volume(data, np.asarray(img.affine, dtype=float), {"path": str(path)})
 
 
 def _checked(vol: Volume, path: Path, image: Volume, table: LabelTable) -> Volume:

@@ -307,3 +307,10 @@ def test_session_stroke_fill_undo_and_review() -> None:
     for _ in range(3):
         s.undo()
     assert not s.labels.any()
+
+
+def test_threshold_paint_on_fortran_ordered_image() -> None:
+    lab = blank((5, 5, 1))
+    image = np.asfortranarray(np.arange(25, dtype=float).reshape(5, 5, 1))
+    paint(lab, (2, 2, 0), 2, 1, axis=2, image=image, threshold=(10, 14))
+    np.testing.assert_array_equal(np.flatnonzero(lab), [10, 11, 12, 13, 14])

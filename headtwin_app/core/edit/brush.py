@@ -65,7 +65,9 @@ def _limit(labels: np.ndarray, idx: np.ndarray, value: int, rule: OverwriteRule,
         lo, hi = threshold
         if lo > hi:
             raise ValueError(f"threshold low {lo} is above high {hi}")
-        vals = np.asarray(image).reshape(-1)[idx]
+        image = np.asarray(image)
+        vals = (image.reshape(-1)[idx] if image.flags.c_contiguous
+                else image[np.unravel_index(idx, image.shape)])
         keep &= (vals >= lo) & (vals <= hi)
     return idx[keep]
 

@@ -61,7 +61,8 @@ class LabellingSession:
         for extra, what in ((proposal, "proposal"), (reference, "reference")):
             if extra is not None and extra.shape != image.shape:
                 raise ValueError(f"{what} shape {extra.shape} does not match image {image.shape}")
-        self.proposal = proposal
+        self.proposal: np.ndarray | None = None
+        self.set_proposal(proposal)
         self.reference = reference
         self.history = EditHistory(history_steps)
         self.settings = ToolSettings()
