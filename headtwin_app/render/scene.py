@@ -206,8 +206,10 @@ class TwinScene:
         return [m for pair in self._mappers.values() for m in pair if m is not None]
 
     def set_lod(self, on: bool) -> None:
-        """Draw the coarse copies (while the camera moves) or the full meshes."""
+        """Draw the coarse copies without depth peeling (while the camera moves: about 5× less
+        work for software GL) or the full meshes with depth-peeled transparency."""
         self.lod_active = bool(on)
+        self.renderer.SetUseDepthPeeling(not on)
         for lid, (full, coarse) in self._mappers.items():
             self._actors[lid].SetMapper(coarse if on and coarse is not None else full)
 
