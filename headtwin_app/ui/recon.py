@@ -45,6 +45,7 @@ from headtwin_app.core.recon.predict import DEFAULT_MODEL, checkpoint_config, re
 from headtwin_app.ui.state import AppState
 
 METHOD_TITLES = {"zf": "zero-filled", "cs": "compressed sensing", "cascade": "cascade CNN"}
+METHOD_SHORT = {"zf": "ZF", "cs": "CS", "cascade": "cascade"}
 METRIC_COLUMNS = ("PSNR (dB)", "SSIM", "NMSE", "seconds", "device")
 
 
@@ -54,7 +55,10 @@ class _ImagePanel:
     def __init__(self, glw: pg.GraphicsLayoutWidget, row: int, col: int, title: str,
                  cmap: str | None = None) -> None:
         self.label = glw.addLabel(title, row=2 * row, col=col, size="9pt")
-        self.view = glw.addViewBox(row=2 * row + 1, col=col, lockAspect=True, enableMenu=False)
+        self.view = glw.addViewBox(row=2 * row + 1, col=col, lockAspect=True, enableMenu=False,
+                                   border=pg.mkPen("#3a3a3a"))
+        self.label.setMinimumWidth(10)
+        self.label.setMaximumWidth(10000)
         self.item = pg.ImageItem(axisOrder="row-major")
         if cmap:
             self.item.setColorMap(pg.colormap.get(cmap))
@@ -69,6 +73,7 @@ class _ImagePanel:
         self.item.setImage(arr, levels=levels, autoLevels=False)
         if arr.shape != self._shape:
             self._shape = arr.shape
+            self.view.setAspectLocked(True, 1.0)
             self.view.autoRange(padding=0.02)
 
 
@@ -118,7 +123,9 @@ class ReconWorkspace(QWidget):
         self.scope = QComboBox()
         self.scope.addItem("this slice", "slice")
         self.scope.addItem("every slice (volume)", "volume")
-        self.use = {m: QCheckBox(METHOD_TITLES[m]) for m in ("zf", "cs", "cascade")}
+        self.use = {m: QCheckBox(METHOD_SHORT[m]) for m in ("zf", "cs", "cascade")}
+        for m, box in self.use.items():
+            box.setToolTip(METHOD_TITLES[m])
         for box in self.use.values():
             box.setChecked(True)
         self.use["zf"].setEnabled(False)  # the reference every method is compared with
@@ -177,7 +184,10 @@ class ReconWorkspace(QWidget):
         self.table.setVerticalHeaderLabels([METHOD_TITLES[m] for m in ("zf", "cs", "cascade")])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setMinimumHeight(118)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        header_h = self.table.horizontalHeader().sizeHint().height()
+        row_h = self.table.verticalHeader().defaultSectionSize()
+        self.table.setFixedHeight(header_h + 3 * row_h + 2 * self.table.frameWidth() + 2)
         self.metrics_note = QLabel("magnitude images; PSNR/SSIM with data range = max(ground "
                                    "truth), SSIM 7×7 (scikit-image)")
         self.metrics_note.setWordWrap(True)
@@ -207,6 +217,9 @@ class ReconWorkspace(QWidget):
             "err_cs": _ImagePanel(self.glw, 1, 2, "|error| CS", "inferno"),
             "err_cascade": _ImagePanel(self.glw, 1, 3, "|error| cascade", "inferno"),
         }
+        for col in range(4):  # equal columns whatever the titles' lengths
+            self.glw.ci.layout.setColumnStretchFactor(col, 1)
+            self.glw.ci.layout.setColumnPreferredWidth(col, 200)
         right = QVBoxLayout()
         right.addWidget(self.glw, 1)
         right.addWidget(self.table)
