@@ -143,10 +143,11 @@ def paint_cavities(cv: Canvas, a: Subject) -> None:
         if reg is not None:
             inner = ellipsoid_sd(reg, oc, (16.0, 23.5, 14.5))
             cv.paint(reg, (inner < 0) & (reg.y < e[1] + 4), 0, PD["fat"])
-        sc = np.array([22.0 * s, 45.0, -54.0]) + jm * [s, 1, 1]
-        reg = cv.around(sc, (14, 18, 17))
+        # maxillary sinuses: below the orbital floor, above the alveolar process
+        sc = np.array([22.0 * s, 46.0, -65.0]) + jm * [s, 1, 1]
+        reg = cv.around(sc, (14, 18, 15))
         if reg is not None:
-            sds = ellipsoid_sd(reg, sc, (12, 16, 15), rotation(0, 0, s * 12))
+            sds = ellipsoid_sd(reg, sc, (12, 16, 12.5), rotation(0, 0, s * 12))
             cv.paint(reg, sds < 0, 0, np.where(sds > -1.2, PD["mucosa"], PD["air"]))
         # nasal cavity halves, separated by the septum
         nc = np.array([7.5 * s, 52.0, -52.0]) + jm

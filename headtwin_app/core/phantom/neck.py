@@ -13,6 +13,7 @@ import numpy as np
 from headtwin_app.core.phantom.contrast import PD
 from headtwin_app.core.phantom.head import Y_FORAMEN, Z_FORAMEN
 from headtwin_app.core.phantom.shapes import (
+    CANON_ORIGIN,
     Canvas,
     box_sd,
     capsule_sd,
@@ -22,9 +23,10 @@ from headtwin_app.core.phantom.shapes import (
 )
 from headtwin_app.core.phantom.subject import Subject
 
+Z_BOTTOM = float(CANON_ORIGIN[2])
 # (top, bottom) z of each vertebral body below C1, MNI mm
 BODIES = {"C2": (-82.0, -104.0), "C3": (-108.5, -122.0), "C4": (-126.5, -140.0),
-          "C5": (-144.5, -158.0), "C6": (-162.5, -176.0)}
+          "C5": (-144.5, -158.0), "C6": (-162.5, -176.0), "C7": (-180.5, -194.5)}
 
 
 def canal_y(a: Subject, z: np.ndarray | float) -> np.ndarray:
@@ -57,11 +59,11 @@ def paint_neck_soft(cv: Canvas, a: Subject) -> None:
         return canal_y(a, z) - 25.0
 
     # paraspinal muscle mass behind the spine, with a fatty midline (nuchal ligament) plane
-    paint_z_tube(cv, -176, -48, 0.0, cy_par, 34 * n, 18 * n, 0, mus)
-    paint_z_tube(cv, -176, -48, 0.0, lambda z: cy_par(z) - 4.0, 1.6, 16 * n, 0, PD["fat"])
+    paint_z_tube(cv, Z_BOTTOM, -48, 0.0, cy_par, 34 * n, 18 * n, 0, mus)
+    paint_z_tube(cv, Z_BOTTOM, -48, 0.0, lambda z: cy_par(z) - 4.0, 1.6, 16 * n, 0, PD["fat"])
     for s in (-1, 1):
         scm = np.array([[54.0 * s, -32.0, -62.0], [46.0 * s, -8.0, -120.0],
-                        [30.0 * s, 25.0, -190.0]])
+                        [28.0 * s, 28.0, -205.0]])
         reg = cv.region(*polyline_bounds(scm, 12))
         if reg is not None:
             cv.paint(reg, tube_sd(reg, scm, [8.5 * n, 9.5 * n, 9.0 * n]) < 0, 0, mus)
@@ -80,7 +82,7 @@ def paint_neck_soft(cv: Canvas, a: Subject) -> None:
             cv.paint(reg, ellipsoid_sd(reg, ppc, (7, 10, 16)) < 0, 0, PD["fat"])
     # prevertebral muscles (longus colli/capitis) in front of the vertebral bodies
     for s in (-1, 1):
-        paint_z_tube(cv, -176, -60, 7.5 * s, lambda z: canal_y(a, z) + 28.0, 6.5, 4.0, 0, mus)
+        paint_z_tube(cv, Z_BOTTOM, -60, 7.5 * s, lambda z: canal_y(a, z) + 28.0, 6.5, 4.0, 0, mus)
     # tongue and floor of mouth
     tc = np.array([0.0, 42.0, -94.0]) + a.jitter["tongue"]
     reg = cv.around(tc, (30, 38, 26))
@@ -99,9 +101,9 @@ def paint_spine(cv: Canvas, a: Subject, ids: dict[str, int]) -> None:
         return canal_y(a, z)
 
     # canal contents first; bones around them afterwards
-    paint_z_tube(cv, -176, Z_FORAMEN + 2, 0.0, cy, 12.5, 9.0, 0, PD["fat"])
-    paint_z_tube(cv, -176, Z_FORAMEN + 2, 0.0, lambda z: cy(z) + 0.5, 10.5, 7.5, 0, PD["csf"])
-    paint_z_tube(cv, -176, Z_FORAMEN + 4, 0.0, lambda z: cy(z) + 0.5, 6.6, 4.6, cid, PD["cord"])
+    paint_z_tube(cv, Z_BOTTOM, Z_FORAMEN + 2, 0.0, cy, 12.5, 9.0, 0, PD["fat"])
+    paint_z_tube(cv, Z_BOTTOM, Z_FORAMEN + 2, 0.0, lambda z: cy(z) + 0.5, 10.5, 7.5, 0, PD["csf"])
+    paint_z_tube(cv, Z_BOTTOM, Z_FORAMEN + 4, 0.0, lambda z: cy(z) + 0.5, 6.6, 4.6, cid, PD["cord"])
 
     # C1: ring around canal and dens, taller lateral masses, transverse processes
     z1 = -72.0 + a.jitter["canal"][2] * 0.3
@@ -166,14 +168,14 @@ def paint_airway(cv: Canvas, a: Subject, airway_id: int) -> None:
     front of the prevertebral muscles."""
     k = a.airway
     j = a.jitter["airway"]
-    zs = np.array([-50.0, -58.0, -68.0, -80.0, -95.0, -110.0, -125.0, -140.0, -160.0, -176.0])
+    zs = np.array([-50.0, -58.0, -68.0, -80.0, -95.0, -110.0, -125.0, -140.0, -160.0, Z_BOTTOM])
     front = canal_y(a, zs) + 8.5 + 1.5 + 16.0 + 3.0 + 2.0
     ry = np.array([9.0, 9.5, 8.0, 6.5, 6.0, 6.5, 6.0, 5.5, 5.5, 5.5]) * k
     rx = np.array([13.0, 13.5, 12.0, 10.5, 10.0, 12.0, 11.0, 8.5, 7.5, 7.5]) * k
     cyv = np.maximum(front + ry, [14.0, 10.0, 2.0, -8, -9, -6, -3, 0, 2, 4])
     cyv[:2] = [12.0, 6.0]
     cyv = cyv + j[1]
-    reg = cv.region((-16 * k - 2 + j[0], cyv.min() - 12, -176), (16 * k + 2 + j[0],
+    reg = cv.region((-16 * k - 2 + j[0], cyv.min() - 12, Z_BOTTOM), (16 * k + 2 + j[0],
                                                               cyv.max() + 12, -46))
     if reg is None:
         return

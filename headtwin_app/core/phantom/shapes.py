@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Canonical grid in MNI millimetres: x -100..100, y -130..125, z -175..100 (vertex to C5).
-CANON_ORIGIN = (-100, -130, -175)
-CANON_SHAPE = (201, 256, 276)
+# Canonical grid in MNI millimetres: x -100..100, y -130..125, z -195..100 (vertex to C7).
+CANON_ORIGIN = (-100, -130, -195)
+CANON_SHAPE = (201, 256, 296)
 
 Vec = Sequence[float]
 

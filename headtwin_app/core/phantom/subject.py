@@ -50,8 +50,8 @@ def draw_subject(seed: int) -> Subject:
     return Subject(
         seed=int(seed), scale=scale, rotation_deg=rot, shift_mm=shift,  # type: ignore[arg-type]
         warp_mm=float(rng.uniform(1.8, 3.2)), csf_gap=float(rng.uniform(0.5, 1.8)),
-        skull=float(rng.uniform(5.0, 7.5)), scalp=float(rng.uniform(4.5, 7.5)),
-        fat=float(rng.uniform(0.35, 0.65)), eye_radius=float(rng.uniform(11.4, 12.4)),
+        skull=float(rng.uniform(5.5, 8.0)), scalp=float(rng.uniform(4.5, 7.5)),
+        fat=float(rng.uniform(0.35, 0.65)), eye_radius=float(rng.uniform(11.3, 12.2)),
         jaw=float(rng.uniform(0.93, 1.07)), muscle=muscles, airway=float(rng.uniform(0.75, 1.2)),
         neck=float(rng.uniform(0.9, 1.1)), jitter=jitter, noise=float(rng.uniform(0.012, 0.03)),
         bias=float(rng.uniform(0.08, 0.22)), texture=float(rng.uniform(0.025, 0.05)),
