@@ -143,9 +143,22 @@ def _to_image(data: np.ndarray) -> tuple[vtkImageData, bool]:
     return image, reversed_axes
 
 
-def _touches_border(data: np.ndarray) -> bool:
-    return bool(data[0].any() or data[-1].any() or data[:, 0].any() or data[:, -1].any()
-                or data[:, :, 0].any() or data[:, :, -1].any())
+def _crop_to_labels(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled box of `data` with one background voxel all round (padding where the labels
+    touch the border, so that those structures are closed too), and its index offset."""
+    lo, hi = np.zeros(3, np.int64), np.zeros(3, np.int64)
+    for axis in range(3):
+        hits = np.flatnonzero(data.any(axis=tuple(a for a in range(3) if a != axis)))
+        if hits.size == 0:
+            return data, np.zeros(3)
+        lo[axis], hi[axis] = hits[0] - 1, hits[-1] + 2
+    inner_lo = np.maximum(lo, 0)
+    inner_hi = np.minimum(hi, data.shape)
+    crop = data[tuple(slice(a, b) for a, b in zip(inner_lo, inner_hi, strict=True))]
+    pad = [(int(a - b), int(c - d)) for a, b, c, d in zip(inner_lo, lo, hi, inner_hi,
+                                                            strict=True)]
+    crop = np.pad(crop, pad) if any(p != (0, 0) for p in pad) else np.ascontiguousarray(crop)
+    return crop, lo.astype(np.float64)
 
 
 def _polydata(points: np.ndarray, triangles: np.ndarray) -> vtkPolyData:
@@ -298,11 +311,7 @@ class SurfaceExtractor:
 
     def _surface_nets(self, label_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(world points, oriented triangles, BoundaryLabels pairs) of all requested labels."""
-        data = self.volume.data
-        offset = 0.0
-        if _touches_border(data):  # pad so that structures at the edge are closed too
-            data = np.pad(data, 1)
-            offset = -1.0
+        data, offset = _crop_to_labels(self.volume.data)
         image, reversed_axes = _to_image(data)
         nets = vtkSurfaceNets3D()
         nets.SetInputData(image)
