@@ -44,6 +44,7 @@ class TrainConfig:
         seed: seeds the split, crops, masks and weights.
         threads: torch CPU threads (0 = leave torch's default).
         include_phantom: add phantom heads to the data when the phantom module is there.
+        relative_loss: divide each slice's loss by its target energy (NMSE-like).
     """
 
     model: dict[str, Any] = field(default_factory=lambda: CascadeConfig(5, 5, 24).to_dict())
@@ -63,6 +64,7 @@ class TrainConfig:
     threads: int = 1
     include_phantom: bool = True
     device: str = "auto"
+    relative_loss: bool = True
 
     def __post_init__(self) -> None:
         if self.loss not in ("mse", "l1"):
@@ -104,14 +106,21 @@ def sobel_edges(mag: torch.Tensor) -> torch.Tensor:
 
 
 def recon_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse",
-               edge_weight: float = 0.0) -> torch.Tensor:
-    """MSE or L1 on (real, imag), plus `edge_weight`·L1 between Sobel edge maps of magnitudes."""
+               edge_weight: float = 0.0, relative: bool = False) -> torch.Tensor:
+    """MSE or L1 on (real, imag), plus `edge_weight`·L1 between Sobel edge maps of magnitudes
+    (dynamic-MRI paper, eq. 2). `relative` divides each slice's terms by its target's energy
+    (NMSE-like), so a batch whose scale came out small cannot dominate the gradient."""
     d = torch.view_as_real(pred) - torch.view_as_real(target)
-    loss = d.pow(2).mean() if kind == "mse" else d.abs().mean()
+    dims = tuple(range(1, d.ndim))
+    per = d.pow(2).mean(dims) if kind == "mse" else d.abs().mean(dims)
     if edge_weight > 0:
         edges = sobel_edges(pred.abs()) - sobel_edges(target.abs())
-        loss = loss + edge_weight * edges.abs().mean()
-    return loss
+        per = per + edge_weight * edges.abs().mean((1, 2))
+    if relative:
+        t = target.abs()
+        ref = t.pow(2).mean((1, 2)) if kind == "mse" else t.mean((1, 2))
+        per = per / ref.clamp_min(1e-6)
+    return per.mean()
 
 
 def _augment(img: np.ndarray, rng: np.random.Generator, patch: int) -> np.ndarray:
@@ -195,7 +204,8 @@ def train_iter(cfg: TrainConfig, slices: np.ndarray | None = None,
     def validate() -> float:
         model.eval()
         with torch.inference_mode():
-            v = [recon_loss(model(x, k, m), y, cfg.loss).item() for x, k, m, y in val_sets]
+            v = [recon_loss(model(x, k, m), y, cfg.loss, 0.0, cfg.relative_loss).item()
+                 for x, k, m, y in val_sets]
         model.train()
         return float(np.mean(v))
 
@@ -212,7 +222,7 @@ def train_iter(cfg: TrainConfig, slices: np.ndarray | None = None,
         if opt is not None:
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-            loss = recon_loss(model(x, k0, m), y, cfg.loss, cfg.edge_weight)
+            loss = recon_loss(model(x, k0, m), y, cfg.loss, cfg.edge_weight, cfg.relative_loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -220,7 +230,8 @@ def train_iter(cfg: TrainConfig, slices: np.ndarray | None = None,
             tl = float(loss.item())
         else:
             with torch.inference_mode():
-                tl = float(recon_loss(model(x, k0, m), y, cfg.loss, cfg.edge_weight).item())
+                tl = float(recon_loss(model(x, k0, m), y, cfg.loss, cfg.edge_weight,
+                                      cfg.relative_loss).item())
         hist["step"].append(step)
         hist["train_loss"].append(tl)
         vl = None
