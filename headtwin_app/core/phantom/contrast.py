@@ -33,6 +33,7 @@ PD: dict[str, float] = {
     "disc_nucleus": 0.85,
     "disc_annulus": 0.45,
     "ligament": 0.15,
+    "flow_void": 0.06,  # fast-flowing blood in carotids and jugulars
 }
 
 

@@ -80,6 +80,12 @@ def paint_neck_soft(cv: Canvas, a: Subject) -> None:
         reg = cv.around(ppc, (9, 12, 18))
         if reg is not None:
             cv.paint(reg, ellipsoid_sd(reg, ppc, (7, 10, 16)) < 0, 0, PD["fat"])
+    # carotid arteries and internal jugular veins: flow voids (dark) in spin-echo PD images
+    for s in (-1, 1):
+        paint_z_tube(cv, Z_BOTTOM, -48, 19.0 * s, lambda z: canal_y(a, z) + 31.0, 3.2, 3.2, 0,
+                     PD["flow_void"])
+        paint_z_tube(cv, Z_BOTTOM, -52, 28.0 * s, lambda z: canal_y(a, z) + 22.0, 4.8, 4.0, 0,
+                     PD["flow_void"])
     # prevertebral muscles (longus colli/capitis) in front of the vertebral bodies
     for s in (-1, 1):
         paint_z_tube(cv, Z_BOTTOM, -60, 7.5 * s, lambda z: canal_y(a, z) + 28.0, 6.5, 4.0, 0, mus)
