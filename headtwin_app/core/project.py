@@ -37,6 +37,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+from headtwin_app.core.edit.diff import present_labels
 from headtwin_app.core.edit.proposal import proposal_changes
 from headtwin_app.core.labels import LabelTable, default_label_table
 from headtwin_app.core.volume import Volume
@@ -224,20 +225,6 @@ class OpenedCase:
     messages: list[str] = field(default_factory=list)
 
 
-def _present_ids(data: np.ndarray) -> np.ndarray:
-    """The distinct values of an integer-valued array (a histogram when the range is small,
-    which is much faster than sorting a whole volume)."""
-    lo, hi = int(data.min()), int(data.max())
-    if data.dtype.kind in "iub" and hi - lo < 65536:
-        flat = data.ravel(order="K")  # no copy, whatever the memory order
-        counts = np.bincount(flat if lo >= 0 else flat.astype(np.int32) - lo,
-                             minlength=hi - lo + 1)
-        if lo >= 0:
-            counts = counts[lo:]
-        return np.flatnonzero(counts) + lo
-    return np.unique(data).astype(np.int64)
-
-
 def check_labels(data: np.ndarray, image_shape: tuple[int, ...], table: LabelTable,
                  source: str) -> np.ndarray:
     """`data` as a C-contiguous int16 label array, or ValueError naming `source` and the problem:
@@ -250,7 +237,7 @@ def check_labels(data: np.ndarray, image_shape: tuple[int, ...], table: LabelTab
             raise ValueError(f"{source}: the label map holds non-integer values")
     elif data.dtype.kind not in "iub":
         raise ValueError(f"{source}: the label map has unsupported type {data.dtype}")
-    present = _present_ids(data)
+    present = present_labels(data)
     bad = [int(v) for v in present if v != 0 and v not in table]
     if bad:
         shown = ", ".join(map(str, bad[:8])) + (" …" if len(bad) > 8 else "")
@@ -289,10 +276,6 @@ def _read_raw(path: Path) -> Volume:
     if data.ndim != 3:
         raise VolumeError(f"{path}: expected a 3D image, got shape {data.shape}")
     return Volume(data, np.asarray(img.affine, dtype=float), {"path": str(path)})
-
-
-def _checked(vol: Volume, path: Path, image: Volume, table: LabelTable) -> Volume:
-    return image.with_data(check_labels(vol.data, image.shape, table, str(path)))
 
 
 # --- the project ---------------------------------------------------------------------------------
@@ -433,19 +416,27 @@ class Project:
         saved, auto = folder / LABELS, folder / AUTOSAVE
         use_auto = auto.exists() and (not saved.exists()
                                       or auto.stat().st_mtime_ns > saved.stat().st_mtime_ns)
-        # the files decompress in parallel (zlib and numpy copies release the GIL)
-        wanted = {"image": folder / IMAGE, "autosave": auto if use_auto else None,
-                  "labels": saved if saved.exists() else None,
-                  "proposal": folder / PROPOSAL if (folder / PROPOSAL).exists() else None,
-                  "reference": folder / REFERENCE if (folder / REFERENCE).exists() else None}
+        # the files decompress (and label maps are checked) in parallel: zlib, numpy copies and
+        # histograms release the GIL
+        shape = self._shape(name)
+        table = self.table
+
+        def label_file(path: Path) -> np.ndarray:
+            return check_labels(_read_raw(path).data, shape, table, str(path))
+
         with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = {k: pool.submit(_read_raw, p) for k, p in wanted.items() if p is not None}
-        image = futures["image"].result()
+            image_future = pool.submit(_read_raw, folder / IMAGE)
+            futures = {key: pool.submit(label_file, path) for key, path in (
+                ("autosave", auto if use_auto else None),
+                ("labels", saved if saved.exists() else None),
+                ("proposal", folder / PROPOSAL), ("reference", folder / REFERENCE))
+                if path is not None and path.exists()}
+        image = image_future.result()
         opened = OpenedCase(name, image, image.with_data(np.zeros(image.shape, np.int16)), record)
         source = "labels" if "labels" in futures else None
         if use_auto:
             try:
-                opened.labels = _checked(futures["autosave"].result(), auto, image, self.table)
+                opened.labels = image.with_data(futures["autosave"].result())
                 opened.restored_autosave = True
                 when = datetime.fromtimestamp(auto.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
                 opened.messages.append(f"case '{name}': restored unsaved edits from the autosave "
@@ -454,13 +445,11 @@ class Project:
             except ValueError as exc:
                 opened.messages.append(f"the autosave could not be used: {exc}")
         if source is not None:
-            opened.labels = _checked(futures["labels"].result(), saved, image, self.table)
+            opened.labels = image.with_data(futures["labels"].result())
         if "proposal" in futures:
-            opened.proposal = _checked(futures["proposal"].result(), folder / PROPOSAL, image,
-                                       self.table)
+            opened.proposal = image.with_data(futures["proposal"].result())
         if "reference" in futures:
-            opened.reference = _checked(futures["reference"].result(), folder / REFERENCE, image,
-                                        self.table)
+            opened.reference = image.with_data(futures["reference"].result())
         return opened
 
     def changes_vs_proposal(self, labels: np.ndarray, proposal: np.ndarray) -> dict[str,
@@ -516,7 +505,7 @@ class Project:
             record.stage = "semi"
         record.proposal_source = source
         record.proposal_time = now_iso()
-        for i in np.unique(data):
+        for i in present_labels(data):
             if i != 0:
                 record.review[self.table.name_of(int(i))] = "pending"
         record.note("proposal", source=source)

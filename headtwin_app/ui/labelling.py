@@ -313,6 +313,7 @@ class LabellingWorkspace(QWidget):
         tabs.addTab(self._build_review_tab(), "Review")
         tabs.addTab(self._build_metrics_tab(), "Metrics")
         self.side_tabs = tabs
+        tabs.currentChanged.connect(lambda i: self._fill_review() if i == 1 else None)
         return tabs
 
     def _build_project_tab(self) -> QWidget:
@@ -1022,7 +1023,8 @@ class LabellingWorkspace(QWidget):
         s, rec = self.session, self.record
         if s is None or rec is None or s.proposal is None:
             return
-        changes = s.changes()
+        # counting changes scans the volume: only while the Review tab is shown
+        changes = s.changes() if self.side_tabs.currentIndex() == 1 else {}
         named = {lab.name: lab.id for lab in self.table}
         ids = sorted(set(s.proposal_structures()) | {named[n] for n in rec.review if n in named})
         for lab_id in ids:
@@ -1033,9 +1035,9 @@ class LabellingWorkspace(QWidget):
             item.setIcon(_swatch(self.table[lab_id].rgb))
             table.setItem(row, 0, item)
             table.setItem(row, 1, QTableWidgetItem(rec.review.get(name, "pending")))
-            c = changes.get(lab_id, {"added": 0, "removed": 0})
-            table.setItem(row, 2, QTableWidgetItem(str(c["added"])))
-            table.setItem(row, 3, QTableWidgetItem(str(c["removed"])))
+            c = changes.get(lab_id)
+            table.setItem(row, 2, QTableWidgetItem(str(c["added"]) if c else "·"))
+            table.setItem(row, 3, QTableWidgetItem(str(c["removed"]) if c else "·"))
             for col, (text, tip, slot) in enumerate(
                     (("✔", "Accept the proposal for this structure", self.accept_structure),
                      ("✘", "Reject the proposal for this structure", self.reject_structure)), 4):

@@ -141,7 +141,8 @@ class OrthoViewer(QWidget):
     def auto_levels(self) -> None:
         if self.volume is None:
             return
-        low, high = auto_window(self.volume.data)
+        # ravel in memory order: no copy of a Fortran-ordered (NIfTI) volume
+        low, high = auto_window(np.asarray(self.volume.data).ravel(order="K"))
         self.set_window(low, high)
 
     def set_window(self, low: float, high: float) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from headtwin_app.core.edit.diff import LabelDiff, apply_change
+from headtwin_app.core.edit.diff import LabelDiff, apply_change, present_labels
 
 
 def _same_grid(labels: np.ndarray, proposal: np.ndarray) -> None:
@@ -42,7 +42,8 @@ def proposal_changes(proposal: np.ndarray, labels: np.ndarray,
     not in the labels). `ids` defaults to every non-zero id in either map."""
     _same_grid(labels, proposal)
     if ids is None:
-        ids = [int(v) for v in np.union1d(np.unique(proposal), np.unique(labels)) if v != 0]
+        ids = [int(v) for v in np.union1d(present_labels(proposal), present_labels(labels))
+               if v != 0]
     # voxels where the maps differ are exactly the added (labels side) and removed (proposal side)
     p, q = proposal.reshape(-1), labels.reshape(-1)
     diff = np.flatnonzero(p != q)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from headtwin_app.core.edit.brush import line_voxels, paint
-from headtwin_app.core.edit.diff import LabelDiff, apply_change
+from headtwin_app.core.edit.diff import LabelDiff, apply_change, present_labels
 from headtwin_app.core.edit.fill import flood_fill_slice
 from headtwin_app.core.edit.history import EditHistory, Step
 from headtwin_app.core.edit.interpolate import interpolate_slices
@@ -179,7 +179,7 @@ class LabellingSession:
         """Label ids present in the proposal."""
         if self.proposal is None:
             return []
-        return [int(v) for v in np.unique(self.proposal) if v != 0]
+        return [int(v) for v in present_labels(self.proposal) if v != 0]
 
     def accept(self, label: int) -> LabelDiff:
         """Take the proposal's `label` as it is (one undo step)."""
@@ -210,7 +210,7 @@ class LabellingSession:
         if other is None:
             raise ValueError(f"this case has no {against} to compare with")
         scores = dice_per_label(other, self.labels)
-        present = [int(v) for v in np.unique(other) if v != 0]
+        present = [int(v) for v in present_labels(other) if v != 0]
         mean = float(np.mean([scores[i] for i in present])) if present else float("nan")
         return scores, mean
 
