@@ -121,7 +121,10 @@ def default_predictor() -> tuple[Predictor | None, str]:
 
 
 def default_retrainer() -> Callable[[Project], Iterator[Any]] | None:
-    """`headtwin_app.core.seg.retrain.retrain_project(project)` once the engine provides it."""
+    """`headtwin_app.core.seg.retrain.retrain_project(project)` once the engine provides it: a
+    generator over the project's accepted cases that yields progress (an object with a
+    `message`, or text) and returns the new predictor (or installs it where `default_predictor`
+    finds it)."""
     try:
         module = importlib.import_module("headtwin_app.core.seg.retrain")
     except ImportError:
@@ -1141,16 +1144,24 @@ class LabellingWorkspace(QWidget):
         worker = create_worker(self.retrainer, self.project, _ignore_errors=True)
         worker.yielded.connect(lambda p: self.tell(f"retraining: {getattr(p, 'message', p)}"))
         worker.errored.connect(lambda exc: self.warn("Retraining failed", str(exc)))
+        worker.returned.connect(self._trained)
         worker.finished.connect(self._train_finished)
         self._train_worker = worker
         self.retrain_button.setEnabled(False)
         worker.start()
 
+    def _trained(self, result: Any) -> None:
+        """The retrainer may return the new predictor; otherwise the next proposal asks the
+        engine again (which then finds the newly trained model)."""
+        if callable(result) or callable(getattr(result, "predict", None)):
+            self.set_predictor(getattr(result, "predict", result), "retrained model")
+        else:
+            self.predictor = None
+        self.tell("retraining finished: the next proposal uses the new model")
+
     def _train_finished(self) -> None:
         self._train_worker = None
         self.retrain_button.setEnabled(True)
-        self.predictor = None  # the next proposal loads the newly trained model
-        self.tell("retraining finished: the next proposal uses the new model")
 
     # --- metrics --------------------------------------------------------------------------------
     def compute_metrics(self) -> dict[int, float]:

@@ -346,3 +346,21 @@ def test_bad_labels_message_and_nothing_lost(qtbot, ws: LabellingWorkspace, tmp_
     assert not ws.save()
     assert "read-only" in messages[-1]
     np.testing.assert_array_equal(ws.session.labels, mine)
+
+
+def test_retrain_hook_runs_in_worker_and_installs_model(qtbot, ws: LabellingWorkspace,  # type: ignore[no-untyped-def]
+                                                         tmp_path: Path) -> None:
+    proj = make_project(tmp_path)
+    ws.open_project(proj.root)
+    seen: list[str] = []
+
+    def retrain(project: Project):  # type: ignore[no-untyped-def]
+        seen.append(project.name)
+        yield "epoch 1/1"
+        return fake_labels
+
+    ws.retrainer = retrain
+    ws.retrain()
+    qtbot.waitUntil(lambda: ws._train_worker is None, timeout=10_000)
+    assert seen == ["proj"] and ws.predictor is fake_labels
+    assert ws.predictor_name == "retrained model"
