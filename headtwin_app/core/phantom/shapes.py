@@ -15,7 +15,7 @@ import numpy as np
 CANON_ORIGIN = (-100, -130, -195)
 CANON_SHAPE = (201, 256, 296)
 
-Vec = Sequence[float]
+Vec = Sequence[float] | np.ndarray
 
 
 def upsample2(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -157,7 +157,8 @@ def polyline_bounds(points: np.ndarray, margin: float) -> tuple[np.ndarray, np.n
     return pts.min(axis=0) - margin, pts.max(axis=0) + margin
 
 
-def tube_sd(reg: Region, points: np.ndarray, radius: float | np.ndarray) -> np.ndarray:
+def tube_sd(reg: Region, points: np.ndarray, radius: float | Sequence[float] | np.ndarray
+            ) -> np.ndarray:
     """Signed distance to a chain of capsules through `points` (radius per point or one)."""
     pts = np.asarray(points, dtype=float)
     rad = np.broadcast_to(np.asarray(radius, dtype=float), (len(pts),))

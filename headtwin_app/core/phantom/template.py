@@ -11,6 +11,7 @@ import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 import nibabel as nib
 import numpy as np
@@ -80,7 +81,7 @@ class TemplateBrain:
 
 def _paste(src: np.ndarray, src_origin: tuple[int, int, int], dtype: type) -> np.ndarray:
     """Copy a 1 mm array with integer origin into a zero canonical array."""
-    out = np.zeros(CANON_SHAPE, dtype=dtype)
+    out: np.ndarray = np.zeros(CANON_SHAPE, dtype=dtype)
     dst_sl, src_sl = [], []
     for ax in range(3):
         off = int(CANON_ORIGIN[ax] - src_origin[ax])  # canonical index i ↔ source index i + off
@@ -92,12 +93,16 @@ def _paste(src: np.ndarray, src_origin: tuple[int, int, int], dtype: type) -> np
     return out
 
 
+def _load(path: Path) -> nib.Nifti1Image:
+    return cast(nib.Nifti1Image, nib.load(str(path)))
+
+
 @lru_cache(maxsize=1)
 def template_brain() -> TemplateBrain:
     """Load and convert the template once per process (about a second)."""
-    t1 = np.asarray(nib.load(str(mni_file("t1"))).dataobj, dtype=np.float32)
-    gm = np.asarray(nib.load(str(mni_file("gm"))).dataobj, dtype=np.float32) / 255.0
-    wm = np.asarray(nib.load(str(mni_file("wm"))).dataobj, dtype=np.float32) / 255.0
+    t1 = np.asarray(_load(mni_file("t1")).dataobj, dtype=np.float32)
+    gm = np.asarray(_load(mni_file("gm")).dataobj, dtype=np.float32) / 255.0
+    wm = np.asarray(_load(mni_file("wm")).dataobj, dtype=np.float32) / 255.0
     mask = t1 > 0
     csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
     tissue = np.where(mask, CSF_ID + np.argmax(np.stack([csf, gm, wm]), axis=0), 0).astype(np.uint8)
@@ -115,7 +120,7 @@ def template_brain() -> TemplateBrain:
     envelope_sd = upsample2(sd2.astype(np.float32), CANON_SHAPE)
 
     img, _ = atlas_files()
-    anii = nib.load(str(img))
+    anii = _load(img)
     if not np.allclose(np.abs(np.diag(anii.affine)[:3]), 1.0):
         raise ValueError(f"{img}: expected a 1 mm atlas")
     atlas = np.asarray(anii.dataobj).astype(np.uint8)
