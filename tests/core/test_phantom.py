@@ -187,7 +187,7 @@ def test_seeds_are_different_subjects(ph0: Phantom, ph1: Phantom) -> None:
     assert v0["white_matter"] != v1["white_matter"]
 
 
-@pytest.mark.parametrize("spacing", [0, -1.0, 4.5, float("nan"), "1"])
+@pytest.mark.parametrize("spacing", [0, -1.0, 4.5, float("nan"), "1", True])
 def test_bad_spacing(spacing) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="spacing"):
         make_phantom(0, spacing=spacing)

@@ -130,8 +130,8 @@ def make_phantom(seed: int, spacing: float = 1.0) -> Phantom:
     Raises:
         ValueError: seed negative or not an integer; spacing not in (0, 4] mm.
     """
-    if not isinstance(spacing, (int, float)) or not np.isfinite(spacing) or not (
-            0 < spacing <= MAX_SPACING):
+    if (isinstance(spacing, bool) or not isinstance(spacing, (int, float, np.number))
+            or not np.isfinite(spacing) or not 0 < spacing <= MAX_SPACING):
         raise ValueError(f"spacing must be in (0, {MAX_SPACING:g}] mm, got {spacing!r}")
     a = draw_subject(seed)
     spacing = float(spacing)
