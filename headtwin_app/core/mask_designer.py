@@ -294,3 +294,27 @@ def paint_disc(mask: np.ndarray, row: float, col: float, radius: float,
     keep &= (rr >= 0) & (rr < out.shape[0]) & (cc >= 0) & (cc < out.shape[1])
     out[rr[keep], cc[keep]] = value
     return out
+
+
+def paint_stroke(mask: np.ndarray, start: tuple[float, float], end: tuple[float, float],
+                 radius: float, value: bool) -> np.ndarray:
+    """A copy of `mask` with every pixel within `radius` (at least 0.5) of the segment
+    start → end (row, col) set to `value`: a gap-free brush stroke between two mouse events."""
+    out = np.array(mask, dtype=bool, copy=True)
+    (r0, c0), (r1, c1) = start, end
+    rad = max(0.5, float(radius))
+    lo_r = max(0, int(np.floor(min(r0, r1) - rad)))
+    hi_r = min(out.shape[0] - 1, int(np.ceil(max(r0, r1) + rad)))
+    lo_c = max(0, int(np.floor(min(c0, c1) - rad)))
+    hi_c = min(out.shape[1] - 1, int(np.ceil(max(c0, c1) + rad)))
+    if lo_r > hi_r or lo_c > hi_c:
+        return out
+    rr, cc = np.meshgrid(np.arange(lo_r, hi_r + 1), np.arange(lo_c, hi_c + 1), indexing="ij")
+    dr, dc = r1 - r0, c1 - c0
+    length2 = dr * dr + dc * dc
+    t = np.zeros(rr.shape) if length2 == 0 else np.clip(((rr - r0) * dr + (cc - c0) * dc)
+                                                        / length2, 0.0, 1.0)
+    d2 = (rr - (r0 + t * dr)) ** 2 + (cc - (c0 + t * dc)) ** 2
+    sel = d2 <= rad * rad + 1e-9
+    out[rr[sel], cc[sel]] = value
+    return out

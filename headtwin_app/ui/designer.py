@@ -47,6 +47,7 @@ from headtwin_app.core.mask_designer import (
     MaskDesigner,
     export_frame,
     paint_disc,
+    paint_stroke,
     save_mask,
 )
 from headtwin_app.core.masks import FAMILIES, FAMILY_NAMES
@@ -81,7 +82,8 @@ class MaskImageItem(pg.ImageItem):
         self.brush_enabled = False
 
     def _emit(self, pos: Any) -> None:
-        self.painted.emit(float(pos.y()), float(pos.x()))
+        # item coordinates put pixel (r, c) on [c, c+1) × [r, r+1): report pixel centres
+        self.painted.emit(float(pos.y()) - 0.5, float(pos.x()) - 0.5)
 
     def mouseClickEvent(self, ev: Any) -> None:  # noqa: N802 (pyqtgraph API)
         if not self.brush_enabled or ev.button() != Qt.MouseButton.LeftButton:
@@ -298,6 +300,7 @@ class DesignerWorkspace(QWidget):
         self.frame: DesignerFrame | None = None
         self.painted: np.ndarray | None = None
         self._undo: deque[np.ndarray | None] = deque(maxlen=30)
+        self._last_point: tuple[float, float] | None = None
         self._dirty = False
         self._busy = False
         self._worker: Any = None
@@ -635,6 +638,7 @@ class DesignerWorkspace(QWidget):
     def _stroke_start(self) -> None:
         if self.frame is None:
             return
+        self._last_point = None
         self._undo.append(None if self.painted is None else self.painted.copy())
         if self.painted is None:
             self.painted = self.frame.mask.copy()
@@ -645,7 +649,12 @@ class DesignerWorkspace(QWidget):
             if self.painted is None:
                 return
         value = self.brush_mode.currentText() == "paint"
-        self.painted = paint_disc(self.painted, row, col, self.brush_radius.value(), value)
+        radius = self.brush_radius.value()
+        if self._last_point is None:
+            self.painted = paint_disc(self.painted, row, col, radius, value)
+        else:
+            self.painted = paint_stroke(self.painted, self._last_point, (row, col), radius, value)
+        self._last_point = (row, col)
         self.panels["mask"].show(self.painted.astype(np.float32), (0.0, 1.0))
         self._schedule()
 

@@ -126,7 +126,7 @@ def test_brush_paints_and_erases_on_the_mask_panel(qtbot, workspace) -> None:  #
     wait_idle(qtbot, ws)
     assert ws.frame.extra["painted"] and ws.state.mask["painted"]
     painted = ws.frame.mask
-    assert painted[4, 6:nx - 6].all()  # a horizontal stroke across the top rows
+    assert painted[3:6, 5:nx - 5].all()  # a gap-free stroke (radius 2) along row 4
     assert painted.sum() > before.sum()
     assert ws.frame.result.accel_achieved < 8.0
     # erase with a click at the centre
