@@ -9,7 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtWidgets import QGraphicsEllipseItem, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QLabel,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from headtwin_app.core.overlay import label_rgba
 from headtwin_app.core.volume import Volume
@@ -68,6 +75,9 @@ class SliceView(QWidget):
         self.graphics.setBackground("k")
         self.view: pg.ViewBox = self.graphics.addViewBox(lockAspect=True, enableMenu=False)
         self.image_item = pg.ImageItem(axisOrder="col-major")
+        # the grey image is cached as a device pixmap: repainting after a brush dab (which only
+        # changes the overlay) then blits it instead of rescaling the whole slice
+        self.image_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.overlay_item = pg.ImageItem(axisOrder="col-major")
         self.overlay_item.setZValue(10)
         self.view.addItem(self.image_item)
