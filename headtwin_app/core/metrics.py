@@ -89,11 +89,21 @@ def _box_valid(a: np.ndarray, dtype: type) -> np.ndarray:
     # axis 0 (the large stride): a running sum of shifted slabs is cache-friendly
     # (accumulated in float64, rounded once, like scipy's own double line buffers)
     n = out.shape[0] - WIN + 1
-    acc = out[:n].astype(np.float64)
-    for k in range(1, WIN):
-        acc += out[k:k + n]
-    acc *= 1.0 / WIN
-    return acc.astype(dtype, copy=False)
+    if out.ndim == 2:  # small: shifted rows
+        acc = out[:n].astype(np.float64)
+        for k in range(1, WIN):
+            acc += out[k:k + n]
+        acc *= 1.0 / WIN
+        return acc.astype(dtype, copy=False)
+    # volumes: a running sum, one plane at a time, stays in cache
+    res = np.empty((n,) + out.shape[1:], dtype=dtype)
+    acc = out[:WIN].sum(axis=0, dtype=np.float64)
+    np.multiply(acc, 1.0 / WIN, out=res[0], casting="same_kind")
+    for i in range(1, n):
+        acc += out[i + WIN - 1]
+        acc -= out[i - 1]
+        np.multiply(acc, 1.0 / WIN, out=res[i], casting="same_kind")
+    return res
 
 
 class MetricReference:
