@@ -60,7 +60,30 @@ def workspace(app: QApplication, image: Volume, view_px: int = 512) -> Labelling
     return ws
 
 
+PAINTS = {"count": 0, "pixels": 0}
+
+
+def _count_paints() -> None:
+    """Count the views' paint events and painted area, to show each dab really repainted."""
+    import pyqtgraph as pg
+
+    original = pg.GraphicsView.paintEvent
+
+    def paint_event(self, event):  # type: ignore[no-untyped-def]
+        PAINTS["count"] += 1
+        PAINTS["pixels"] += event.rect().width() * event.rect().height()
+        return original(self, event)
+
+    pg.GraphicsView.paintEvent = paint_event
+
+
 def repaint(ws: LabellingWorkspace, plane: str = "axial") -> None:
+    """Let Qt paint what changed (the dirty region only), as the event loop does after a mouse
+    event, before the next one is handled."""
+    QApplication.processEvents()
+
+
+def full_repaint(ws: LabellingWorkspace, plane: str = "axial") -> None:
     ws.viewer.views[plane].graphics.viewport().repaint()
 
 
@@ -76,18 +99,24 @@ def bench_dab(app: QApplication, repeats: int) -> dict:
     for radius in (5, 15):
         ws.radius_slider.setValue(radius)
         ws._stroke_start("axial", (100, 100, z))
-        times, cpu = [], []
-        for n in range(repeats * 10):
-            x = 100 + (n * 7) % 300
-            t, c = time.perf_counter(), time.process_time()
-            ws._stroke_move("axial", (x, 100 + n % 200, z))
-            repaint(ws)
-            times.append(time.perf_counter() - t)
-            cpu.append(time.process_time() - c)
+        repaint(ws)
+        for mode, draw in (("", repaint), ("_full_repaint", full_repaint)):
+            times, cpu = [], []
+            PAINTS.update(count=0, pixels=0)
+            for n in range(repeats * 10):
+                x = 100 + (n * 7) % 300
+                t, c = time.perf_counter(), time.process_time()
+                ws._stroke_move("axial", (x, 100 + n % 200, z))
+                draw(ws)
+                times.append(time.perf_counter() - t)
+                cpu.append(time.process_time() - c)
+            out[f"radius_{radius}{mode}_ms"] = ms(statistics.median(times))
+            out[f"radius_{radius}{mode}_cpu_ms"] = ms(sum(cpu) / len(cpu))
+            out[f"radius_{radius}{mode}_p95_ms"] = ms(float(np.percentile(times, 95)))
+            out[f"radius_{radius}{mode}_paints_per_dab"] = round(PAINTS["count"] / len(times), 2)
+            out[f"radius_{radius}{mode}_painted_px_per_dab"] = round(
+                PAINTS["pixels"] / max(1, PAINTS["count"]))
         ws._stroke_end()
-        out[f"radius_{radius}_ms"] = ms(statistics.median(times))
-        out[f"radius_{radius}_cpu_ms"] = ms(sum(cpu) / len(cpu))
-        out[f"radius_{radius}_p95_ms"] = ms(float(np.percentile(times, 95)))
     # the overlay refresh alone (numpy LUT + ImageItem update), without the paint
     times = []
     for _ in range(repeats * 5):
@@ -224,13 +253,19 @@ def markdown(r: dict) -> str:
         return "met" if value <= limit else "**missed**"
 
     rows = [
-        ("Brush dab + repaint, 512×512 slice, radius 5 (wall, median)", f"{d['radius_5_ms']} ms",
-         "≤ 16 ms", ok(d["radius_5_ms"], 16)),
+        ("Brush dab + repaint, 512×512 slice in a "
+         f"{d['view_pixels'][0]}×{d['view_pixels'][1]} px view, radius 5 (wall, median)",
+         f"{d['radius_5_ms']} ms", "≤ 16 ms", ok(d["radius_5_ms"], 16)),
         ("  same, CPU time of the process per dab", f"{d['radius_5_cpu_ms']} ms", "≤ 16 ms",
          ok(d["radius_5_cpu_ms"], 16)),
+        ("  painted area per dab (Qt repaints the dirty box only)",
+         f"{d['radius_5_painted_px_per_dab']} px", "", ""),
         ("Brush dab + repaint, radius 15 (wall / CPU)",
          f"{d['radius_15_ms']} / {d['radius_15_cpu_ms']} ms", "≤ 16 ms",
-         ok(d["radius_15_cpu_ms"], 16) + " (CPU)"),
+         ok(d["radius_15_ms"], 16)),
+        ("Worst case: dab + repaint of the whole view, radius 5 (wall / CPU)",
+         f"{d['radius_5_full_repaint_ms']} / {d['radius_5_full_repaint_cpu_ms']} ms", "≤ 16 ms",
+         ok(d["radius_5_full_repaint_ms"], 16)),
         ("Overlay refresh of one 512×512 slice (no paint)", f"{d['overlay_refresh_ms']} ms", "",
          ""),
         ("200-event stroke, each event repainted (total / per event)",
@@ -265,9 +300,11 @@ def markdown(r: dict) -> str:
     lines += [
         "",
         "How: a dab is `LabellingSession.continue_stroke` (sparse diff, int32 indices + int16 "
-        "values) followed by the redraw of only the painted view's current slice overlay and a "
-        "synchronous repaint of that view; the other two views are redrawn when the mouse is "
-        "released. Undo writes the stored old values back at the stored flat indices. Memory is "
+        "values); then only the changed box of the painted view's slice overlay is recoloured "
+        "and marked dirty, and Qt repaints just that box (the grey image is a cached device "
+        "pixmap); the other two views are redrawn when the mouse is released. The timing covers "
+        "the dab and the processing of the pending paint events (`processEvents`). Undo writes "
+        "the stored old values back at the stored flat indices. Memory is "
         "8 bytes per changed voxel per step, against 32 MB for one dense 256³ int16 copy.",
         "",
     ]

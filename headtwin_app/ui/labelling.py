@@ -591,13 +591,22 @@ class LabellingWorkspace(QWidget):
         if self.tool == "fill":
             self._after_edit(diff)
         elif len(diff):
-            self.viewer.views[plane].refresh_overlay()
+            self.viewer.views[plane].refresh_overlay(self._region(plane, diff))
 
     def _stroke_move(self, plane: str, voxel: tuple[int, int, int]) -> None:
         if self.session is None or not self.session.history.in_stroke:
             return
-        if len(self.session.continue_stroke(voxel)):
-            self.viewer.views[plane].refresh_overlay()  # only this slice while painting
+        diff = self.session.continue_stroke(voxel)
+        if len(diff):  # only the touched box of this view's slice while painting
+            self.viewer.views[plane].refresh_overlay(self._region(plane, diff))
+
+    def _region(self, plane: str, diff: LabelDiff) -> tuple[int, int, int, int]:
+        """The box (h0, h1, v0, v1) of `plane`'s slice that a dab changed."""
+        assert self.session is not None
+        coords = np.unravel_index(diff.indices, self.session.labels.shape)
+        _axis, h, v = PLANES[plane]
+        return (int(coords[h].min()), int(coords[h].max()) + 1, int(coords[v].min()),
+                int(coords[v].max()) + 1)
 
     def _stroke_end(self) -> None:
         if self.session is None:

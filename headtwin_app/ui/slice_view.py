@@ -157,9 +157,33 @@ class SliceView(QWidget):
         self.outline = bool(on)
         self._refresh_overlay()
 
-    def refresh_overlay(self) -> None:
-        """Redraw only this view's label overlay (the current slice), e.g. after a brush dab."""
-        self._refresh_overlay()
+    def refresh_overlay(self, region: tuple[int, int, int, int] | None = None) -> None:
+        """Redraw this view's label overlay (the current slice only). With `region` =
+        (h0, h1, v0, v1), a half-open box in slice voxels, only that part is recoloured and
+        repainted — what a brush dab needs."""
+        item, lut = self.overlay_item, self.overlay_lut
+        if (region is None or self.labels is None or lut is None or item.image is None
+                or self.volume is None):
+            self._refresh_overlay()
+            return
+        sl = take_slice(self.labels, self.plane, self.index)
+        if item.image.shape[:2] != sl.shape:
+            self._refresh_overlay()
+            return
+        h0, h1, v0, v1 = region
+        m = 1 if self.outline else 0  # outlines depend on the neighbours
+        a0, a1 = max(h0 - m, 0), min(h1 + m, sl.shape[0])
+        b0, b1 = max(v0 - m, 0), min(v1 + m, sl.shape[1])
+        if a0 >= a1 or b0 >= b1:
+            return
+        patch = label_rgba(sl[a0:a1, b0:b1], lut, self.outline)
+        if self.outline:  # the patch's own border is not an image edge
+            inner = label_rgba(sl[max(a0 - 1, 0):a1 + 1, max(b0 - 1, 0):b1 + 1], lut, True)
+            patch = inner[a0 - max(a0 - 1, 0):, b0 - max(b0 - 1, 0):][: a1 - a0, : b1 - b0]
+        item.image[a0:a1, b0:b1] = patch
+        item._renderRequired = True  # pyqtgraph re-renders its QImage from item.image on paint
+        sx, sy = self._scale
+        item.update(pg.QtCore.QRectF(a0, b0, a1 - a0, b1 - b0))
 
     def set_paint_mode(self, on: bool) -> None:
         """Left-button drags become strokes (signals) instead of panning the view."""

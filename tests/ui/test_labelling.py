@@ -364,3 +364,28 @@ def test_retrain_hook_runs_in_worker_and_installs_model(qtbot, ws: LabellingWork
     qtbot.waitUntil(lambda: ws._train_worker is None, timeout=10_000)
     assert seen == ["proj"] and ws.predictor is fake_labels
     assert ws.predictor_name == "retrained model"
+
+
+@pytest.mark.parametrize("outline", [False, True])
+def test_partial_overlay_update_matches_full_redraw(qtbot, ws: LabellingWorkspace,  # type: ignore[no-untyped-def]
+                                                   outline: bool) -> None:
+    from headtwin_app.core.overlay import label_rgba
+    from headtwin_app.ui.slice_view import take_slice
+
+    view = ws.viewer.views["axial"]
+    z = view.index
+    ws.session.labels[5:30, 5:30, z] = 2
+    ws.outline_box.setChecked(outline)
+    ws.viewer.refresh_overlays()
+    ws.set_tool("brush2d")
+    ws.choose_label(7)
+    ws.radius_slider.setValue(2)
+    port = view.graphics.viewport()
+    left = Qt.MouseButton.LeftButton
+    qtbot.mousePress(port, left, pos=viewport_point(ws, "axial", (20, 20, z)))
+    for vox in [(28, 22, z), (33, 30, z), (6, 6, z)]:  # mouse still down: partial redraws only
+        qtbot.mouseMove(port, pos=viewport_point(ws, "axial", vox))
+    expected = label_rgba(take_slice(ws.session.labels, "axial", z), view.overlay_lut, outline)
+    assert ws.session.history.in_stroke and (ws.session.labels[:, :, z] == 7).sum() > 40
+    np.testing.assert_array_equal(view.overlay_item.image, expected)
+    qtbot.mouseRelease(port, left, pos=viewport_point(ws, "axial", (6, 6, z)))
