@@ -81,7 +81,7 @@ def time_meshing(vol: Volume, repeats: int, options: MeshOptions | None = None) 
 def time_rotation(scene: TwinScene, frames: int, size: tuple[int, int], lod: bool) -> dict:
     scene.set_lod(lod)
     window = new_render_window(size)
-    window.SetNumberOfLayers(2)
+    window.SetNumberOfLayers(scene.layers)
     for r in scene.renderers():
         window.AddRenderer(r)
     scene.set_view("lateral")

@@ -1,10 +1,11 @@
 """The 3D twin scene: structure actors, slice planes, clipping, ruler, orientation marker, views.
 
-A `TwinScene` owns two renderers: the scene (layer 0) and a small orientation cube (layer 1) whose
-camera follows the scene camera. Put both into any render window (`scene.renderers()`): the Qt
-widget's or an offscreen one. Structures are keyed by label id; their group, layer, colour and
-opacity come from the label table. Brain structures are shown one layer at a time (tissue, regions
-or hemispheres); twin structures (craniofacial, CNS) are always eligible.
+A `TwinScene` owns three renderers: the scene (layer 0), an overlay sharing its camera for the
+ruler (layer 1, drawn over the surfaces) and a small orientation cube (layer 2) whose camera
+follows the scene camera. Put them into any render window (`scene.renderers()`, window layers =
+`scene.layers`): the Qt widget's or an offscreen one. Structures are keyed by label id; their
+group, layer, colour and opacity come from the label table. Brain structures are shown one layer
+at a time (tissue, regions or hemispheres); twin structures (craniofacial, CNS) always are.
 """
 
 from __future__ import annotations
@@ -122,13 +123,19 @@ class TwinScene:
         self._image_shape: tuple[int, int, int] | None = None
         self._ruler: tuple[vtkActor, vtkBillboardTextActor3D] | None = None
         self.ruler_mm: float | None = None
+        self.overlay = vtkRenderer()
+        self.overlay.SetLayer(1)
+        self.overlay.SetActiveCamera(self.renderer.GetActiveCamera())
+        self.overlay.InteractiveOff()
         self._marker = self._make_marker()
         self.renderer.AddObserver(vtkCommand.StartEvent, self._sync_marker)
 
     # ----- renderers -----
+    layers = 3
+
     def renderers(self) -> list[vtkRenderer]:
-        """The scene renderer (layer 0) and the orientation-marker renderer (layer 1)."""
-        return [self.renderer, self._marker]
+        """Scene (layer 0), ruler overlay (layer 1) and orientation marker (layer 2)."""
+        return [self.renderer, self.overlay, self._marker]
 
     def _make_marker(self) -> vtkRenderer:
         cube = vtkAnnotatedCubeActor()
@@ -145,7 +152,7 @@ class TwinScene:
         for prop in (cube.GetZPlusFaceProperty(), cube.GetZMinusFaceProperty()):
             prop.SetColor(0.25, 0.4, 0.9)
         marker = vtkRenderer()
-        marker.SetLayer(1)
+        marker.SetLayer(2)
         marker.SetViewport(0.0, 0.0, 0.16, 0.16)
         marker.InteractiveOff()
         marker.AddActor(cube)
@@ -437,8 +444,8 @@ class TwinScene:
         text.GetTextProperty().SetColor(1.0, 0.95, 0.3)
         text.GetTextProperty().BoldOn()
         text.GetTextProperty().ShadowOn()
-        self.renderer.AddActor(actor)
-        self.renderer.AddActor(text)
+        self.overlay.AddActor(actor)  # drawn over the surfaces, so it is never hidden
+        self.overlay.AddActor(text)
         self._ruler = (actor, text)
         self.ruler_mm = length
         return length
@@ -446,7 +453,7 @@ class TwinScene:
     def clear_ruler(self) -> None:
         if self._ruler is not None:
             for prop in self._ruler:
-                self.renderer.RemoveActor(prop)
+                self.overlay.RemoveActor(prop)
         self._ruler = None
         self.ruler_mm = None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -111,6 +111,10 @@ class TwinWorkspace(QWidget):
         self._syncing = False
         self._ruler_points: list[tuple[float, float, float]] = []
         self._ruler_mode = False
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(400)
+        self._render_timer.timeout.connect(self._render)
         self._build_ui()
         state.case_changed.connect(self._on_case)
         state.labels_changed.connect(lambda _labels: self._on_case(self.state.case))
@@ -121,7 +125,7 @@ class TwinWorkspace(QWidget):
     def _build_ui(self) -> None:
         self.vtk_widget = QVTKRenderWindowInteractor(self)
         window = self.vtk_widget.GetRenderWindow()
-        window.SetNumberOfLayers(2)
+        window.SetNumberOfLayers(self.scene.layers)
         window.SetAlphaBitPlanes(1)
         window.SetMultiSamples(0)
         for renderer in self.scene.renderers():
@@ -335,7 +339,8 @@ class TwinWorkspace(QWidget):
         self._add_tree_item(mesh.label_id)
         if first:
             self.scene.reset_camera()
-        self._render()
+        if not self._render_timer.isActive():  # software GL: at most a few frames per second
+            self._render_timer.start()
 
     def _on_mesh_error(self, generation: int, exc: BaseException) -> None:
         if generation == self._generation:

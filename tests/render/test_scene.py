@@ -135,3 +135,14 @@ def test_coarse_copies_while_moving(twin: Volume) -> None:
     scene.set_lod(False)
     assert scene.actor(1).GetMapper().GetInput() is big.polydata
     assert scene.actor(1).GetMapper().GetNumberOfClippingPlanes() == 1
+
+
+def test_ruler_is_drawn_over_the_surfaces(scene: TwinScene) -> None:
+    """A ruler through the inside of a structure still shows (it lives in the overlay layer)."""
+    before = render(scene)
+    b = scene.bounds()
+    centre = [(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2]
+    scene.set_ruler((b[0] + 5, centre[1], centre[2]), (b[1] - 5, centre[1], centre[2]))
+    after = render(scene)
+    yellow = (after[..., 0] > 200) & (after[..., 1] > 180) & (after[..., 2] < 120)
+    assert yellow.sum() > 20 and np.abs(after - before).sum(axis=2).astype(bool).sum() > 20
