@@ -1,0 +1,52 @@
+"""Assemble docs/BENCHMARKS.md from the per-area sections in docs/benchmarks/*.md.
+
+Each section is written by its benchmark's author from that benchmark's JSON in
+benchmarks/results/; this script adds the machine and commit header and a fixed order.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ["designer", "recon", "seg", "labelling", "mesh", "phantom"]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=ROOT).stdout.strip()
+    sections = sorted((ROOT / "docs" / "benchmarks").glob("*.md"),
+                      key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem))
+    head = [
+        "# Benchmarks",
+        "",
+        f"Assembled {date.today()} at commit `{commit}` by `python benchmarks/make_report.py` from",
+        "the sections in `docs/benchmarks/` (raw numbers: `benchmarks/results/*.json`).",
+        "",
+        f"Machine: {cpu_model()}, {os.cpu_count()} logical cores, no GPU; shared and noisy, so",
+        "figures are medians over repeats and ratios are measured within one run. Each section",
+        "names the script that produced it and the commit it ran at.",
+        "",
+    ]
+    body = [p.read_text(encoding="utf-8").strip() + "\n" for p in sections]
+    (ROOT / "docs" / "BENCHMARKS.md").write_text("\n".join(head) + "\n" + "\n".join(body),
+                                                 encoding="utf-8")
+    print(f"wrote docs/BENCHMARKS.md from {len(sections)} sections")
+
+
+if __name__ == "__main__":
+    main()
