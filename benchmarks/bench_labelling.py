@@ -27,7 +27,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import pyqtgraph as pg  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
+PAINTS = {"count": 0, "pixels": 0}
+_original_paint = pg.GraphicsView.paintEvent
+
+
+def _counting_paint(self, event):  # type: ignore[no-untyped-def]
+    """Count the views' paint events and painted area, to show each dab really repainted (set
+    before any view exists: PySide looks Python overrides up when a wrapper is created)."""
+    PAINTS["count"] += 1
+    PAINTS["pixels"] += event.rect().width() * event.rect().height()
+    return _original_paint(self, event)
+
+
+pg.GraphicsView.paintEvent = _counting_paint
 
 from headtwin_app.core.case import Case  # noqa: E402
 from headtwin_app.core.edit.session import LabellingSession  # noqa: E402
@@ -58,23 +73,6 @@ def workspace(app: QApplication, image: Volume, view_px: int = 512) -> Labelling
     state.set_case(Case(image, "bench"))
     app.processEvents()
     return ws
-
-
-PAINTS = {"count": 0, "pixels": 0}
-
-
-def _count_paints() -> None:
-    """Count the views' paint events and painted area, to show each dab really repainted."""
-    import pyqtgraph as pg
-
-    original = pg.GraphicsView.paintEvent
-
-    def paint_event(self, event):  # type: ignore[no-untyped-def]
-        PAINTS["count"] += 1
-        PAINTS["pixels"] += event.rect().width() * event.rect().height()
-        return original(self, event)
-
-    pg.GraphicsView.paintEvent = paint_event
 
 
 def repaint(ws: LabellingWorkspace, plane: str = "axial") -> None:
