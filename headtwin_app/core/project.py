@@ -69,6 +69,16 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def current_user() -> str:
+    """Who is annotating (the login name; "" when the system cannot say)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in this environment
+        return ""
+
+
 def case_name_from(path: Path) -> str:
     """A safe case name from a file or folder name ("sub-01 T1.nii.gz" → "sub-01_T1")."""
     name = path.name
@@ -474,6 +484,7 @@ class Project:
             record.changes = self.changes_vs_proposal(data, proposal)
         record.saved = now_iso()
         record.modified = record.modified or record.saved
+        record.annotator = record.annotator or current_user()
         atomic_save_volume(Volume(np.asarray(data), image_affine), folder / LABELS, np.int16)
         self.save_record(record)
         try:

@@ -1108,6 +1108,7 @@ class LabellingWorkspace(QWidget):
                                                  "resume"))
         worker.finished.connect(self._auto_finished)
         self._auto_worker = worker
+        self._auto_labelled: list[str] = []
         self.auto_button.setEnabled(False)
         self.auto_cancel.setEnabled(True)
         self.auto_progress.setRange(0, max(1, len(self.project.case_names())))
@@ -1126,6 +1127,8 @@ class LabellingWorkspace(QWidget):
             self.report_label.setText("QC report: " + " · ".join(str(p) for p in step.report))
             self.tell(step.message)
         else:
+            if step.status == "labelled":
+                self._auto_labelled.append(step.case)
             extra = f": {step.message}" if step.message else ""
             self.tell(f"auto-label {step.done}/{step.total} {step.case} {step.status}{extra}")
 
@@ -1133,6 +1136,9 @@ class LabellingWorkspace(QWidget):
         self._auto_worker = None
         self.auto_button.setEnabled(True)
         self.auto_cancel.setEnabled(False)
+        s = self.session
+        if (self.case_name in self._auto_labelled and s is not None and not s.dirty):
+            self.open_case(self.case_name)  # show the new labels of the open case
         self.refresh_cases()
 
     def retrain(self) -> None:

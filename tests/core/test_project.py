@@ -25,6 +25,7 @@ from headtwin_app.core.project import (
     LABELS,
     Project,
     auto_label,
+    current_user,
     qc_rows,
     read_labels,
 )
@@ -83,6 +84,7 @@ def test_save_is_atomic_and_roundtrips(project: Project) -> None:
     back = project.open_case("a")
     np.testing.assert_array_equal(back.labels.data, lab)
     assert back.record.edits_per_structure == {"temporalis": 1}
+    assert back.record.annotator == current_user()
     assert not back.restored_autosave
     np.testing.assert_allclose(nib.load(str(folder / LABELS)).affine, back.image.affine)
 

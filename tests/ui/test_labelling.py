@@ -303,6 +303,8 @@ def test_proposal_cancel_and_no_model(qtbot, ws: LabellingWorkspace, messages: l
 def test_stage3_auto_label_writes_report(qtbot, ws: LabellingWorkspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     proj = make_project(tmp_path)
     ws.open_project(proj.root)
+    ws.open_case("case1")
+    assert not ws.session.labels.any()
     ws.set_predictor(fake_labels, "fake model")
     ws.auto_label_all()
     qtbot.waitUntil(lambda: ws._auto_worker is None, timeout=20_000)
@@ -310,6 +312,7 @@ def test_stage3_auto_label_writes_report(qtbot, ws: LabellingWorkspace, tmp_path
     assert "qc_report.csv" in ws.report_label.text()
     assert proj.has_labels("case0") and proj.record("case1").stage == "auto"
     assert ws.case_table.item(0, 1).text() == "auto"
+    assert (ws.session.labels == 5).any()  # the open case shows its new labels
 
 
 def test_bad_labels_message_and_nothing_lost(qtbot, ws: LabellingWorkspace, tmp_path: Path,  # type: ignore[no-untyped-def]
