@@ -175,9 +175,7 @@ def _brain_layers(coords: np.ndarray, tissue: np.ndarray) -> tuple[np.ndarray, n
     hemis = np.zeros(tissue.shape, dtype=np.uint8)
     x_mm = pts[0] + np.float32(CANON_ORIGIN[0])
     hemis[inside] = np.where(x_mm < 0, LEFT_ID, RIGHT_ID)
-    atlas_idx = pts + (np.asarray(CANON_ORIGIN, dtype=np.float32)
-                       - np.asarray(tb.atlas_origin, dtype=np.float32))[:, None]
-    idx = ndimage.map_coordinates(tb.atlas, atlas_idx, order=0, mode="constant", cval=0,
+    idx = ndimage.map_coordinates(tb.regions, pts, order=0, mode="constant", cval=0,
                                   prefilter=False)
     regions = np.zeros(tissue.shape, dtype=np.uint8)
     regions[inside] = np.where(idx > 0, idx.astype(np.int32) + REGION_BASE, 0).astype(np.uint8)

@@ -24,6 +24,7 @@ LEFT_ID, RIGHT_ID = 31, 32
 REGION_BASE = 100
 TEMPLATE_ORIGIN = (-98, -134, -72)  # mm of voxel (0, 0, 0) of the ICBM152 2009 files (1 mm grid)
 ATLAS_NAME = "atlas_talairach_gyrus.nii.gz"
+_FILL_MM = 8.0  # atlas labels are grown this far into unlabelled template GM/WM
 
 # T1 template value → PD-like intensity (WM dark, GM brighter, CSF brightest). The knots are the
 # medians of the T1 template within argmax-CSF (103), GM (169) and WM (215) voxels.
@@ -75,8 +76,7 @@ class TemplateBrain:
     pd: np.ndarray  # float32 PD-like brain intensity, 0 outside the brain mask
     tissue: np.ndarray  # uint8 CSF/GM/WM ids inside the brain mask, 0 elsewhere
     envelope_sd: np.ndarray  # float32 signed distance (mm) to the smooth intracranial envelope
-    atlas: np.ndarray  # uint8 Talairach gyrus indices on the atlas' own grid
-    atlas_origin: tuple[float, float, float]
+    regions: np.ndarray  # uint8 Talairach gyrus indices on the canonical grid (see _regions)
 
 
 def _paste(src: np.ndarray, src_origin: tuple[int, int, int], dtype: type) -> np.ndarray:
@@ -119,10 +119,38 @@ def template_brain() -> TemplateBrain:
     sd2 = (ndimage.distance_transform_edt(~env) - ndimage.distance_transform_edt(env)) * 2.0
     envelope_sd = upsample2(sd2.astype(np.float32), CANON_SHAPE)
 
+    regions_c = _regions(tissue_c)
+    return TemplateBrain(pd_c, tissue_c, envelope_sd, regions_c)
+
+
+def _regions(tissue_c: np.ndarray) -> np.ndarray:
+    """The Talairach gyrus atlas on the canonical grid, completed over the ICBM152 cortex.
+
+    The atlas (drawn on the smaller Talairach brain) stops short of the template brain: its box
+    ends at z = 67 mm while the vertex is at 82 mm, and it leaves the outer cortical ribbon
+    unlabelled in places. GM/WM voxels above the atlas box, or within `_FILL_MM` of an atlas
+    label, take the nearest label; the brainstem (which the atlas does not label) is left out."""
     img, _ = atlas_files()
     anii = _load(img)
-    if not np.allclose(np.abs(np.diag(anii.affine)[:3]), 1.0):
-        raise ValueError(f"{img}: expected a 1 mm atlas")
+    aff = anii.affine
+    if not np.allclose(aff[:3, :3], np.eye(3)) or not np.allclose(aff[:3, 3], np.round(aff[:3, 3])):
+        raise ValueError(f"{img}: expected a 1 mm RAS atlas on integer millimetres")
     atlas = np.asarray(anii.dataobj).astype(np.uint8)
-    a_origin = tuple(float(v) for v in anii.affine[:3, 3])
-    return TemplateBrain(pd_c, tissue_c, envelope_sd, atlas, a_origin)  # type: ignore[arg-type]
+    origin = tuple(int(round(v)) for v in aff[:3, 3])
+    out = _paste(atlas, origin, np.uint8)  # type: ignore[arg-type]
+    coords = [np.arange(n) + CANON_ORIGIN[ax] for ax, n in enumerate(CANON_SHAPE)]
+    inside = [(c >= origin[ax]) & (c < origin[ax] + atlas.shape[ax])
+              for ax, c in enumerate(coords)]
+    in_box = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
+    above_floor = (coords[2] >= origin[2])[None, None, :]
+    brainstem = ((np.abs(coords[0]) < 16)[:, None, None] & ((coords[1] > -48) & (coords[1] < -8))
+                 [None, :, None] & (coords[2] < -8)[None, None, :])
+    a2 = out[::2, ::2, ::2]
+    dist, idx = ndimage.distance_transform_edt(a2 == 0, return_indices=True)
+    nearest = a2[tuple(idx)]
+    i, j, k = np.nonzero(((tissue_c == GM_ID) | (tissue_c == WM_ID)) & (out == 0) & above_floor
+                         & ~brainstem)
+    keep = (dist[i // 2, j // 2, k // 2] * 2.0 <= _FILL_MM) | ~in_box[i, j, k]
+    i, j, k = i[keep], j[keep], k[keep]
+    out[i, j, k] = nearest[i // 2, j // 2, k // 2]
+    return out
