@@ -37,7 +37,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from headtwin_app.core.edit.diff import present_labels
+from headtwin_app.core.edit.diff import c_order, present_labels
 from headtwin_app.core.edit.proposal import proposal_changes
 from headtwin_app.core.labels import LabelTable, default_label_table
 from headtwin_app.core.volume import Volume
@@ -252,7 +252,7 @@ def check_labels(data: np.ndarray, image_shape: tuple[int, ...], table: LabelTab
     if bad:
         shown = ", ".join(map(str, bad[:8])) + (" …" if len(bad) > 8 else "")
         raise ValueError(f"{source}: label ids {shown} are not in the label table")
-    return np.ascontiguousarray(data, dtype=np.int16)
+    return c_order(data, np.int16)
 
 
 def read_labels(path: str | os.PathLike[str], image: Volume,

@@ -314,3 +314,18 @@ def test_threshold_paint_on_fortran_ordered_image() -> None:
     image = np.asfortranarray(np.arange(25, dtype=float).reshape(5, 5, 1))
     paint(lab, (2, 2, 0), 2, 1, axis=2, image=image, threshold=(10, 14))
     np.testing.assert_array_equal(np.flatnonzero(lab), [10, 11, 12, 13, 14])
+
+
+def test_present_labels_and_c_order_any_layout() -> None:
+    from headtwin_app.core.edit.diff import c_order, present_labels
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 40, (37, 20, 70)).astype(np.int16)
+    a[0, 0, 0] = 300
+    f = np.asfortranarray(a)
+    for arr in (a, f, f.astype(np.uint8), np.asfortranarray(np.where(a == 300, 7, a))):
+        np.testing.assert_array_equal(present_labels(arr), np.unique(arr))
+    np.testing.assert_array_equal(present_labels(a - 5), np.unique(a - 5))
+    c = c_order(f, np.int16)
+    assert c.flags.c_contiguous and np.array_equal(c, a)
+    assert c_order(a) is a
