@@ -119,11 +119,15 @@ def label_counts(data: np.ndarray) -> dict[int, int]:
     if data.dtype.kind not in "iub":
         raise ValueError(f"a label map holds integers, got dtype {data.dtype}")
     flat = data.ravel()
-    lo = int(flat.min()) if flat.size else 0
-    if lo < 0:
+    if flat.size and int(flat.min()) < 0:
         raise ValueError("label ids must be ≥ 0 (0 is background)")
-    counts = np.bincount(flat.astype(np.intp, copy=False)) if flat.size else np.zeros(1, int)
-    return {int(i): int(c) for i, c in enumerate(counts) if i > 0 and c > 0}
+    if flat.size == 0:
+        return {}
+    if int(flat.max()) > 1_000_000:  # sparse, large ids: sort instead of a huge bincount
+        ids, counts = np.unique(flat, return_counts=True)
+        return {int(i): int(c) for i, c in zip(ids, counts, strict=True) if i > 0}
+    counts = np.bincount(flat.astype(np.intp, copy=False))
+    return {int(i): int(counts[i]) for i in np.flatnonzero(counts) if i > 0}
 
 
 def _to_image(data: np.ndarray) -> tuple[vtkImageData, bool]:
