@@ -9,6 +9,7 @@ and tests all call `update`.
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -125,6 +126,7 @@ class MaskDesigner:
             raise ValueError("the image is empty or has non-finite values")
         self.data = data.astype(np.float32, copy=False)
         self._sims: OrderedDict[tuple[int, int | None], KSpaceSimulator] = OrderedDict()
+        self._lock = threading.Lock()  # the GUI's update and sweep workers share the cache
 
     @property
     def n_slices(self) -> int:
@@ -143,6 +145,11 @@ class MaskDesigner:
             raise ValueError("3D mode needs a volume with at least 8 slices; this image is 2D")
         key = (dims, (self.middle() if slice_index is None else int(slice_index))
                if dims == 2 else None)
+        with self._lock:
+            return self._simulator(key)
+
+    def _simulator(self, key: tuple[int, int | None]) -> KSpaceSimulator:
+        dims = key[0]
         sim = self._sims.get(key)
         if sim is None:
             sim = KSpaceSimulator(encoding_image(self.data, dims, key[1]), dims)

@@ -1,9 +1,10 @@
 """The k-space designer workspace: pick or paint a mask, see aliasing, PSNR/SSIM and scan time.
 
 A thin widget over `core.mask_designer.MaskDesigner`: controls build a `DesignerParams`, a
-zero-interval single-shot timer coalesces changes so only the latest is computed (2D inline,
-a few ms; 3D on a worker thread, at most one at a time), and each frame is shown in six
-pyqtgraph panels and pushed to `AppState.set_mask` for the reconstruction workspace.
+zero-interval single-shot timer coalesces changes so only the latest is computed (on a worker
+thread, at most one at a time: a few ms in 2D, so the panels follow a dragged slider), and each
+frame is shown in six pyqtgraph panels and pushed to `AppState.set_mask` for the
+reconstruction workspace.
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ class SweepView(QWidget):
         self.progress.setValue(0)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        worker = create_worker(self.ws.designer.sweep, params, accels, _start_thread=False)
+        worker = create_worker(self.ws.designer.sweep, params, accels, _start_thread=False,
+                               _ignore_errors=True)
         worker.yielded.connect(self._on_row)
         worker.errored.connect(lambda exc: self.ws.show_error(f"sweep failed: {exc}"))
         worker.finished.connect(self._on_finished)
@@ -569,19 +571,14 @@ class DesignerWorkspace(QWidget):
         self._dirty = False
         params = self.params()
         painted = None if self.painted is None else self.painted.copy()
-        nx, ny = self.designer.data.shape[:2]
-        if params.dims == 2 and nx * ny <= 1024 * 1024:  # a few ms: inline
-            try:
-                frame = self.designer.update(params, painted)
-            except ValueError as exc:
-                self.show_error(str(exc))
-                return
-            self._show(frame)
-            return
+        # Always off the GUI thread: a 2D update takes a few ms, but the first use of a
+        # spiral/radial seed or a 3D volume takes seconds. One worker at a time; changes made
+        # meanwhile are coalesced into the next run.
         self._busy = True
         if not self.designer.is_prepared(params.dims, params.slice_index):
-            self.error_label.setText("preparing the 3D k-space…")
-        worker = create_worker(self.designer.update, params, painted, _start_thread=False)
+            self.error_label.setText("preparing the k-space…")
+        worker = create_worker(self.designer.update, params, painted, _start_thread=False,
+                               _ignore_errors=True)
         worker.returned.connect(self._show)
         worker.errored.connect(lambda exc: self.show_error(str(exc)))
         worker.finished.connect(self._worker_done)
