@@ -214,7 +214,7 @@ class KSpaceSimulator:
                 kspace_u = add_noise(kspace_u, sigma, nseed, mask)
             # = zero_filled(kspace_u): the output fftshift folded into a cached phase ramp
             zk = _sfft.ifft2(_sfft.ifftshift(kspace_u) * self._ramp2, norm="ortho",
-                             workers=_workers(kspace_u.size))
+                             workers=_workers(kspace_u.size), overwrite_x=True)
             zf = np.abs(zk).astype(np.float32, copy=False)
         else:
             assert self._hybrid is not None
@@ -232,7 +232,8 @@ class KSpaceSimulator:
                 ramp = _ramp(ny)[iy] * _ramp(nz)[iz]
                 lines = lines + noise_lines * ramp[:, None]
             hyb[iy, :, iz] = lines
-            zf = np.abs(_sfft.ifftn(hyb, axes=(0, 2), norm="ortho", workers=_workers(hyb.size)))
+            zf = np.abs(_sfft.ifftn(hyb, axes=(0, 2), norm="ortho", workers=_workers(hyb.size),
+                                    overwrite_x=True))
             zf = zf.astype(np.float32, copy=False)
             kspace_u = None
             if keep_kspace:
