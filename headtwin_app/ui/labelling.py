@@ -647,7 +647,8 @@ class LabellingWorkspace(QWidget):
         self.redo_action.setEnabled(bool(s and s.history.can_redo))
         name = self.case_name or (self.state.case.name if self.state.case else "")
         mark = " ● unsaved" if s is not None and s.dirty else ""
-        where = f" — project {self.project.name}" if self.project and self.case_name else ""
+        where = (f" — project {self.project.name}" if self.project and self.case_name
+                 else " — not in a project (Save asks for a file)")
         self.project_label.setText(f"<b>{name}</b>{where}{mark}" if name else "No case open")
 
     # --- one-shot tools and undo ----------------------------------------------------------------
