@@ -149,7 +149,10 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    return atomic_write(path, write)
 
 
 def atomic_save_volume(vol: Volume, path: str | os.PathLike[str], dtype: Any = None) -> Path:
@@ -276,7 +279,7 @@ def _read_raw(path: Path) -> Volume:
     if not path.name.endswith((".nii.gz", ".nii")):
         return load_volume(path)
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))
         data = np.asanyarray(img.dataobj)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -523,7 +526,7 @@ class Project:
         self.save_record(record)
         return record
 
-    def _header(self, name: str) -> nib.Nifti1Image:
+    def _header(self, name: str) -> Any:
         try:
             return nib.load(str(self.case_dir(name) / IMAGE))
         except Exception as exc:
@@ -646,7 +649,7 @@ def qc_rows(project: Project, expected: dict[str, tuple[float, float]] | None = 
     for name in project.case_names():
         if not project.has_labels(name):
             continue
-        img = nib.load(str(project.case_dir(name) / LABELS))
+        img: Any = nib.load(str(project.case_dir(name) / LABELS))
         data = np.asarray(img.dataobj).astype(np.int64)
         voxel_ml = float(np.prod(np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0)))) / 1000.0
         counts = np.bincount(data.ravel()[data.ravel() >= 0])
@@ -694,14 +697,14 @@ def write_qc_report(project: Project, expected: dict[str, tuple[float, float]] |
         stage = next(iter(cells.values())).stage if cells else ""
         parts.append(f"<tr><td>{html.escape(case)}</td><td>{stage}</td>")
         for s in structs:
-            r = cells.get(s)
-            if r is None:
+            cell = cells.get(s)
+            if cell is None:
                 parts.append("<td></td>")
                 continue
-            cls = " class='flag'" if r.flag else ""
-            title = f" title='{r.flag}: expected {r.expected_min_ml}–{r.expected_max_ml} ml'" \
-                if r.flag else ""
-            parts.append(f"<td{cls}{title}>{r.volume_ml:.2f}{' ⚑' if r.flag else ''}</td>")
+            cls = " class='flag'" if cell.flag else ""
+            title = (f" title='{cell.flag}: expected {cell.expected_min_ml}–"
+                     f"{cell.expected_max_ml} ml'" if cell.flag else "")
+            parts.append(f"<td{cls}{title}>{cell.volume_ml:.2f}{' ⚑' if cell.flag else ''}</td>")
         parts.append("</tr>")
     parts.append("</table></body></html>")
     html_path = atomic_write_text(folder / "qc_report.html", "\n".join(parts))
