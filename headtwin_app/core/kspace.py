@@ -89,7 +89,7 @@ def zero_filled(kspace: np.ndarray) -> np.ndarray:
     return np.abs(fft.ifftnc(kspace, _axes(kspace.ndim))).astype(np.float32, copy=False)
 
 
-def add_noise(kspace: np.ndarray, sigma: float, seed: int | None = 0,
+def add_noise(kspace: np.ndarray, sigma: float, seed: int | Sequence[int] | None = 0,
               mask: np.ndarray | None = None) -> np.ndarray:
     """Add complex white Gaussian noise of std `sigma` (real and imaginary parts σ/√2 each);
     with `mask` (same shape or a broadcastable plane), only at sampled points."""

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -279,7 +279,8 @@ def export_frame(folder: str | os.PathLike[str], frame: DesignerFrame,
     for name, cmap in cmaps.items():
         arr = frame.display[name]
         lo, hi = frame.levels[name]
-        origin = "upper" if name.startswith(("kspace", "mask")) else "lower"
+        origin: Literal["upper", "lower"] = ("upper" if name.startswith(("kspace", "mask"))
+                                             else "lower")
         png = out / f"{name}.png"
         mpimg.imsave(str(png), arr, cmap=cmap, vmin=lo, vmax=hi, origin=origin)
         paths[f"{name}_png"] = str(png)

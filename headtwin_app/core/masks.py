@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -351,7 +352,8 @@ def equispaced(shape: Shape, accel: float, seed: int = 0, *, center_fraction: fl
     support = _check_support(support, (ny, nx))
     cf = _check_fraction("center_fraction", center_fraction)
     centre = _centre_rows(ny, cf)
-    allowed = np.ones(ny, dtype=bool) if support is None else support.any(axis=1)
+    allowed: np.ndarray = (np.ones(ny, dtype=bool) if support is None
+                           else np.asarray(support.any(axis=1), dtype=bool))
     n_keep = int(round(ny / accel)) if support is None else int(
         round(ny * nx / accel / max(1.0, support.sum() / max(1, allowed.sum())))
     )
@@ -487,7 +489,7 @@ DEFAULT_FILL: dict[str, str] = {"upper_half": "random_line", "partial_fourier": 
 def make_mask(family: str, shape: Shape, accel: float, seed: int = 0, *,
               pf_fraction: float | None = None, support: np.ndarray | None = None,
               combine_with: str | None = None, strict: bool = True,
-              **params: float) -> np.ndarray:
+              **params: Any) -> np.ndarray:
     """A mask of `family` reaching R overall, optionally inside a partial-Fourier support.
 
     Args:

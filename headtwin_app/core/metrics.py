@@ -123,7 +123,7 @@ class MetricReference:
             raise ValueError(f"SSIM needs every side >= {WIN} pixels, got shape {gt.shape}")
         self.shape = gt.shape
         self.dtype = np.float32 if (gt.ndim == 3 if float32 is None else float32) else np.float64
-        self.gt = gt.astype(self.dtype, copy=False)
+        self.gt: np.ndarray = gt.astype(self.dtype, copy=False)
         self.data_range = data_range_of(gt)
         g64 = gt.astype(np.float64)
         self._gt_energy = float(np.vdot(g64, g64).real)

@@ -51,7 +51,8 @@ def write_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str],
         if not pts:
             continue
         label = fam
-        combined = {r.get("combined_with") for r in rows if r["mask"] == fam} - {None}
+        combined = {str(r["combined_with"]) for r in rows
+                    if r["mask"] == fam and r.get("combined_with")}
         if combined:
             label += f" (×{'/'.join(sorted(combined))} beyond its cap)"
         ax_p.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label)
