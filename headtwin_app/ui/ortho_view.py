@@ -116,6 +116,9 @@ class OrthoViewer(QWidget):
         """Show only these label ids (None: all)."""
         self.visible_labels = None if visible is None else set(visible)
         self._refresh_lut()
+        drafts = {id(v.draft): v.draft for v in self.views.values() if v.draft is not None}
+        if len(drafts) == 1:  # the proposal outlines follow the same visibility
+            self.set_draft(next(iter(drafts.values())))
 
     def set_outline(self, on: bool) -> None:
         """Draw the label overlay as outlines (True) or filled (False) in every view."""

@@ -89,6 +89,11 @@ def test_brush_stroke_undo_redo_exact(qtbot, ws: LabellingWorkspace) -> None:  #
     key(qtbot, ws, Qt.Key.Key_5)
     assert ws.tool == "brush2d" and ws.active_label == 5
     ws.radius_slider.setValue(1)
+    axial = ws.viewer.views["axial"]
+    qtbot.mouseMove(axial.graphics.viewport(), pos=viewport_point(ws, "axial", (10, 20, z)))
+    assert axial.brush_item.isVisible()  # the brush outline follows the cursor
+    rect = axial.brush_item.rect()
+    assert rect.center().x() == pytest.approx(10.5) and rect.width() == pytest.approx(3.0)
     stroke(qtbot, ws, "axial", [(10, 20, z), (14, 20, z), (18, 21, z), (22, 22, z)])
     lab = ws.session.labels
     assert (lab[10:23, :, z] == 5).any(axis=1).all()  # a continuous band along x
@@ -196,8 +201,11 @@ def test_visibility_outline_and_interpolate_islands(qtbot, ws: LabellingWorkspac
     ws.island_min.setValue(5)
     key(qtbot, ws, Qt.Key.Key_L)
     assert lab[35, 40, 20] == 0
+    ws.session.set_proposal(lab.copy())
+    ws._show_draft()
     ws.label_list.item(5).setCheckState(Qt.CheckState.Unchecked)  # hide medial pterygoid (6)
     assert 6 not in ws.viewer.visible_labels
+    assert ws.viewer.views["axial"].draft_lut[6, 3] == 0  # its proposal outline hides too
     ws.viewer.views["axial"].set_index(4)
     assert ws.viewer.views["axial"].overlay_item.image[..., 3].max() == 0
 
