@@ -375,7 +375,9 @@ class Project:
         for vol, what in ((labels, "labels"), (reference, "reference")):
             if vol is not None:
                 check_labels(vol.data, image.shape, self.table, f"case '{name}' {what}")
-        atomic_save_volume(image, folder / IMAGE, np.float32)
+        kind, size = image.data.dtype.kind, image.data.dtype.itemsize
+        keep = kind in "iu" and size <= 2  # integer scanner data stays as it is (smaller, faster)
+        atomic_save_volume(image, folder / IMAGE, None if keep else np.float32)
         if labels is not None:
             atomic_save_volume(labels, folder / LABELS, np.int16)
         if reference is not None:

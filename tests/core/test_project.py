@@ -71,6 +71,15 @@ def test_create_open_and_records(project: Project) -> None:
         project.add_case("a", image())
 
 
+def test_integer_images_keep_their_type(project: Project) -> None:
+    data = (np.arange(12 * 14 * 10) % 900).astype(np.int16).reshape(12, 14, 10)
+    project.add_case("c", Volume.from_spacing(data))
+    stored = nib.load(str(project.case_dir("c") / "image.nii.gz"))
+    assert stored.get_data_dtype() == np.int16
+    assert nib.load(str(project.case_dir("a") / "image.nii.gz")).get_data_dtype() == np.float32
+    np.testing.assert_array_equal(project.open_case("c").image.data, data)
+
+
 def test_save_is_atomic_and_roundtrips(project: Project) -> None:
     opened = project.open_case("a")
     assert opened.reference is not None and not opened.labels.data.any()
