@@ -400,3 +400,30 @@ def test_partial_overlay_update_matches_full_redraw(qtbot, ws: LabellingWorkspac
     assert ws.session.history.in_stroke and (ws.session.labels[:, :, z] == 7).sum() > 40
     np.testing.assert_array_equal(view.overlay_item.image, expected)
     qtbot.mouseRelease(port, left, pos=viewport_point(ws, "axial", (6, 6, z)))
+
+
+def test_stage3_cancel_then_resume(qtbot, ws: LabellingWorkspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    proj = make_project(tmp_path)
+    ws.open_project(proj.root)
+    first_done = threading.Event()
+    calls: list[str] = []
+
+    def slow(img: Volume) -> Volume:
+        calls.append("x")
+        first_done.set()
+        return fake_labels(img)
+
+    ws.set_predictor(slow, "slow model")
+    ws.auto_label_all()
+    assert first_done.wait(10)
+    ws.cancel_auto()
+    qtbot.waitUntil(lambda: ws._auto_worker is None, timeout=10_000)
+    assert ws.auto_button.isEnabled() and not ws.auto_cancel.isEnabled()
+    done_before = [n for n in proj.case_names() if proj.has_labels(n)]
+    assert 1 <= len(done_before) <= 2
+    ws.auto_label_all()  # resumes: only what is left is predicted
+    qtbot.waitUntil(lambda: ws._auto_worker is None, timeout=10_000)
+    assert all(proj.has_labels(n) for n in proj.case_names()) and len(calls) == 2
+    assert ws.last_report
