@@ -188,6 +188,36 @@ def _compact(points: np.ndarray, faces: np.ndarray) -> vtkPolyData:
     return _polydata(points[keep], remap[faces])
 
 
+def _restore_volume(pd: vtkPolyData, target_mm3: float, tol: float = 0.01,
+                    steps: int = 3) -> None:
+    """Move the points of a closed mesh along their normals until it encloses `target_mm3`.
+
+    Windowed-sinc smoothing keeps the volume of most structures within 1 %, but thin ones only a
+    few voxels across (TMJ discs at 1.5 mm) lose 10 % or more. A uniform offset
+    d = (target - volume) / area per step restores the voxel volume; it is applied only when the
+    error exceeds `tol` and is sub-voxel, so neighbouring surfaces stay in contact to the eye.
+    """
+    pts_vtk = pd.GetPoints().GetData()
+    pts = ns.vtk_to_numpy(pts_vtk)
+    tris = ns.vtk_to_numpy(pd.GetPolys().GetConnectivityArray()).reshape(-1, 3)
+    if len(tris) == 0 or target_mm3 <= 0:
+        return
+    for _ in range(steps):
+        p = pts.astype(np.float64)
+        a, b, c = p[tris[:, 0]], p[tris[:, 1]], p[tris[:, 2]]
+        cross = np.cross(b - a, c - a)
+        volume = float(np.einsum("ij,ij->", a, np.cross(b, c))) / 6.0
+        area = float(np.linalg.norm(cross, axis=1).sum()) / 2.0
+        if area <= 0 or abs(volume / target_mm3 - 1.0) <= tol:
+            break
+        normals = np.zeros_like(p)
+        for k in range(3):  # area-weighted vertex normals
+            normals[:, k] = np.bincount(tris.ravel(), np.repeat(cross[:, k], 3), len(p))
+        normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+        pts[:] = p + normals * ((target_mm3 - volume) / area)
+    pts_vtk.Modified()
+
+
 def _merge_coincident(surface: vtkPolyData) -> vtkPolyData:
     """Join the points SurfaceNets duplicates where a structure touches itself only along a voxel
     edge or corner; without this the smoothed structure has open seams (boundary edges) there.
@@ -303,6 +333,8 @@ class SurfaceExtractor:
             outside = pair[:, 1] == lid
             faces = np.concatenate([tris[inside], tris[outside][:, ::-1]])
             pd = _compact(points, faces)
+            if self.options.smooth_iterations > 0:
+                _restore_volume(pd, self.counts[lid] * self._voxel_ml * 1000.0)
             pd = _finish(pd, self.options)
             seconds = time.perf_counter() - t1 + shared * len(faces) / n_all
             sm = StructureMesh(lid, pd, self.counts[lid], self.counts[lid] * self._voxel_ml,

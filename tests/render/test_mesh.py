@@ -147,3 +147,13 @@ def test_edge_contact_stays_watertight() -> None:
     assert metrics.boundary_edges == 0
     assert metrics.nonmanifold_edges > 0  # the edge contact is kept, as non-manifold edges
     assert metrics.volume_ml == pytest.approx(mesh.voxel_volume_ml, rel=0.05)
+
+
+def test_thin_structure_keeps_its_volume() -> None:
+    """A disc two voxels thick (like a TMJ disc at 1.5 mm) still encloses its voxel volume."""
+    lab = np.zeros((24, 24, 12), np.uint8)
+    i, j = np.ogrid[:24, :24]
+    lab[:, :, 5:7] = (((i - 12) ** 2 + (j - 12) ** 2) < 25)[:, :, None] * 3
+    mesh = extract_surfaces(Volume.from_spacing(lab, (1.5, 1.5, 1.5)))[3]
+    assert mesh.metrics().volume_ml == pytest.approx(mesh.voxel_volume_ml, rel=0.02)
+    assert mesh.metrics().boundary_edges == 0
