@@ -341,7 +341,7 @@ class LabellingWorkspace(QWidget):
             QHeaderView.ResizeMode.ResizeToContents)
         self.case_table.horizontalHeader().setStretchLastSection(True)
         self.case_table.verticalHeader().hide()
-        self.case_table.cellDoubleClicked.connect(
+        self.case_table.cellActivated.connect(  # double click or Enter
             lambda r, _c: self.open_case(self.case_table.item(r, 0).text()))
         col.addWidget(self.case_table, 1)
         row = QHBoxLayout()

@@ -187,6 +187,11 @@ def test_shortcuts_and_help(qtbot, ws: LabellingWorkspace, messages: list[str]) 
     key(qtbot, ws, Qt.Key.Key_V)
     key(qtbot, ws, Qt.Key.Key_H)
     assert messages and "Ctrl+Z" in messages[-1] and "Page Up" in messages[-1]
+    # typing digits in a number box edits the box, it does not pick labels
+    ws.island_min.setFocus()
+    ws.island_min.selectAll()
+    qtbot.keyClicks(ws.island_min, "77")
+    assert ws.island_min.value() == 77 and ws.active_label == 3
 
 
 def test_visibility_outline_and_interpolate_islands(qtbot, ws: LabellingWorkspace) -> None:  # type: ignore[no-untyped-def]
@@ -228,7 +233,12 @@ def test_project_save_autosave_and_switch(qtbot, ws: LabellingWorkspace, tmp_pat
     proj = make_project(tmp_path)
     ws.open_project(proj.root)
     assert ws.case_table.rowCount() == 2
-    assert ws.open_case("case0") and ws.state.case.name == "case0"
+    table = ws.case_table
+    rect = table.visualItemRect(table.item(0, 0))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: ws.case_name == "case0", timeout=5000)
+    assert ws.state.case.name == "case0"
     ws.set_tool("brush2d")
     ws.choose_label(1)
     z = ws.viewer.views["axial"].index
