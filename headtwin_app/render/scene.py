@@ -143,6 +143,7 @@ class TwinScene:
                            ("ZPlus", "S"), ("ZMinus", "I")):
             getattr(cube, f"Set{face}FaceText")(text)
         cube.SetFaceTextScale(0.6)
+        cube.SetZFaceTextRotation(90)  # "S" upright in the superior view (anterior up)
         cube.GetCubeProperty().SetColor(0.75, 0.78, 0.85)
         cube.GetTextEdgesProperty().SetColor(0.2, 0.2, 0.2)
         for prop in (cube.GetXPlusFaceProperty(), cube.GetXMinusFaceProperty()):
