@@ -344,9 +344,12 @@ def iter_sweep(image: np.ndarray, families: Sequence[str] = FAMILY_NAMES,
         for r in accels:
             cap = FAMILIES[name].max_accel
             combine = fill.get(name) if cap is not None and r > cap * 1.02 else None
+            kw = dict(params)
+            if name == "partial_fourier":  # its fraction is 1/R; a PF support is for the others
+                kw.pop("pf_fraction", None)
             try:
                 res = simulate(image, name, r, seed=seed, noise=noise, combine_with=combine,
-                               keep_kspace=False, simulator=sim, strict=False, **params)
+                               keep_kspace=False, simulator=sim, strict=False, **kw)
                 row = result_row(res)
                 row["error"] = None
             except ValueError as exc:

@@ -256,7 +256,10 @@ class SweepView(QWidget):
         entries = table2_rows(self.rows) if self.rows else []
         self.table.setRowCount(len(entries))
         for r, e in enumerate(entries):
-            self.table.setItem(r, 0, QTableWidgetItem(e["mask"]))
+            fills = sorted({str(row["combined_with"]) for row in self.rows
+                            if row["mask"] == e["mask"] and row.get("combined_with")})
+            label = e["mask"] + (f" (× {', '.join(fills)} beyond R = 2)" if fills else "")
+            self.table.setItem(r, 0, QTableWidgetItem(label))
             paper = PAPER_TABLE2.get(e["mask"])
             for c, key in enumerate(("psnr_4x", "psnr_8x", "ssim_4x", "ssim_8x")):
                 v = e[key]

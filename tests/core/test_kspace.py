@@ -117,6 +117,8 @@ def test_sweep_rows_and_capped_families() -> None:
         assert abs(row["accel_achieved"] / row["accel_requested"] - 1) <= 0.02
     uh4 = next(r for r in rows if r["mask"] == "upper_half" and r["accel_requested"] == 4)
     assert uh4["combined_with"] == "random_line"
+    with_pf = K.sweep(img, ("partial_fourier", "radial"), (2, 4), dims=3, pf_fraction=0.75)
+    assert all(r["error"] is None for r in with_pf), with_pf
 
 
 def test_scan_time_model() -> None:
