@@ -8,7 +8,7 @@ Writes benchmarks/results/mesh.json. Meshing: every structure of the phantom's t
 decimation), median wall and CPU time over repeats, fresh extractor each time; VTK's default
 Sequential SMP back end, and once more with the STDThread back end. Also the brain tissue layer
 and a 256³ synthetic map of 20 labels (the issue's reference case). Rendering: the full twin
-(12 structures + brain tissue, depth peeling for the translucent ones) turned 10° per frame,
+(12 structures + brain tissue, depth peeling for the translucent ones) turned 360°/frames per frame,
 median frame time, with the full meshes and with the coarse copies (3 mm quadric clustering of
 meshes over 40k triangles) that the Qt view draws while the camera moves; all rendering here is
 Mesa llvmpipe, i.e. software rendering on the CPU.
