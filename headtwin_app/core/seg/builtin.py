@@ -1,0 +1,263 @@
+"""Built-in segmentation backend: a small 3D U-Net that trains and predicts on CPU.
+
+The network works at reduced resolution (2 mm by default): the image is area-averaged onto the
+coarse grid, normalised by its 99.5th percentile, segmented whole, and the class scores are
+upsampled (trilinear, same half-voxel convention) to the input grid before the argmax, so the
+label map keeps the input's shape, spacing and affine exactly. Training uses soft targets
+(area-averaged one-hot labels) on random patches, cross-entropy + soft Dice, Adam.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from headtwin_app.core.seg.backend import MODELS_DIR, Progress, TrainingCase
+from headtwin_app.core.seg.unet import UNet3D
+from headtwin_app.core.volume import Volume
+
+DEFAULT_WEIGHTS = MODELS_DIR / "seg_builtin.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Training settings (saved in the checkpoint)."""
+
+    spacing_mm: float = 2.0
+    base: int = 16
+    depth: int = 4
+    patch: int = 64
+    batch: int = 2
+    iterations: int = 1500
+    lr: float = 3e-3
+    seed: int = 0
+    time_limit_s: float = 1e9
+    threads: int = 0  # 0: torch's default
+
+
+def pick_device(device: str | None) -> torch.device:
+    """The requested device, else CUDA when torch sees one, else CPU."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def coarse_shape(shape: Sequence[int], spacing: Sequence[float], target_mm: float) -> tuple:
+    """Grid size at `target_mm` covering the same extent."""
+    return tuple(max(1, int(round(n * s / target_mm))) for n, s in zip(shape, spacing, strict=True))
+
+
+def normalise(image: np.ndarray) -> np.ndarray:
+    """Scale so the 99.5th percentile is 1 (clipped to [0, 2]); robust to the scanner's units."""
+    img = np.asarray(image, dtype=np.float32)
+    hi = float(np.percentile(img[::2, ::2, ::2], 99.5))
+    lo = float(min(0.0, img.min()))
+    if hi - lo <= 0:
+        return np.zeros_like(img)
+    return np.clip((img - lo) / (hi - lo), 0.0, 2.0)
+
+
+def to_coarse(image: np.ndarray, spacing: Sequence[float], target_mm: float) -> torch.Tensor:
+    """Area-average a normalised image onto the coarse grid → (1, 1, x, y, z) tensor."""
+    t = torch.from_numpy(normalise(image))[None, None]
+    size = coarse_shape(image.shape, spacing, target_mm)
+    if tuple(t.shape[2:]) == size:
+        return t
+    return F.interpolate(t, size=size, mode="area")
+
+
+def soft_targets(labels: np.ndarray, ids: Sequence[int], size: tuple) -> torch.Tensor:
+    """Area-averaged one-hot labels on the coarse grid → (C, x, y, z) float16 in [0, 1]."""
+    lut = np.zeros(int(max(int(labels.max(initial=0)), max(ids))) + 1, dtype=np.int64)
+    for k, i in enumerate(ids):
+        lut[i] = k
+    idx = torch.from_numpy(lut[np.asarray(labels, dtype=np.int64)])
+    out = torch.empty((len(ids), *size), dtype=torch.float16)
+    for k in range(len(ids)):
+        m = (idx == k).float()[None, None]
+        out[k] = F.interpolate(m, size=size, mode="area")[0, 0].half()
+    return out
+
+
+def _pad_to(t: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, ...]]:
+    shape = t.shape[2:]
+    pads = [(-s) % multiple for s in shape]
+    padding: list[int] = []
+    for p in reversed(pads):
+        padding += [0, p]
+    return F.pad(t, padding), tuple(shape)
+
+
+class BuiltinUNetBackend:
+    """Small 3D U-Net at reduced resolution; numpy/Volume in, label Volume out."""
+
+    name = "builtin"
+
+    def __init__(self, model: str | os.PathLike[str] | None = None, device: str | None = None,
+                 threads: int | None = None):
+        self.weights = Path(model) if model else DEFAULT_WEIGHTS
+        self.device = pick_device(device)
+        self.threads = threads
+        self._net: UNet3D | None = None
+        self.checkpoint: dict[str, Any] = {}
+
+    # --- prediction -------------------------------------------------------------------------
+    def load(self) -> UNet3D:
+        """Load the weights once (clear error when they are missing or not ours)."""
+        if self._net is not None:
+            return self._net
+        if not self.weights.exists():
+            raise ValueError(f"{self.weights}: built-in model weights not found (train them with "
+                             f"`headtwin train-seg --backend builtin`)")
+        try:
+            ck = torch.load(str(self.weights), map_location="cpu", weights_only=True)
+            cfg = ck["config"]
+            net = UNet3D(1, len(ck["label_ids"]), cfg["base"], cfg["depth"])
+            net.load_state_dict(ck["state_dict"])
+        except Exception as exc:
+            raise ValueError(f"{self.weights}: not a built-in segmentation checkpoint "
+                             f"({str(exc).splitlines()[0][:120]})") from None
+        self.checkpoint = ck
+        self._net = net.to(self.device).eval()
+        return self._net
+
+    @property
+    def label_ids(self) -> list[int]:
+        self.load()
+        return [int(i) for i in self.checkpoint["label_ids"]]
+
+    def predict(self, image: Volume) -> Volume:
+        """Label map on the image's grid."""
+        return image.with_data(self.predict_array(image.data, image.spacing))
+
+    def predict_array(self, image: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+        """numpy in (X, Y, Z), int16 labels out on the same grid."""
+        net = self.load()
+        if image.ndim != 3 or min(image.shape) < 2:
+            raise ValueError(f"the built-in model needs a 3D image, got shape {image.shape}")
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        cfg = self.checkpoint["config"]
+        x = to_coarse(image, spacing, cfg["spacing_mm"])
+        with torch.inference_mode():
+            xp, shape = _pad_to(x.to(self.device), net.multiple)
+            logits = net(xp)[:, :, : shape[0], : shape[1], : shape[2]].float().cpu()
+            best = torch.full(image.shape, -math.inf)
+            arg = torch.zeros(image.shape, dtype=torch.int16)
+            for k in range(logits.shape[1]):  # one class at a time keeps memory small
+                up = F.interpolate(logits[:, k : k + 1], size=image.shape, mode="trilinear",
+                                   align_corners=False)[0, 0]
+                better = up > best
+                best = torch.where(better, up, best)
+                arg[better] = k
+        ids = np.asarray(self.label_ids, dtype=np.int16)
+        return ids[arg.numpy()]
+
+    # --- training ---------------------------------------------------------------------------
+    def train(self, cases: Sequence[TrainingCase], out: str | os.PathLike[str],
+              **options: Any) -> Iterator[Progress]:
+        """Train on `cases` and save the checkpoint to `out`; options are `TrainConfig` fields.
+        Yields a Progress every few iterations (stop iterating to cancel; nothing is saved)."""
+        cfg = TrainConfig(**options)
+        if not cases:
+            raise ValueError("no training cases")
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        ids = sorted({0} | {int(i) for c in cases for i in np.unique(c.labels.data)})
+        t0 = time.perf_counter()
+        data = []
+        for n, c in enumerate(cases):
+            x = to_coarse(c.image.data, c.image.spacing, cfg.spacing_mm)[0]
+            y = soft_targets(c.labels.data, ids, tuple(x.shape[1:]))
+            data.append((x, y))
+            yield Progress("prepare", (n + 1) / len(cases), f"case {c.name} on the coarse grid")
+        net = UNet3D(1, len(ids), cfg.base, cfg.depth).to(self.device)
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.iterations,
+                                                    pct_start=0.05)
+        net.train()
+        loss_avg = 0.0
+        it = 0
+        for it in range(1, cfg.iterations + 1):
+            xb, yb = self._batch(data, cfg, rng)
+            logits = net(xb.to(self.device))
+            loss = _loss(logits, yb.to(self.device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            lv = float(loss.detach())
+            loss_avg = 0.95 * loss_avg + 0.05 * lv if it > 1 else lv
+            elapsed = time.perf_counter() - t0
+            if it % 10 == 0 or it == cfg.iterations:
+                yield Progress("train", it / cfg.iterations, f"iteration {it}/{cfg.iterations}",
+                               {"loss": loss_avg, "seconds": elapsed})
+            if elapsed > cfg.time_limit_s:
+                break
+        ck = {"state_dict": net.cpu().state_dict(), "config": asdict(cfg), "label_ids": ids,
+              "iterations_done": it, "train_seconds": time.perf_counter() - t0,
+              "cases": [c.name for c in cases], "final_loss": loss_avg}
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        torch.save(ck, str(tmp))
+        os.replace(tmp, out)
+        self.weights, self._net = out, None
+        yield Progress("done", 1.0, f"saved {out}", {"loss": loss_avg,
+                                                     "seconds": ck["train_seconds"]})
+
+    @staticmethod
+    def _batch(data: list, cfg: TrainConfig, rng: np.random.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random patches (foreground-biased), random left-right flip and intensity jitter."""
+        xs, ys = [], []
+        for _ in range(cfg.batch):
+            x, y = data[int(rng.integers(len(data)))]
+            shape = x.shape[1:]
+            p = [min(cfg.patch, s) for s in shape]
+            if rng.random() < 0.7:  # centre the patch on a labelled voxel
+                fg = y[1:].sum(0)
+                idx = torch.nonzero(fg[::2, ::2, ::2] > 0.5)
+                c = (idx[int(rng.integers(len(idx)))] * 2).tolist() if len(idx) else \
+                    [s // 2 for s in shape]
+                lo = [int(np.clip(c[a] - p[a] // 2 + rng.integers(-8, 9), 0, shape[a] - p[a]))
+                      for a in range(3)]
+            else:
+                lo = [int(rng.integers(0, shape[a] - p[a] + 1)) for a in range(3)]
+            sl = (slice(None),) + tuple(slice(lo[a], lo[a] + p[a]) for a in range(3))
+            xp, yp = x[sl], y[sl].float()
+            if rng.random() < 0.5:
+                xp, yp = xp.flip(1), yp.flip(1)
+            xp = xp * float(rng.uniform(0.85, 1.15)) + float(rng.normal(0, 0.03))
+            xs.append(xp)
+            ys.append(yp)
+        mult = 2 ** (cfg.depth - 1)
+        xb, _ = _pad_to(torch.stack(xs), mult)
+        yb, _ = _pad_to(torch.stack(ys), mult)
+        return xb, yb
+
+
+def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Soft cross-entropy + soft Dice over the foreground classes present in the batch."""
+    logp = F.log_softmax(logits, dim=1)
+    ce = -(target * logp).sum(1).mean()
+    prob = logp.exp()
+    dims = (0, 2, 3, 4)
+    inter = (prob * target).sum(dims)
+    denom = prob.sum(dims) + target.sum(dims)
+    present = target.sum(dims) > 0
+    present[0] = False
+    dice = (2 * inter + 1e-5) / (denom + 1e-5)
+    dl = 1 - dice[present].mean() if present.any() else torch.zeros((), device=logits.device)
+    return ce + dl
