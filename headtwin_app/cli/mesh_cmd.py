@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--labels", required=True, help="label map (NIfTI, MHA/NRRD, .npy ...)")
     m.add_argument("--out", required=True, help="output folder")
     m.add_argument("--format", default="stl", choices=("stl", "obj", "ply", "gltf"))
-    m.add_argument("--smooth", type=int, default=20, metavar="N",
-                   help="windowed-sinc smoothing iterations (0: none; default 20)")
+    m.add_argument("--smooth", type=int, default=None, metavar="N",
+                   help="windowed-sinc smoothing iterations (0: none; default 30)")
     m.add_argument("--decimate", type=float, default=0.0, metavar="F",
                    help="fraction of triangles to remove, 0 ≤ F < 1 (default 0)")
     m.add_argument("--single-file", action="store_true",
@@ -52,7 +52,8 @@ def run_mesh(args: argparse.Namespace) -> int:
     from headtwin_app.render.mesh import MeshOptions, SurfaceExtractor
 
     labels = _load_labels(args.labels)
-    options = MeshOptions(smooth_iterations=args.smooth, decimate=args.decimate)
+    options = MeshOptions(decimate=args.decimate) if args.smooth is None else MeshOptions(
+        smooth_iterations=args.smooth, decimate=args.decimate)
     extractor = SurfaceExtractor(labels, options)
     if not extractor.label_ids:
         raise ValueError(f"{args.labels}: the label map has no structures (all voxels are 0)")

@@ -44,8 +44,8 @@ class MeshOptions:
         normals: compute point normals (smooth shading).
     """
 
-    smooth_iterations: int = 20
-    pass_band: float = 0.05
+    smooth_iterations: int = 30
+    pass_band: float = 0.01
     decimate: float = 0.0
     normals: bool = True
 
