@@ -2,6 +2,7 @@
 # Sets up whatever is missing, then starts HeadTwin Studio (on the built-in sample head unless
 # an image is given): bash scripts/run.sh [IMAGE]
 set -euo pipefail
+export PYTHONUTF8=1
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then

@@ -59,7 +59,7 @@ def project(tmp_path: Path) -> Project:
 def test_create_open_and_records(project: Project) -> None:
     again = Project.open(project.root)
     assert again.name == "Test" and again.case_names() == ["a", "b"]
-    meta = json.loads((project.root / "project.json").read_text())
+    meta = json.loads((project.root / "project.json").read_text(encoding="utf-8"))
     assert meta["label_layer"] == "twin"
     rec = again.record("a")
     assert rec.stage == "manual" and rec.log[0]["event"] == "created"
@@ -185,15 +185,55 @@ def test_read_only_folder_keeps_labels(project: Project, monkeypatch: pytest.Mon
     assert not (project.case_dir("b") / LABELS).exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_read_only_folder_real(project: Project) -> None:
-    folder = project.case_dir("b")
-    folder.chmod(0o555)
+def _save_in_child(proj: Project, labels: np.ndarray, unprivileged: bool) -> str:
+    """Fork, drop to user `nobody` if asked, try the save, report what happened."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_end)
+        try:
+            if unprivileged:
+                os.setgid(65534)
+                os.setuid(65534)
+            try:
+                proj.save_labels("b", labels)
+                msg = "WROTE"
+            except PermissionError as exc:
+                msg = f"REFUSED {exc}"
+        except BaseException as exc:  # noqa: BLE001 - report anything to the parent
+            msg = f"ERROR {type(exc).__name__}: {exc}"
+        os.write(write_end, msg.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as fh:
+        out = fh.read().decode()
+    os.waitpid(pid, 0)
+    return out
+
+
+def test_read_only_folder_real() -> None:
+    """A truly read-only case folder. Root ignores permissions, so the save runs in a forked
+    child that has dropped to the unprivileged user `nobody`."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="headtwin-ro-"))
     try:
-        with pytest.raises(PermissionError, match="read-only"):
-            project.save_labels("b", np.zeros(image().shape, np.int16))
+        proj = Project.create(root / "p")
+        img = image()
+        proj.add_case("b", img)
+        labels = np.zeros(img.shape, np.int16)
+        proj.save_labels("b", labels)  # warm every import the save needs before dropping rights
+        (proj.case_dir("b") / LABELS).unlink()
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        folder = proj.case_dir("b")
+        folder.chmod(0o555)
+        out = _save_in_child(proj, labels, unprivileged=os.geteuid() == 0)
+        assert out.startswith("REFUSED") and "read-only" in out, out
+        assert not (folder / LABELS).exists()
     finally:
-        folder.chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_import_folder(tmp_path: Path) -> None:
@@ -219,7 +259,7 @@ def test_nnunet_export(project: Project, tmp_path: Path) -> None:
     project.save_labels("a", opened.reference.data.copy(), opened.record)
     folder = project.export_nnunet(tmp_path / "raw", dataset_id=42)
     assert folder.name == "Dataset042_Test"
-    meta = json.loads((folder / "dataset.json").read_text())
+    meta = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     assert meta["channel_names"] == {"0": "MRI"} and meta["numTraining"] == 1
     assert meta["file_ending"] == ".nii.gz"
     assert meta["labels"]["background"] == 0 and meta["labels"]["spinal_cord"] == 12
@@ -267,7 +307,7 @@ def test_auto_label_resumable_with_report(project: Project) -> None:
                                                    ("", "report")]
     assert len(calls) == 2
     csv_path, html_path = steps[-1].report
-    text = csv_path.read_text()
+    text = csv_path.read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("case,stage,structure,label_id,voxels,volume_ml")
     rows = qc_rows(project)
     masseter = next(r for r in rows if r.case == "b" and r.structure == "masseter")
@@ -275,7 +315,7 @@ def test_auto_label_resumable_with_report(project: Project) -> None:
     assert masseter.flag == "too small"
     skull = next(r for r in rows if r.case == "b" and r.structure == "skull")
     assert skull.flag == "empty"
-    assert "⚑" in html_path.read_text()
+    assert "⚑" in html_path.read_text(encoding="utf-8")
     rec = project.record("b")
     assert rec.stage == "auto" and rec.auto_labelled and rec.review["masseter"] == "pending"
 
