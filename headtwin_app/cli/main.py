@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "headtwin_app.cli.mesh_cmd",
     "headtwin_app.cli.recon_cmd",
     "headtwin_app.cli.kspace_cmd",
+    "headtwin_app.cli.seg_cmd",
 )
 
 EXIT_USAGE = 2

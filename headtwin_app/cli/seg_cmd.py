@@ -1,0 +1,148 @@
+"""`headtwin segment | fuse | dice | train-seg`: the segmentation engine from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from headtwin_app.cli.output import emit
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("segment", help="label an image with a segmentation backend")
+    s.add_argument("--image", required=True, help="image file (NIfTI, MHA/NRRD, DICOM, ...)")
+    s.add_argument("--out", required=True,
+                   help="label map file; for --backend atlas also a folder for the brain layers")
+    s.add_argument("--backend", default="builtin", help="builtin (default), nnunet or atlas")
+    s.add_argument("--model", help="weights (builtin) or trained nnU-Net model folder (nnunet)")
+    s.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=run_segment)
+
+    f = sub.add_parser("fuse", help="fuse a craniofacial/CNS map and brain layers into one twin")
+    f.add_argument("--craniofacial", required=True, help="label map with ids 1-12")
+    f.add_argument("--brain-dir", required=True,
+                   help="folder with brain_tissue/brain_regions/brain_hemispheres[/brain_mask]"
+                        ".nii.gz")
+    f.add_argument("--out", required=True, help="twin .nii.gz (layers + .json sidecar beside)")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=run_fuse)
+
+    d = sub.add_parser("dice", help="Dice per label name and the mean over reference labels")
+    d.add_argument("--reference", required=True)
+    d.add_argument("--prediction", required=True)
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=run_dice)
+
+    t = sub.add_parser("train-seg", help="train a segmentation backend on a folder of cases")
+    t.add_argument("--backend", default="builtin", help="builtin (default) or nnunet")
+    t.add_argument("--cases", required=True,
+                   help="folder of case folders (image.nii.gz + labels.nii.gz each)")
+    t.add_argument("--out", required=True,
+                   help="weights file (builtin) or nnU-Net project folder (nnunet)")
+    t.add_argument("--iterations", type=int, help="builtin: training iterations; nnunet: "
+                                                  "iterations per epoch")
+    t.add_argument("--epochs", type=int, help="nnunet: epochs")
+    t.add_argument("--minutes", type=float, help="builtin: stop after this many minutes")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=run_train)
+
+
+def _labels_present(data: np.ndarray) -> dict[str, int]:
+    from headtwin_app.core.labels import default_label_table
+
+    table = default_label_table()
+    ids, counts = np.unique(np.asarray(data), return_counts=True)
+    return {table.name_of(int(i)): int(n) for i, n in zip(ids, counts, strict=True) if i > 0}
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    from headtwin_app.core.io import load_volume, save_volume
+    from headtwin_app.core.seg import get_backend
+
+    backend = get_backend(args.backend, model=args.model, device=args.device)
+    image = load_volume(args.image)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    result: dict = {"backend": backend.name, "image": args.image}
+    if backend.name == "atlas":
+        from headtwin_app.core.seg.fusion import BRAIN_FILES
+
+        layers = backend.predict_layers(image)  # type: ignore[attr-defined]
+        seconds = time.perf_counter() - t0
+        is_file = out.name.endswith(NIFTI_SUFFIXES)
+        brain_dir = out.with_name(out.name.split(".")[0] + "_brain") if is_file else out
+        for name, vol in layers.as_dict().items():
+            save_volume(vol, brain_dir / f"{BRAIN_FILES[name]}.nii.gz")
+        labels = layers.tissue
+        if is_file:
+            save_volume(labels, out)
+        result["brain_dir"] = str(brain_dir)
+    else:
+        if not out.name.endswith(NIFTI_SUFFIXES + (".mha", ".nrrd")):
+            raise ValueError(f"{out}: write the label map as .nii.gz, .nii, .mha or .nrrd")
+        labels = backend.predict(image)
+        seconds = time.perf_counter() - t0
+        save_volume(labels, out)
+    result.update({"out": str(out), "seconds": round(seconds, 2), "shape": list(labels.shape),
+                   "labels": _labels_present(labels.data)})
+    emit(result, args.json)
+    return 0
+
+
+def run_fuse(args: argparse.Namespace) -> int:
+    from headtwin_app.core.io import load_volume
+    from headtwin_app.core.seg.fusion import fuse_twin, load_brain_dir, save_twin
+
+    fused = fuse_twin(load_volume(args.craniofacial), load_brain_dir(args.brain_dir))
+    written = save_twin(fused, args.out)
+    emit({"out": str(written["twin"]), "files": {k: str(v) for k, v in written.items()},
+          "labels": _labels_present(fused.twin.data), **fused.report}, args.json)
+    return 0
+
+
+def run_dice(args: argparse.Namespace) -> int:
+    from headtwin_app.core.io import load_volume
+    from headtwin_app.core.seg.evaluate import dice_report
+
+    ref, pred = load_volume(args.reference), load_volume(args.prediction)
+    if ref.shape != pred.shape:
+        raise ValueError(f"reference shape {ref.shape} does not match prediction shape "
+                         f"{pred.shape}")
+    emit(dice_report(ref.data, pred.data), args.json)
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from headtwin_app.core.seg import get_backend, load_training_cases
+
+    if args.backend not in ("builtin", "nnunet"):
+        raise ValueError(f"cannot train backend '{args.backend}' (choose builtin or nnunet)")
+    cases = load_training_cases(args.cases)
+    backend = get_backend(args.backend, model=None, device=args.device)
+    options: dict = {"seed": args.seed}
+    if args.iterations:
+        options["iterations"] = args.iterations
+    if args.backend == "builtin" and args.minutes:
+        options["time_limit_s"] = 60.0 * args.minutes
+    if args.backend == "nnunet" and args.epochs:
+        options["epochs"] = args.epochs
+    t0 = time.perf_counter()
+    last = None
+    for p in backend.train(cases, args.out, **options):
+        last = p
+        extra = " ".join(f"{k}={v:.4g}" for k, v in p.metrics.items())
+        print(f"[{p.stage} {100 * p.fraction:5.1f}%] {p.message} {extra}", file=sys.stderr,
+              flush=True)
+    emit({"backend": args.backend, "out": args.out, "cases": len(cases),
+          "seconds": round(time.perf_counter() - t0, 1),
+          "final": dict(last.metrics) if last else {}}, args.json)
+    return 0
