@@ -182,8 +182,10 @@ class SweepView(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.info)
         lay.addLayout(plots, 3)
-        lay.addWidget(QLabel("Table 2 layout (paper's values in tooltips; paper: 3D PDw head, "
-                             "ours: this image, " + METRIC_NOTE + ")"))
+        caption = QLabel("Table 2 layout (paper's values in tooltips; paper: 3D PDw head, "
+                         "ours: this image, " + METRIC_NOTE + ")")
+        caption.setWordWrap(True)  # a long one-line label would set the window's minimum width
+        lay.addWidget(caption)
         lay.addWidget(self.table, 2)
 
     def parse_accels(self) -> list[float]:

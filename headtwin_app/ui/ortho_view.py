@@ -74,15 +74,18 @@ class OrthoViewer(QWidget):
         controls.addWidget(self.window)
         controls.addWidget(QLabel("Level"))
         controls.addWidget(self.level)
-        controls.addWidget(self.auto_button)
-        controls.addWidget(QLabel("Labels"))
-        controls.addWidget(self.opacity)
+        second = controls if layout != "column" else QHBoxLayout()  # narrow docks: two rows
+        second.addWidget(self.auto_button)
+        second.addWidget(QLabel("Labels"))
+        second.addWidget(self.opacity)
         controls.addStretch(1)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(2, 2, 2, 2)
         outer.addLayout(grid, 1)
         outer.addLayout(controls)
+        if second is not controls:
+            outer.addLayout(second)
 
     def set_volume(self, volume: Volume | None) -> None:
         self.volume = volume
