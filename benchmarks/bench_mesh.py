@@ -4,7 +4,7 @@
     xvfb-run -a python benchmarks/bench_mesh.py   # adds the frame time through Xvfb (GLX)
 
 Writes benchmarks/results/mesh.json. Meshing: every structure of the phantom's twin label map
-(ids 1-12) with the default options (SurfaceNets3D + 30 windowed-sinc iterations + normals, no
+(ids 1-12) with the default options (SurfaceNets3D + 25 windowed-sinc iterations + normals, no
 decimation), median wall and CPU time over repeats, fresh extractor each time; VTK's default
 Sequential SMP back end, and once more with the STDThread back end. Also the brain tissue layer
 and a 256³ synthetic map of 20 labels (the issue's reference case). Rendering: the full twin

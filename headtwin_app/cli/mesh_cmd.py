@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", required=True, help="output folder")
     m.add_argument("--format", default="stl", choices=("stl", "obj", "ply", "gltf"))
     m.add_argument("--smooth", type=int, default=None, metavar="N",
-                   help="windowed-sinc smoothing iterations (0: none; default 30)")
+                   help="windowed-sinc smoothing iterations (0: none; default 25)")
     m.add_argument("--decimate", type=float, default=0.0, metavar="F",
                    help="fraction of triangles to remove, 0 ≤ F < 1 (default 0)")
     m.add_argument("--single-file", action="store_true",

@@ -44,7 +44,7 @@ class MeshOptions:
         normals: compute point normals (smooth shading).
     """
 
-    smooth_iterations: int = 30
+    smooth_iterations: int = 25
     pass_band: float = 0.01
     decimate: float = 0.0
     normals: bool = True

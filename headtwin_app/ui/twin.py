@@ -398,8 +398,7 @@ class TwinWorkspace(QWidget):
         self._syncing = True
         try:
             parent = self._group_item(lab.group)
-            title = lab.title if lab.layer not in BRAIN_LAYERS else f"{lab.title} ({lab.layer})"
-            item = QTreeWidgetItem([title, ""])
+            item = QTreeWidgetItem([lab.title, ""])
             item.setData(0, ID_ROLE, label_id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Checked if self.scene.is_wanted(label_id)
@@ -417,6 +416,7 @@ class TwinWorkspace(QWidget):
             slider.setValue(int(round(100 * self.scene.opacity(label_id))))
             slider.valueChanged.connect(lambda v, lid=label_id: self.set_opacity(lid, v / 100))
             self.tree.setItemWidget(item, 2, slider)
+            self._filter_item(label_id)
         finally:
             self._syncing = False
 
@@ -475,10 +475,19 @@ class TwinWorkspace(QWidget):
         self._render()
 
     def set_brain_layer(self, layer: str) -> None:
+        """Show the brain as tissue, regions or hemispheres (the tree lists that layer only)."""
         self.scene.set_brain_layer(layer)
         if self.brain_layer.currentText() != layer:
             self.brain_layer.setCurrentText(layer)
+        for lid in self.scene.label_ids():
+            self._filter_item(lid)
         self._render()
+
+    def _filter_item(self, label_id: int) -> None:
+        item = self.item_for(label_id)
+        layer = self.scene.layer_of(label_id)
+        if item is not None:
+            item.setHidden(layer in BRAIN_LAYERS and layer != self.scene.brain_layer)
 
     def set_view(self, name: str) -> None:
         self.scene.set_view(name)

@@ -77,6 +77,15 @@ def test_tree_checkbox_toggles_actor_visibility(workspace: TwinWorkspace, qtbot)
     assert workspace.scene.actor(8).GetVisibility() == 0
 
 
+def test_brain_layer_switch_filters_scene_and_tree(workspace: TwinWorkspace) -> None:
+    assert workspace.scene.is_visible(22) and not workspace.item_for(22).isHidden()
+    workspace.brain_layer.setCurrentText("regions")
+    assert not workspace.scene.is_visible(22) and workspace.item_for(22).isHidden()
+    assert workspace.scene.is_visible(1)
+    workspace.set_brain_layer("tissue")
+    assert workspace.scene.is_visible(22) and not workspace.item_for(22).isHidden()
+
+
 def test_presets_sync_the_tree(workspace: TwinWorkspace) -> None:
     workspace.apply_preset("bone")
     assert workspace.scene.visible_ids() == [1]
