@@ -13,7 +13,7 @@ from headtwin_app.cli.main import main
 from headtwin_app.core.fft import fft2c
 from headtwin_app.core.io import save_volume
 from headtwin_app.core.recon.cascade import CascadeConfig, CascadeNet
-from headtwin_app.core.recon.predict import save_checkpoint
+from headtwin_app.core.recon.predict import load_cascade, save_checkpoint
 from headtwin_app.core.volume import Volume
 
 
@@ -117,6 +117,8 @@ def test_train_recon_cli(tmp_path: Path, monkeypatch, capsys) -> None:  # type: 
                            str(out_pt), "--device", "cpu", "--json"], capsys)
     assert code == 0, err
     assert out["steps"] == 3 and out_pt.exists() and Path(out["loss_curve"]).exists()
+    model = load_cascade(out_pt)  # weights_only=True reads what training wrote
+    assert model.config.width == 4 and model.meta["steps"] == 3
     (tmp_path / "bad.json").write_text(json.dumps({"nosuchkey": 1}))
     code, _, err = _run(["train-recon", "--config", str(tmp_path / "bad.json"), "--out",
                          str(out_pt)], capsys)

@@ -7,6 +7,7 @@ yield; `run_to_end` drives one to completion for scripts and the CLI.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -51,8 +52,10 @@ def save_checkpoint(model: CascadeNet, path: str | Path,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    # plain JSON types only, so torch.load(weights_only=True) can read the metadata back
+    plain_meta = json.loads(json.dumps(meta or {}, default=str))
     torch.save({"format": CHECKPOINT_FORMAT, "version": 1, "config": model.config.to_dict(),
-                "state_dict": state, "meta": meta or {}}, path)
+                "state_dict": state, "meta": plain_meta}, path)
     return path
 
 
