@@ -174,7 +174,8 @@ class ReconWorkspace(QWidget):
         buttons.addWidget(self.cancel_button)
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m slices")
-        self.progress_label = QLabel("")
+        self.progress_label = QLabel(
+            f"ready: press Reconstruct (the CNN runs on {resolve_device('auto')})")
         self.error_label = QLabel("")
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #d9534f;")
