@@ -53,6 +53,38 @@ ID_ROLE = Qt.ItemDataRole.UserRole
 CLIP_AXES = (("x", "left → right"), ("y", "posterior → anterior"), ("z", "inferior → superior"))
 
 
+class _VTKView(QVTKRenderWindowInteractor):
+    """The VTK widget, able to let go of its render window for good (`release`).
+
+    A VTK X window that outlives the X server (Xvfb stopped at the end of a test session)
+    reconnects when it is destroyed at interpreter exit and the process dies with an X I/O error;
+    releasing it while the display is there avoids that. After `release` the widget draws nothing.
+    """
+
+    def release(self) -> None:
+        if self._RenderWindow is None:
+            return
+        self._RenderWindow.Finalize()
+        self._Iren = None
+        self._RenderWindow = None
+
+    def Finalize(self) -> None:  # noqa: N802  (VTK's name)
+        if self._RenderWindow is not None:
+            self._RenderWindow.Finalize()
+
+    def TimerEvent(self) -> None:  # noqa: N802
+        if self._Iren is not None:
+            self._Iren.TimerEvent()
+
+    def paintEvent(self, ev) -> None:  # type: ignore[no-untyped-def]
+        if self._Iren is not None:
+            super().paintEvent(ev)
+
+    def resizeEvent(self, ev) -> None:  # type: ignore[no-untyped-def]
+        if self._RenderWindow is not None:
+            super().resizeEvent(ev)
+
+
 def _mesh_job(sources: list[SurfaceExtractor]):  # type: ignore[no-untyped-def]
     """Worker body: mesh every source; yields (fraction done, mesh or None, coarse copy or None)."""
     for n, extractor in enumerate(sources):
@@ -111,6 +143,7 @@ class TwinWorkspace(QWidget):
         self._syncing = False
         self._ruler_points: list[tuple[float, float, float]] = []
         self._ruler_mode = False
+        self._closed = False
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(400)
@@ -123,7 +156,7 @@ class TwinWorkspace(QWidget):
 
     # ----- layout -----
     def _build_ui(self) -> None:
-        self.vtk_widget = QVTKRenderWindowInteractor(self)
+        self.vtk_widget = _VTKView(self)
         window = self.vtk_widget.GetRenderWindow()
         window.SetNumberOfLayers(self.scene.layers)
         window.SetAlphaBitPlanes(1)
@@ -553,7 +586,7 @@ class TwinWorkspace(QWidget):
 
     # ----- output -----
     def _render(self) -> None:
-        if self.vtk_widget.isVisible():
+        if not self._closed and self.vtk_widget.isVisible():
             self.vtk_widget.GetRenderWindow().Render()
 
     def save_screenshot(self, path: str | Path) -> Path:
@@ -585,6 +618,18 @@ class TwinWorkspace(QWidget):
         self.state.status.emit(f"Exported {len(paths)} file(s) to {dialog.folder.text()}")
 
     def close_vtk(self) -> None:
-        """Stop meshing and release the OpenGL window; call before the QApplication goes."""
+        """Stop meshing and release the OpenGL window (finalised and destroyed here); the main
+        window calls this before the QApplication goes. The 3D view is blank afterwards."""
+        if self._closed:
+            return
+        self._closed = True
         self._cancel_worker()
-        self.vtk_widget.Finalize()
+        self._render_timer.stop()
+        window = self.vtk_widget.GetRenderWindow()
+        for renderer in self.scene.renderers():
+            window.RemoveRenderer(renderer)
+        del window
+        self.interactor.SetInteractorStyle(None)
+        self.interactor = None  # type: ignore[assignment]
+        self._style = None  # type: ignore[assignment]
+        self.vtk_widget.release()
