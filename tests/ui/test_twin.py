@@ -115,3 +115,22 @@ def test_opacity_slider(workspace: TwinWorkspace) -> None:
     slider = workspace.tree.itemWidget(workspace.item_for(1), 2)
     slider.setValue(40)
     assert workspace.scene.actor(1).GetProperty().GetOpacity() == pytest.approx(0.4)
+
+
+def test_coarse_meshes_while_the_camera_moves(workspace: TwinWorkspace) -> None:
+    workspace._style.InvokeEvent("StartInteractionEvent")
+    assert workspace.scene.lod_active
+    workspace._style.InvokeEvent("EndInteractionEvent")
+    assert not workspace.scene.lod_active
+
+
+def test_ruler_by_clicking_on_surfaces(workspace: TwinWorkspace, qtbot) -> None:  # type: ignore
+    workspace.set_view("anterior")
+    workspace.ruler.setChecked(True)
+    view = workspace.vtk_widget
+    centre = view.rect().center()
+    for dx in (-40, 40):
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=centre.__class__(centre.x() + dx,
+                                                                              centre.y()))
+    assert workspace.scene.ruler_mm is not None and workspace.scene.ruler_mm > 1.0
+    assert "mm" in workspace.ruler_label.text()
