@@ -20,7 +20,11 @@ class Case:
     source: Path | None = None
 
 
-BRAIN_LAYERS = {"tissue": "brain_tissue", "regions": "brain_regions", "hemispheres": "brain_hemispheres"}
+BRAIN_LAYERS = {
+    "tissue": "brain_tissue",
+    "regions": "brain_regions",
+    "hemispheres": "brain_hemispheres",
+}
 
 
 def load_case(path: str | Path) -> Case:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def auto_window(data: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> tuple[float, float]:
+def auto_window(
+    data: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5
+) -> tuple[float, float]:
     """Intensity range (low, high) between two percentiles, sampled for speed on large volumes.
 
     Zero-valued background is ignored when it dominates so the head fills the grey range.

@@ -185,7 +185,8 @@ def _load_npy(p: Path) -> Volume:
 
 
 def _load_fastmri_h5(p: Path) -> Volume:
-    """fastMRI single-coil layout: `kspace` (slices, ky, kx) complex, optional `reconstruction_rss`."""
+    """fastMRI layout: complex `kspace` (slices, ky, kx) or multi-coil (slices, coils, ky, kx),
+    optional `reconstruction_rss` magnitude target."""
     import h5py
 
     from headtwin_app.core.fft import ifft2c
@@ -240,7 +241,8 @@ def save_volume(vol: Volume, path: str | os.PathLike[str]) -> Path:
     except VolumeError:
         raise
     except Exception as exc:
-        raise VolumeError(f"{p}: cannot write the file ({str(exc).splitlines()[0][:200]})") from None
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise VolumeError(f"{p}: cannot write the file ({reason})") from None
     return p
 
 

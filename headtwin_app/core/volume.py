@@ -14,7 +14,9 @@ class VolumeError(ValueError):
 
 @dataclass
 class Volume:
-    """A 3D image in RAS+ voxel order (axis 0 left→right, 1 posterior→anterior, 2 inferior→superior).
+    """A 3D image in RAS+ voxel order.
+
+    Axis 0 runs left→right, axis 1 posterior→anterior, axis 2 inferior→superior.
 
     Args:
         data: the voxel array, shape (X, Y, Z); a 2D image is stored with Z = 1.

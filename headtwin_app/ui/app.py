@@ -43,9 +43,8 @@ def _install_excepthook() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from PySide6.QtWidgets import QApplication
-
     import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
 
     pg.setConfigOptions(imageAxisOrder="col-major", antialias=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])

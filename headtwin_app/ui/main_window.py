@@ -107,7 +107,8 @@ class MainWindow(QMainWindow):
 
         view_menu = self.menuBar().addMenu("&View")
         for n, spec in enumerate(WORKSPACES, 1):
-            self._action(view_menu, spec.title, lambda _=False, i=n - 1: self.tabs.setCurrentIndex(i),
+            self._action(view_menu, spec.title,
+                         lambda _=False, i=n - 1: self.tabs.setCurrentIndex(i),
                          f"Ctrl+{n}")
         toggle = self.dock.toggleViewAction()
         toggle.setShortcut(QKeySequence("Ctrl+D"))
@@ -249,7 +250,8 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.workspaces[spec.key])
 
     def screenshot_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "headtwin.png", "PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "headtwin.png",
+                                              "PNG (*.png)")
         if path:
             self.save_screenshot(path)
 

@@ -1,4 +1,4 @@
-"""The main window in a real window under Xvfb: tabs, opening, errors, recent files, drops, views."""
+"""The main window in a real window under Xvfb: tabs, opening, errors, recent files, drops."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def test_case_in_three_views_non_blank(window: MainWindow, qtbot, tmp_path: Path
     for name, view in window.case_view.views.items():
         image = view.graphics.grab().toImage()
         pixels = np.array([image.pixelColor(x, y).lightness()
-                           for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)])
+                           for x in range(0, image.width(), 7)
+                           for y in range(0, image.height(), 7)])
         assert pixels.std() > 10, f"{name} view looks blank"
     shot = window.save_screenshot(tmp_path / "window.png")
     assert shot.stat().st_size > 10_000
@@ -65,7 +66,8 @@ def test_open_file_in_worker_and_recent(window: MainWindow, qtbot, tmp_path: Pat
     assert [a.text() for a in window.recent_menu.actions()] == [str(path.resolve())]
 
 
-def test_bad_file_gives_dialog_not_crash(window: MainWindow, qtbot, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_bad_file_gives_dialog_not_crash(  # type: ignore[no-untyped-def]
+        window: MainWindow, qtbot, tmp_path: Path, monkeypatch) -> None:
     shown: list[str] = []
     monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append(text))
     bad = tmp_path / "broken.nii.gz"
@@ -99,7 +101,8 @@ def test_click_links_views(window: MainWindow, qtbot) -> None:  # type: ignore[n
     vb = axial.view
     target = vb.mapViewToScene(QPointF(48 * 0.25, 56 * 0.75))
     local = axial.graphics.mapFromScene(target)
-    qtbot.mouseClick(axial.graphics.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(local.x(), local.y()))
+    qtbot.mouseClick(axial.graphics.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(int(local.x()), int(local.y())))
     qtbot.waitUntil(lambda: viewer.position != before, timeout=3000)
     assert abs(viewer.position[0] - 12) <= 1 and abs(viewer.position[1] - 42) <= 1
     assert viewer.views["sagittal"].index == viewer.position[0]
