@@ -6,4 +6,6 @@
 - `data`: image → undersampled k-space helpers shared by training, prediction and benchmarks.
 - `predict`: numpy in/out inference from a checkpoint, in batches, yielding progress.
 - `train`: a generator-based training loop yielding (step, train_loss, val_loss).
+- `job`: one GUI reconstruction experiment (all methods + metrics) as a progress generator.
+- `evaluate`: mean PSNR/SSIM of the methods over a set of images (benchmarks, model card).
 """
