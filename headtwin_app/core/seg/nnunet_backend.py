@@ -1,0 +1,314 @@
+"""nnU-Net v2 backend: export, plan and preprocess, train and predict with the `nnunetv2` package.
+
+Everything lives in one project folder: `nnUNet_raw/`, `nnUNet_preprocessed/`, `nnUNet_results/`
+(nnU-Net's three folder variables are set in the environment, which nnunetv2 2.8 reads lazily;
+with older releases the names already imported are re-pointed). The trainer class is constructed
+directly (as nnU-Net's own `run_training` does, with `plans["continue_training"]` set) and the
+predictor is initialised by hand, so nnU-Net's trainer-by-name lookup, which imports every
+trainer module (one pulls timm and torchvision, which fail with our CPU torch), is never used.
+Runs on CUDA when present, else CPU.
+The model given to `predict` is the trained model folder
+(`nnUNet_results/DatasetNNN_Name/<Trainer>__nnUNetPlans__<configuration>`) or the project folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headtwin_app.core.seg.backend import Progress, TrainingCase
+from headtwin_app.core.volume import Volume
+
+DATASET_ID = 501
+DATASET_NAME = "HeadTwin"
+PATH_VARS = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
+
+
+def set_nnunet_paths(project: str | os.PathLike[str]) -> dict[str, Path]:
+    """Point nnU-Net's three folders into `project` (environment and already-imported modules)."""
+    root = Path(project).resolve()
+    paths = {var: root / var for var in PATH_VARS}
+    for var, p in paths.items():
+        p.mkdir(parents=True, exist_ok=True)
+        os.environ[var] = str(p)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    # nnunetv2 >= 2.7 reads the environment lazily (path objects); older releases bound plain
+    # strings at import time, which are re-pointed here.
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("nnunetv2") and mod is not None:
+            for var, p in paths.items():
+                if isinstance(getattr(mod, var, None), str):
+                    setattr(mod, var, str(p))
+    return paths
+
+
+def _tiny_trainer_class() -> type:
+    """A trainer subclass with few epochs/iterations (set per instance) for CPU and tests."""
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    class nnUNetTrainerHeadTwinShort(nnUNetTrainer):  # noqa: N801 - nnU-Net naming style
+        """nnUNetTrainer with a short schedule: 2 epochs of 5 iterations unless told otherwise."""
+
+        def __init__(self, plans: dict, configuration: str, fold: int | str, dataset_json: dict,
+                     device: Any = None):
+            import torch
+
+            super().__init__(plans, configuration, fold, dataset_json,
+                             device if device is not None else torch.device("cpu"))
+            self.num_epochs = 2
+            self.num_iterations_per_epoch = 5
+            self.num_val_iterations_per_epoch = 1
+            self.save_every = 10**6
+
+    return nnUNetTrainerHeadTwinShort
+
+
+def trainer_class(name: str) -> type:
+    """"nnUNetTrainer" (the standard 1000-epoch schedule) or "short" (few epochs/iterations, set
+    by `train`'s options); other trainers: pass "package.module:ClassName"."""
+    if name == "short":
+        return _tiny_trainer_class()
+    if name == "nnUNetTrainer":
+        from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+        return nnUNetTrainer
+    if ":" in name:
+        import importlib
+
+        mod, _, cls = name.partition(":")
+        return getattr(importlib.import_module(mod), cls)  # type: ignore[no-any-return]
+    raise ValueError(f"unknown nnU-Net trainer '{name}': use 'short', 'nnUNetTrainer' or "
+                     f"'package.module:ClassName'")
+
+
+def _pick_device(device: str | None) -> Any:
+    import torch
+
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextlib.contextmanager
+def _quiet(enabled: bool) -> Iterator[None]:
+    """nnU-Net prints a lot; keep stdout clean (the CLI's JSON goes there)."""
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+class NnUNetBackend:
+    """nnU-Net v2 through its Python API, inside one project folder."""
+
+    name = "nnunet"
+
+    def __init__(self, model: str | os.PathLike[str] | None = None, device: str | None = None,
+                 configuration: str = "3d_fullres", fold: int | str = "all",
+                 trainer: str = "short", dataset_id: int = DATASET_ID,
+                 dataset_name: str = DATASET_NAME, quiet: bool = True):
+        """Args:
+            model: trained model folder or project folder (for `predict`).
+            device: torch device; default CUDA when available, else CPU.
+            configuration: nnU-Net configuration ("3d_fullres", "2d", "3d_lowres").
+            fold: 0-4 or "all" (train on every case: the only choice with fewer than 5 cases).
+            trainer: see `trainer_class`.
+            quiet: swallow nnU-Net's console output.
+        """
+        self.model = Path(model) if model else None
+        self.device = _pick_device(device)
+        self.configuration = configuration
+        self.fold: int | str = fold if fold == "all" else int(fold)
+        self.trainer = trainer
+        self.dataset_id = int(dataset_id)
+        self.dataset_name = dataset_name
+        self.quiet = quiet
+        self._predictor: Any = None
+        self._label_ids: list[int] = []
+
+    # --- training ---------------------------------------------------------------------------
+    def train(self, cases: Sequence[TrainingCase], out: str | os.PathLike[str],
+              epochs: int | None = None, iterations: int | None = None,
+              num_processes: int = 1, seed: int = 0, **options: Any) -> Iterator[Progress]:
+        """Export `cases` into the project folder `out`, plan and preprocess, train; yields
+        Progress per stage and per epoch (stop iterating to cancel). Sets `self.model` to the
+        trained model folder. `epochs`/`iterations` (per epoch) override the trainer's."""
+        import torch
+
+        from headtwin_app.core.seg.nnunet_dataset import export_nnunet_dataset
+
+        if options:
+            raise ValueError(f"unknown nnU-Net training option(s): {sorted(options)}")
+        if not cases:
+            raise ValueError("no training cases")
+        if self.fold != "all" and len(cases) < 5:
+            raise ValueError(f"fold {self.fold} needs at least 5 cases for nnU-Net's 5-fold "
+                             f"split; use fold 'all' with {len(cases)}")
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        paths = set_nnunet_paths(out)
+        t0 = time.perf_counter()
+        export_nnunet_dataset(((c.name, c.image, c.labels) for c in cases),
+                              paths["nnUNet_raw"], self.dataset_id, self.dataset_name)
+        yield Progress("export", 1.0, f"{len(cases)} cases exported")
+
+        from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+            extract_fingerprint_dataset,
+            plan_experiment_dataset,
+            preprocess_dataset,
+        )
+
+        set_nnunet_paths(out)  # the modules just imported bound the names at import time
+        with _quiet(self.quiet):
+            extract_fingerprint_dataset(self.dataset_id, num_processes=num_processes,
+                                        check_dataset_integrity=True, clean=True, verbose=False,
+                                        show_progress_bar=False)
+            _, plans_id = plan_experiment_dataset(self.dataset_id)
+        yield Progress("plan", 1.0, "fingerprint and plans written")
+        with _quiet(self.quiet):
+            preprocess_dataset(self.dataset_id, plans_id, configurations=(self.configuration,),
+                               num_processes=[num_processes], verbose=False,
+                               show_progress_bar=False)
+        yield Progress("preprocess", 1.0, f"preprocessed in {time.perf_counter() - t0:.0f} s")
+
+        from batchgenerators.utilities.file_and_folder_operations import load_json
+        from nnunetv2.utilities.dataset_name_id_conversion import convert_id_to_dataset_name
+
+        dname = convert_id_to_dataset_name(self.dataset_id)
+        pre = paths["nnUNet_preprocessed"] / dname
+        plans = load_json(str(pre / f"{plans_id}.json"))
+        plans["continue_training"] = False  # what run_training's get_trainer_from_args sets
+        if self.configuration not in plans["configurations"]:
+            raise ValueError(f"nnU-Net planned no '{self.configuration}' configuration for these "
+                             f"cases (has {sorted(plans['configurations'])})")
+        cls = trainer_class(self.trainer)
+        if self.device.type == "cpu":  # augment in the training process (the planner needs >0)
+            os.environ.setdefault("nnUNet_n_proc_DA", "0")
+        with _quiet(self.quiet):
+            tr = cls(plans=plans, configuration=self.configuration, fold=self.fold,
+                     dataset_json=load_json(str(pre / "dataset.json")), device=self.device)
+        if epochs:
+            tr.num_epochs = int(epochs)
+        if iterations:
+            tr.num_iterations_per_epoch = int(iterations)
+            tr.num_val_iterations_per_epoch = max(1, int(iterations) // 5)
+        yield from self._run_training(tr)
+        self.model = Path(tr.output_folder_base)
+        self._predictor = None
+        yield Progress("done", 1.0, f"model in {self.model}",
+                       {"seconds": time.perf_counter() - t0})
+
+    def _run_training(self, tr: Any) -> Iterator[Progress]:
+        """nnUNetTrainer.run_training, one epoch at a time so progress and cancel work."""
+        import torch
+
+        with _quiet(self.quiet):
+            tr.on_train_start()
+        finished = False
+        try:
+            for epoch in range(tr.current_epoch, tr.num_epochs):
+                with _quiet(self.quiet):
+                    tr.on_epoch_start()
+                    tr.on_train_epoch_start()
+                    outs = [tr.train_step(next(tr.dataloader_train))
+                            for _ in range(tr.num_iterations_per_epoch)]
+                    tr.on_train_epoch_end(outs)
+                    with torch.no_grad():
+                        tr.on_validation_epoch_start()
+                        vals = [tr.validation_step(next(tr.dataloader_val))
+                                for _ in range(tr.num_val_iterations_per_epoch)]
+                        tr.on_validation_epoch_end(vals)
+                    tr.on_epoch_end()
+                loss = float(np.mean([o["loss"] for o in outs]))
+                yield Progress("train", (epoch + 1) / tr.num_epochs,
+                               f"epoch {epoch + 1}/{tr.num_epochs}", {"loss": loss})
+            finished = True
+        finally:
+            with _quiet(self.quiet):
+                if finished:
+                    tr.on_train_end()  # writes checkpoint_final.pth, stops the loaders
+                else:
+                    for dl in (tr.dataloader_train, tr.dataloader_val):
+                        if hasattr(dl, "_finish"):
+                            dl._finish()
+
+    # --- prediction -------------------------------------------------------------------------
+    def _model_folder(self) -> Path:
+        if self.model is None:
+            raise ValueError("no nnU-Net model: pass --model (a trained model folder or the "
+                             "project folder)")
+        m = self.model
+        if not m.exists():
+            raise ValueError(f"{m}: nnU-Net model folder not found")
+        if (m / "plans.json").exists():
+            return m
+        found = sorted(p.parent for p in m.glob("nnUNet_results/*/*/plans.json"))
+        found += sorted(p.parent for p in m.glob("*/*/plans.json"))
+        if not found:
+            raise ValueError(f"{m}: no trained nnU-Net model (plans.json) in this folder")
+        return found[0]
+
+    def load(self) -> Any:
+        """Build the network from plans.json and the checkpoint, without the trainer lookup."""
+        if self._predictor is not None:
+            return self._predictor
+        import torch
+        from batchgenerators.utilities.file_and_folder_operations import load_json
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+        from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+        from nnunetv2.utilities.label_handling.label_handling import (
+            determine_num_input_channels,
+        )
+        from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+        folder = self._model_folder()
+        fold = "all" if (folder / "fold_all").exists() else self.fold
+        ck_file = folder / f"fold_{fold}" / "checkpoint_final.pth"
+        if not ck_file.exists():
+            raise ValueError(f"{ck_file}: missing nnU-Net weights (train first)")
+        ck = torch.load(str(ck_file), map_location="cpu", weights_only=False)
+        dataset_json = load_json(str(folder / "dataset.json"))
+        plans_manager = PlansManager(load_json(str(folder / "plans.json")))
+        cm = plans_manager.get_configuration(ck["init_args"]["configuration"])
+        n_in = determine_num_input_channels(plans_manager, cm, dataset_json)
+        n_out = plans_manager.get_label_manager(dataset_json).num_segmentation_heads
+        net = nnUNetTrainer.build_network_architecture(plans_manager, cm, n_in, n_out,
+                                                       enable_deep_supervision=False)
+        cuda = self.device.type == "cuda"
+        pred = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=cuda,
+                               perform_everything_on_device=cuda, device=self.device,
+                               verbose=False, verbose_preprocessing=False, allow_tqdm=False)
+        pred.manual_initialization(net, plans_manager, cm, [ck["network_weights"]], dataset_json,
+                                   ck["trainer_name"], ck.get("inference_allowed_mirroring_axes"))
+        self._label_ids = sorted(int(v) for v in dataset_json["labels"].values())
+        self._predictor = pred
+        return pred
+
+    def predict(self, image: Volume) -> Volume:
+        """Label map on the image's grid (nnU-Net resamples internally and back)."""
+        pred = self.load()
+        # nnU-Net's SimpleITK reader sees our (X, Y, Z) NIfTI as (Z, Y, X); do the same here.
+        data = np.asarray(image.data, dtype=np.float32).transpose(2, 1, 0)[None]
+        props = {"spacing": [float(s) for s in image.spacing[::-1]]}
+        with _quiet(self.quiet):
+            seg = pred.predict_single_npy_array(data, props, None, None, False)
+        seg = np.asarray(seg).transpose(2, 1, 0).astype(np.int16)
+        if seg.shape != image.shape:
+            raise ValueError(f"nnU-Net returned shape {seg.shape} for an image of {image.shape}")
+        return image.with_data(seg)
+
+    def describe(self) -> dict[str, Any]:
+        """Model folder and labels, for reports."""
+        folder = self._model_folder()
+        ds = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+        return {"model": str(folder), "labels": ds.get("labels", {})}
