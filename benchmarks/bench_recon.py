@@ -151,35 +151,42 @@ def ablation(minutes: float) -> dict:
 
 def width_tradeoff(minutes: float, widths: tuple[int, ...] = (8, 24)) -> dict:
     """D5C5 at other widths, trained with the ablation's budget; the width-16 row is the
-    ablation's 5-cascade model. Quality on the held-out set (cartesian R 4) and CPU speed."""
+    ablation's 5-cascade model. Quality on the held-out set (cartesian R 4) and CPU speed.
+    minutes = 0 re-evaluates the cached checkpoints without training."""
     from headtwin_app.core.recon.train import TrainConfig, train
 
     base = TrainConfig.from_json(ROOT / "models" / "recon_cascade.train.json")
     images = [h.image for h in held_out_images()]
     img = held_out_images()[1].image
     mask = recon_mask("cartesian", (256, 256), 4, 0)
-    k4 = np.repeat(undersample(img, mask)[0][None], 4, axis=0)
+    k1 = undersample(img, mask)[0]
     rows = {}
+    budget = minutes
     for w in (*widths, 16):
         path = CACHE / (f"width_{w}.pt" if w != 16 else "cascade_5.pt")
         t0 = time.time()
-        if w != 16:
+        if w != 16 and minutes > 0:
             cfg = replace(base, model={**base.model, "width": w}, max_minutes=minutes)
-            hist = train(cfg, path, log=None)
-            steps = hist["steps"]
-        else:
-            steps = load_cascade(path).meta.get("steps")
+            train(cfg, path, log=None)
+        meta = load_cascade(path).meta
+        budget = meta.get("train_config", {}).get("max_minutes", budget)
         torch.set_num_threads(2)
         model = load_cascade(path, "cpu")
         cart = evaluate(images, "cartesian", 4, methods=("cascade",), model=model)["cascade"]
-        reconstruct("cascade", k4, mask, model)
-        per = [reconstruct("cascade", k4, mask, model, batch_size=4)[1] / 4 for _ in range(5)]
-        rows[str(w)] = {"steps": steps, "cartesian@4": cart,
-                        "slice_256_ms_batch4_threads2": round(1000 * statistics.median(per), 1),
+        speed_ms = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            reconstruct("cascade", k1, mask, model)
+            per = [reconstruct("cascade", k1, mask, model, batch_size=1)[1] for _ in range(7)]
+            speed_ms[f"threads_{threads}"] = round(1000 * statistics.median(per), 1)
+        rows[str(w)] = {"steps": meta.get("steps"), "cartesian@4": cart,
+                        "slice_256_ms_batch1": speed_ms,
+                        "gmac_per_256_slice": round(5 * 65536 * 9 * (4 * w + 3 * w * w) / 1e9, 2),
                         "params": int(sum(p.numel() for p in model.parameters())),
                         "wall_minutes": round((time.time() - t0) / 60, 1)}
         log(w, rows[str(w)])
-    return {"budget_minutes_each": minutes, "architecture": "5 cascades x 5 convs", "rows": rows}
+    torch.set_num_threads(2)
+    return {"budget_minutes_each": budget, "architecture": "5 cascades x 5 convs", "rows": rows}
 
 
 def latency(model_path: Path) -> dict:
@@ -262,6 +269,16 @@ def markdown_tables(res: dict) -> str:
             c, m = row["cartesian@4"], row["mean_all_families@4"]
             lines.append(f"| {n} | {c['psnr']:.2f} / {c['ssim']:.3f} | {m['psnr']:.2f} / "
                          f"{m['ssim']:.3f} | {row['steps']} | {p:.2f} / {ps:.3f} |")
+    wt = res.get("width_tradeoff")
+    if wt:
+        lines += ["", "| width | parameters | GMAC / 256² slice | training steps | cartesian R4 "
+                  "PSNR / SSIM | ms / 256² slice (1 thread) | (2 threads) |",
+                  "|---|---|---|---|---|---|---|"]
+        for w, row in sorted(wt["rows"].items(), key=lambda kv: int(kv[0])):
+            c, sp = row["cartesian@4"], row["slice_256_ms_batch1"]
+            lines.append(f"| {w} | {row['params']} | {row['gmac_per_256_slice']} | "
+                         f"{row['steps']} | {c['psnr']:.2f} / {c['ssim']:.3f} | "
+                         f"{sp['threads_1']} | {sp['threads_2']} |")
     return "\n".join(lines)
 
 
@@ -279,7 +296,7 @@ def main() -> int:
         print(markdown_tables(json.loads(OUT.read_text())))
         return 0
     run_all = not (args.quality or args.speed or args.ablation or args.latency
-                   or args.width_tradeoff)
+                   or args.width_tradeoff is not None)
     model_path = Path(args.model).resolve()
     res = json.loads(OUT.read_text()) if OUT.exists() else {}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -297,7 +314,7 @@ def main() -> int:
         res["ablation"] = ablation(args.ablation or 4.0)
     if args.latency or run_all:
         res["latency"] = latency(model_path)
-    if args.width_tradeoff:
+    if args.width_tradeoff is not None:
         res["width_tradeoff"] = width_tradeoff(args.width_tradeoff)
     OUT.write_text(json.dumps(res, indent=1))
     log(f"wrote {OUT}")
