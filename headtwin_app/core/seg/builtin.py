@@ -1,7 +1,8 @@
 """Built-in segmentation backend: a small 3D U-Net that trains and predicts on CPU.
 
 The network works at reduced resolution (2 mm by default): the image is area-averaged onto the
-coarse grid, normalised by its 99.5th percentile, segmented whole, and the class scores are
+coarse grid, normalised by its 99.5th percentile, segmented in overlapping training-sized tiles,
+and the class probabilities are
 upsampled (trilinear, same half-voxel convention) to the input grid before the argmax, so the
 label map keeps the input's shape, spacing and affine exactly. Training uses soft targets
 (area-averaged one-hot labels) on random patches, cross-entropy + soft Dice, Adam.
@@ -42,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     time_limit_s: float = 1e9
     threads: int = 0  # 0: torch's default
+    init_from: str = ""  # checkpoint to continue from (same architecture and labels)
 
 
 def pick_device(device: str | None) -> torch.device:
@@ -97,6 +99,38 @@ def _pad_to(t: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, ..
     return F.pad(t, padding), tuple(shape)
 
 
+def sliding_window(net: UNet3D, x: torch.Tensor, patch: int) -> torch.Tensor:
+    """Class probabilities (1, C, *x.shape[2:]) from overlapping patch-sized tiles (stride half
+    a patch, tent-weighted): the network sees inputs like its training patches, which matters
+    for instance normalisation."""
+    shape = tuple(int(s) for s in x.shape[2:])
+    m = net.multiple
+    size = [max(patch, -(-s // m) * m) for s in shape]
+    xp = F.pad(x, [v for s, n in zip(reversed(shape), reversed(size), strict=True)
+                   for v in (0, n - s)])
+    tile = [min(patch, n) for n in size]
+    ramps = [torch.minimum(torch.arange(t) + 1.0, t - torch.arange(t).float()) / (t / 2)
+             for t in tile]
+    w = (ramps[0][:, None, None] * ramps[1][None, :, None] * ramps[2][None, None, :]).clamp(
+        min=0.05).to(x.device)
+    acc: torch.Tensor | None = None
+    norm = torch.zeros(size, device=x.device)
+    starts = [sorted({*range(0, n - t + 1, max(1, t // 2)), n - t})
+              for n, t in zip(size, tile, strict=True)]
+    for a in starts[0]:
+        for b in starts[1]:
+            for c in starts[2]:
+                sl = (slice(a, a + tile[0]), slice(b, b + tile[1]), slice(c, c + tile[2]))
+                out = torch.softmax(net(xp[(slice(None), slice(None), *sl)]), 1)[0] * w
+                if acc is None:
+                    acc = torch.zeros((out.shape[0], *size), device=x.device)
+                acc[(slice(None), *sl)] += out
+                norm[sl] += w
+    assert acc is not None
+    prob = acc / norm
+    return prob[None, :, : shape[0], : shape[1], : shape[2]]
+
+
 class BuiltinUNetBackend:
     """Small 3D U-Net at reduced resolution; numpy/Volume in, label Volume out."""
 
@@ -149,12 +183,11 @@ class BuiltinUNetBackend:
         cfg = self.checkpoint["config"]
         x = to_coarse(image, spacing, cfg["spacing_mm"])
         with torch.inference_mode():
-            xp, shape = _pad_to(x.to(self.device), net.multiple)
-            logits = net(xp)[:, :, : shape[0], : shape[1], : shape[2]].float().cpu()
+            prob = sliding_window(net, x.to(self.device), int(cfg["patch"])).cpu()
             best = torch.full(image.shape, -math.inf)
             arg = torch.zeros(image.shape, dtype=torch.int16)
-            for k in range(logits.shape[1]):  # one class at a time keeps memory small
-                up = F.interpolate(logits[:, k : k + 1], size=image.shape, mode="trilinear",
+            for k in range(prob.shape[1]):  # one class at a time keeps memory small
+                up = F.interpolate(prob[:, k : k + 1], size=image.shape, mode="trilinear",
                                    align_corners=False)[0, 0]
                 better = up > best
                 best = torch.where(better, up, best)
@@ -182,7 +215,13 @@ class BuiltinUNetBackend:
             y = soft_targets(c.labels.data, ids, tuple(x.shape[1:]))
             data.append((x, y))
             yield Progress("prepare", (n + 1) / len(cases), f"case {c.name} on the coarse grid")
-        net = UNet3D(1, len(ids), cfg.base, cfg.depth).to(self.device)
+        net = UNet3D(1, len(ids), cfg.base, cfg.depth)
+        if cfg.init_from:
+            prev = torch.load(cfg.init_from, map_location="cpu", weights_only=True)
+            if [int(i) for i in prev["label_ids"]] != ids:
+                raise ValueError(f"{cfg.init_from}: trained on other labels {prev['label_ids']}")
+            net.load_state_dict(prev["state_dict"])
+        net = net.to(self.device)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.iterations,
                                                     pct_start=0.05)
