@@ -51,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=int, help="nnunet: epochs")
     t.add_argument("--minutes", type=float, help="builtin: stop after this many minutes")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--lr", type=float, help="builtin: peak learning rate")
+    t.add_argument("--init-from", help="builtin: continue from this checkpoint")
     t.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=run_train)
@@ -131,8 +133,13 @@ def run_train(args: argparse.Namespace) -> int:
     options: dict = {"seed": args.seed}
     if args.iterations:
         options["iterations"] = args.iterations
-    if args.backend == "builtin" and args.minutes:
-        options["time_limit_s"] = 60.0 * args.minutes
+    if args.backend == "builtin":
+        if args.minutes:
+            options["time_limit_s"] = 60.0 * args.minutes
+        if args.lr:
+            options["lr"] = args.lr
+        if args.init_from:
+            options["init_from"] = args.init_from
     if args.backend == "nnunet" and args.epochs:
         options["epochs"] = args.epochs
     t0 = time.perf_counter()
