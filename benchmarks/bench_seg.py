@@ -163,8 +163,9 @@ def write_doc(res: dict) -> None:
                   f"- Whole-head prediction (1 mm, {res['image_shape']}): median "
                   f"{b['predict_seconds_median']} s on {b['threads']} threads "
                   f"(each: {b['predict_seconds']}).",
-                  f"- Training: {tr['seconds'] / 60:.1f} min for {tr['iterations']} iterations "
-                  f"on CPU ({m['cores']} cores).",
+                  f"- Training (last stage in the checkpoint): {tr['seconds'] / 60:.1f} min for "
+                  f"{tr['iterations']} iterations on CPU ({m['cores']} cores); every stage and "
+                  "the total are in models/seg_builtin.md.",
                   f"- Targets: mean ≥ 0.91, none < 0.80, prediction ≤ 60 s. Measured: mean "
                   f"{b['mean_dice']:.4f}, lowest {b['min_dice']:.4f}.", ""]
     if "atlas" in res:
