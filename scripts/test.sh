@@ -9,5 +9,7 @@ export HEADTWIN_CACHE="${HEADTWIN_CACHE:-$PWD/.cache/headtwin}"
 export MPLBACKEND=Agg
 echo "== ruff"
 .venv/bin/ruff check headtwin_app tests benchmarks main.py
+echo "== mypy (core)"
+.venv/bin/mypy headtwin_app/core
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"

@@ -23,10 +23,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
+from headtwin_app.core.io import read_nifti
 from headtwin_app.core.seg.backend import Progress, TrainingCase
 from headtwin_app.core.volume import Volume
 
@@ -111,11 +111,11 @@ def intracranial_envelope(brain: np.ndarray, gap_mm: float = ENVELOPE_GAP_MM) ->
 @lru_cache(maxsize=1)
 def load_template() -> Template:
     """Read the template and atlas once per process."""
-    t1n = nib.load(str(template_file("t1")))
+    t1n = read_nifti(template_file("t1"))
     aff = t1n.affine
     t1 = np.asarray(t1n.dataobj, dtype=np.float32)
-    gm = np.asarray(nib.load(str(template_file("gm"))).dataobj, dtype=np.float32) / 255.0
-    wm = np.asarray(nib.load(str(template_file("wm"))).dataobj, dtype=np.float32) / 255.0
+    gm = np.asarray(read_nifti(template_file("gm")).dataobj, dtype=np.float32) / 255.0
+    wm = np.asarray(read_nifti(template_file("wm")).dataobj, dtype=np.float32) / 255.0
     brain = t1 > 0
     mask = intracranial_envelope(brain)
     # Outside the brain but inside the cavity the T1 shows CSF (dark): giving the template that
@@ -124,7 +124,7 @@ def load_template() -> Template:
     gm, wm = gm * brain, wm * brain  # the envelope is pure CSF
     x_world = aff[0, 0] * np.arange(t1.shape[0]) + aff[0, 3]
     hemi = np.where(x_world[:, None, None] < 0, LEFT_ID, RIGHT_ID) * mask
-    atlas = nib.load(str(talairach_file()))
+    atlas = read_nifti(talairach_file())
     return Template(
         t1=to_sitk(t1, aff), gm=to_sitk(gm, aff), wm=to_sitk(wm, aff),
         mask=to_sitk(mask.astype(np.uint8), aff), hemispheres=to_sitk(hemi.astype(np.uint8), aff),

@@ -244,8 +244,9 @@ class BuiltinUNetBackend:
                                {"loss": loss_avg, "seconds": elapsed})
             if elapsed > cfg.time_limit_s:
                 break
+        train_seconds = time.perf_counter() - t0
         ck = {"state_dict": net.cpu().state_dict(), "config": asdict(cfg), "label_ids": ids,
-              "iterations_done": it, "train_seconds": time.perf_counter() - t0,
+              "iterations_done": it, "train_seconds": train_seconds,
               "cases": [c.name for c in cases], "final_loss": loss_avg}
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +255,7 @@ class BuiltinUNetBackend:
         os.replace(tmp, out)
         self.weights, self._net = out, None
         yield Progress("done", 1.0, f"saved {out}", {"loss": loss_avg,
-                                                     "seconds": ck["train_seconds"]})
+                                                     "seconds": train_seconds})
 
     @staticmethod
     def _batch(data: list, cfg: TrainConfig, rng: np.random.Generator
