@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["designer", "recon", "seg", "labelling", "mesh", "phantom"]
+ORDER = ["summary", "phantom", "designer", "recon", "seg", "labelling", "mesh"]
 
 
 def cpu_model() -> str:
