@@ -15,25 +15,13 @@ def _vtk_widgets(root: QWidget) -> list[QWidget]:
 
 def _vtk_image(widget: QWidget) -> QImage | None:
     """The VTK render window's pixels as a QImage (None if it cannot be read)."""
-    try:
-        from vtkmodules.util.numpy_support import vtk_to_numpy
-        from vtkmodules.vtkRenderingCore import vtkWindowToImageFilter
-    except ImportError:
-        return None
-    window = widget.GetRenderWindow()  # type: ignore[attr-defined]
-    window.Render()
-    grab = vtkWindowToImageFilter()
-    grab.SetInput(window)
-    grab.SetInputBufferTypeToRGB()
-    grab.ReadFrontBufferOff()
-    grab.Update()
-    out = grab.GetOutput()
-    w, h, _ = out.GetDimensions()
+    from headtwin_app.render.offscreen import capture
+
+    pixels = capture(widget.GetRenderWindow())  # type: ignore[attr-defined]
+    h, w = pixels.shape[:2]
     if w == 0 or h == 0:
         return None
-    pixels = vtk_to_numpy(out.GetPointData().GetScalars()).reshape(h, w, 3)[::-1].copy()
-    image = QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888)
-    return image.copy()
+    return QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 def grab_window(window: QWidget) -> QImage:

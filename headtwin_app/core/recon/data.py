@@ -68,10 +68,12 @@ def _site_packages() -> Path:
 
 def mni_t1_path() -> Path:
     """The MNI ICBM152 2009a symmetric T1 template in nilearn (the training volume)."""
-    p = _site_packages() / "nilearn/datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
-    if not p.exists():
-        raise ValueError(f"the MNI T1 template is not installed (looked for {p})")
-    return p
+    from headtwin_app.core.bundled import mni_file
+
+    try:
+        return mni_file("t1")
+    except FileNotFoundError as exc:
+        raise ValueError(f"the MNI T1 template is not installed ({exc})") from None
 
 
 @dataclass

