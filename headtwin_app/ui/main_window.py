@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -184,17 +184,6 @@ class MainWindow(QMainWindow):
         """Make `case` the open case in every workspace."""
         self.state.set_case(case)
         self.statusBar().showMessage(f"Opened {case.name}", 5000)
-
-    def wait_for_load(self, timeout_ms: int = 120_000) -> None:
-        """Block (processing events) until a pending load finishes — for scripts and tests."""
-        from PySide6.QtCore import QElapsedTimer
-        from PySide6.QtWidgets import QApplication
-
-        clock = QElapsedTimer()
-        clock.start()
-        while self._worker is not None and clock.elapsed() < timeout_ms:
-            QApplication.processEvents()
-            QTimer.singleShot(0, lambda: None)
 
     def _show_case(self, case: Case) -> None:
         self.case_view.set_volume(case.image)
