@@ -34,25 +34,34 @@ def _wavelet_prox(x: np.ndarray, thresh: np.ndarray, level: int) -> np.ndarray:
     return pywt.waverec2(out, WAVELET, mode="periodization", axes=(-2, -1))
 
 
+def as_stack(kspace: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """k-space as an (N, H, W) stack with the mask applied, the mask broadcast to it, and
+    whether the input was a single (H, W) slice. ValueError on bad shapes."""
+    k = np.asarray(kspace)
+    squeeze = k.ndim == 2
+    if squeeze:
+        k = k[None]
+    if k.ndim != 3:
+        raise ValueError(f"k-space must be (H, W) or (N, H, W), got shape {np.shape(kspace)}")
+    m = np.asarray(mask, dtype=bool)
+    if m.shape == k.shape[-2:]:
+        m = np.broadcast_to(m, k.shape)
+    if m.shape != k.shape:
+        raise ValueError(f"mask {m.shape} does not match the k-space {k.shape}")
+    return (k * m).astype(np.complex64), m, squeeze
+
+
 def cs_reconstruct_iter(kspace: np.ndarray, mask: np.ndarray, lam: float = DEFAULT_LAMBDA,
                         n_iter: int = DEFAULT_ITERS, seed: int = 0,
                         ) -> Generator[tuple[int, int], None, np.ndarray]:
     """FISTA L1-wavelet reconstruction of k-space (N, H, W) (or (H, W)) with a (H, W) or
     (N, H, W) mask; yields (iteration, n_iter) as progress (each yield is a point where the
     caller may stop) and returns the complex image(s)."""
-    k0 = np.asarray(kspace)
-    squeeze = k0.ndim == 2
-    if squeeze:
-        k0 = k0[None]
-    if k0.ndim != 3:
-        raise ValueError(f"k-space must be (H, W) or (N, H, W), got shape {kspace.shape}")
-    m = np.asarray(mask, dtype=bool)
-    if m.shape != k0.shape[-2:] and m.shape != k0.shape:
-        raise ValueError(f"mask {m.shape} does not match the k-space {k0.shape}")
+    k0, m, squeeze = as_stack(kspace, mask)
     if lam < 0 or n_iter < 0:
         raise ValueError("lam and n_iter must be >= 0")
     h, w = k0.shape[-2:]
-    k0 = (k0 * m).astype(np.complex128)
+    k0 = k0.astype(np.complex128)
     x = ifft2c(k0)
     scale = np.maximum(np.percentile(np.abs(x).reshape(len(x), -1), 99, axis=1), 1e-12)
     level = max(1, min(4, pywt.dwt_max_level(min(h, w), WAVELET)))

@@ -18,7 +18,12 @@ import torch
 
 from headtwin_app.core.fft import ifft2c
 from headtwin_app.core.recon.cascade import CascadeConfig, CascadeNet
-from headtwin_app.core.recon.cs import DEFAULT_ITERS, DEFAULT_LAMBDA, cs_reconstruct_iter
+from headtwin_app.core.recon.cs import (
+    DEFAULT_ITERS,
+    DEFAULT_LAMBDA,
+    as_stack,
+    cs_reconstruct_iter,
+)
 from headtwin_app.core.recon.data import slice_scale, zero_filled
 
 CHECKPOINT_FORMAT = "headtwin-recon-cascade"
@@ -96,26 +101,11 @@ def load_cascade(path: str | Path = DEFAULT_MODEL, device: str | torch.device = 
     return model.to(dev).eval()
 
 
-def _as_stack(kspace: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    k = np.asarray(kspace)
-    squeeze = k.ndim == 2
-    if squeeze:
-        k = k[None]
-    if k.ndim != 3:
-        raise ValueError(f"k-space must be (H, W) or (N, H, W), got shape {np.shape(kspace)}")
-    m = np.asarray(mask, dtype=bool)
-    if m.shape == k.shape[-2:]:
-        m = np.broadcast_to(m, k.shape)
-    if m.shape != k.shape:
-        raise ValueError(f"mask {m.shape} does not match the k-space {k.shape}")
-    return (k * m).astype(np.complex64), m, squeeze
-
-
 def cascade_reconstruct_iter(kspace: np.ndarray, mask: np.ndarray, model: CascadeNet,
                              batch_size: int = 4) -> Progress:
     """Cascade CNN reconstruction of k-space (N, H, W) or (H, W), `batch_size` slices at a time
     on the model's device; yields (slices done, total), returns complex images."""
-    k, m, squeeze = _as_stack(kspace, mask)
+    k, m, squeeze = as_stack(kspace, mask)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     dev = next(iter(model.parameters()), torch.zeros(0)).device
@@ -139,7 +129,7 @@ def cascade_reconstruct_iter(kspace: np.ndarray, mask: np.ndarray, model: Cascad
 
 def zf_reconstruct_iter(kspace: np.ndarray, mask: np.ndarray, batch_size: int = 16) -> Progress:
     """Zero-filled inverse FFT, in batches; yields (done, total), returns complex images."""
-    k, _, squeeze = _as_stack(kspace, mask)
+    k, _, squeeze = as_stack(kspace, mask)
     out = np.empty(k.shape, np.complex64)
     n = len(k)
     yield 0, n
@@ -153,7 +143,7 @@ def cs_volume_iter(kspace: np.ndarray, mask: np.ndarray, lam: float = DEFAULT_LA
                    n_iter: int = DEFAULT_ITERS, batch_size: int = 8) -> Progress:
     """CS reconstruction slice batch by slice batch; yields (slices done, total) after each
     FISTA iteration (so it can stop quickly), returns complex images."""
-    k, m, squeeze = _as_stack(kspace, mask)
+    k, m, squeeze = as_stack(kspace, mask)
     out = np.empty(k.shape, np.complex64)
     n = len(k)
     yield 0, n
