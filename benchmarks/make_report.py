@@ -7,28 +7,17 @@ benchmarks/results/; this script adds the machine and commit header and a fixed 
 from __future__ import annotations
 
 import os
-import platform
-import subprocess
 from datetime import date
 from pathlib import Path
+
+from machine_info import cpu_model, git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["summary", "phantom", "designer", "recon", "seg", "labelling", "mesh"]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=ROOT).stdout.strip()
+    commit = git_commit()
     sections = sorted((ROOT / "docs" / "benchmarks").glob("*.md"),
                       key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem))
     head = [
