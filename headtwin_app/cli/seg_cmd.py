@@ -53,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--lr", type=float, help="builtin: peak learning rate")
     t.add_argument("--init-from", help="builtin: continue from this checkpoint")
+    t.add_argument("--bf16", action="store_true",
+                   help="builtin: bfloat16 autocast (about 3x faster on CPUs with AVX512-BF16)")
     t.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=run_train)
@@ -140,6 +142,8 @@ def run_train(args: argparse.Namespace) -> int:
             options["lr"] = args.lr
         if args.init_from:
             options["init_from"] = args.init_from
+        if args.bf16:
+            options["bf16"] = True
     if args.backend == "nnunet" and args.epochs:
         options["epochs"] = args.epochs
     t0 = time.perf_counter()

@@ -22,7 +22,13 @@ from headtwin_app.core.recon.predict import (
     reconstruct,
     save_checkpoint,
 )
-from headtwin_app.core.recon.train import TrainConfig, recon_loss, train_iter
+from headtwin_app.core.recon.train import (
+    TrainConfig,
+    _zoom_out,
+    recon_loss,
+    ssim_t,
+    train_iter,
+)
 
 
 def _disc_image(n: int = 64) -> np.ndarray:
@@ -108,6 +114,44 @@ def gen_steps(gen):  # type: ignore[no-untyped-def]
         except StopIteration as stop:
             gen_steps.value = stop.value  # type: ignore[attr-defined]
             return out
+
+
+def test_ssim_loss_matches_scikit_image() -> None:
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(1)
+    gt = rng.random((2, 30, 41))
+    rec = np.abs(gt + 0.1 * rng.standard_normal(gt.shape))
+    ours = ssim_t(torch.from_numpy(rec), torch.from_numpy(gt)).numpy()
+    ref = [structural_similarity(g, r, data_range=g.max()) for g, r in zip(gt, rec, strict=True)]
+    assert np.allclose(ours, ref, atol=1e-9)
+    x = torch.from_numpy(gt.astype(np.complex64))
+    assert recon_loss(x, x, ssim_weight=1.0).item() < 1e-6
+
+
+def test_zoom_out_leaves_empty_surroundings() -> None:
+    img = np.ones((64, 64), np.float32)
+    out = _zoom_out(img, np.random.default_rng(0))
+    assert out.shape == img.shape and 0.15 < (out > 0).mean() < 0.82
+    assert out.max() == pytest.approx(1.0)
+
+
+def test_fine_tuning_starts_from_the_checkpoint_in_bf16(tmp_path: Path) -> None:
+    start = CascadeNet(CascadeConfig(2, 3, 8))
+    save_checkpoint(start, tmp_path / "start.pt")
+    slices = np.empty(2, dtype=object)
+    slices[0], slices[1] = _disc_image(32), _disc_image(32)[::-1].copy()
+    cfg = TrainConfig(steps=3, batch_size=2, patch=0, families=["cartesian"], accel_min=4,
+                      accel_max=4, include_phantom=False, device="cpu", threads=1, lr=0.0,
+                      init_from=str(tmp_path / "start.pt"), bf16=True, ssim_weight=1.0,
+                      zoom_out=0.5)
+    gen = train_iter(cfg, slices)
+    steps = gen_steps(gen)
+    model, hist = gen_steps.value  # type: ignore[attr-defined]
+    assert len(steps) == 3 and np.isfinite([s.train_loss for s in steps]).all()
+    assert model.config == start.config  # the checkpoint's architecture, not the default
+    for a, b in zip(start.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.allclose(a, b)  # lr 0: the weights are the checkpoint's
 
 
 def test_sobel_edge_loss_is_zero_for_equal_images() -> None:

@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from headtwin_app.core.seg import Progress, TrainingCase, get_backend
-from headtwin_app.core.seg.builtin import BuiltinUNetBackend, soft_targets, to_coarse
+from headtwin_app.core.seg.builtin import (
+    BuiltinUNetBackend,
+    TrainConfig,
+    class_voxels,
+    soft_targets,
+    to_coarse,
+)
 from headtwin_app.core.seg.unet import UNet3D
 from headtwin_app.core.volume import Volume
 
@@ -40,11 +46,26 @@ def test_coarse_grid_and_soft_targets() -> None:
     assert float(t[1, 0].min()) == 1.0 and float(t[1, 1].max()) == 0.0
 
 
+def test_patches_visit_small_structures_as_often_as_large_ones() -> None:
+    lab = np.zeros((64, 64, 64), np.int16)
+    lab[:, :, :32] = 1  # a large structure filling half the volume
+    lab[50:52, 50:52, 50:52] = 2  # an 8-voxel one far from it
+    y = soft_targets(lab, [0, 1, 2], lab.shape)
+    voxels = class_voxels(y)
+    assert [len(v) for v in voxels] == [64 * 64 * 32, 8]
+    data = [(torch.zeros(1, *lab.shape), y, voxels)]
+    cfg = TrainConfig(patch=32, batch=1, depth=2)
+    rng = np.random.default_rng(0)
+    hits = sum(float(BuiltinUNetBackend._batch(data, cfg, rng)[1][0, 2].sum()) > 0
+               for _ in range(200))
+    assert hits > 60  # uniform sampling over labelled voxels would almost never hit it
+
+
 @pytest.mark.slow
 def test_train_and_predict_keep_geometry(cases, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     be = BuiltinUNetBackend(tmp_path / "m.pt", device="cpu")
     steps = list(be.train(cases, tmp_path / "m.pt", spacing_mm=4.0, base=4, depth=3, patch=32,
-                          iterations=6, batch=1))
+                          iterations=6, batch=1, bf16=True))
     assert all(isinstance(p, Progress) for p in steps) and steps[-1].stage == "done"
     loaded = get_backend("builtin", model=tmp_path / "m.pt", device="cpu")
     img = cases[0].image

@@ -6,7 +6,10 @@ when available; random crops of `patch` pixels, flips/rotations and a random gam
 gets one mask from a random family at a random R in [accel_min, accel_max]. Inputs are scaled
 per slice by the 99th percentile (or max) of the zero-filled magnitude. Loss: MSE or L1 on the
 (real, imag) channels plus an optional Sobel edge loss on the magnitude (dynamic-MRI paper,
-eq. 2). Validation: a seeded 10 % of the slices, full size, fixed masks.
+eq. 2) and an optional 1 − SSIM term on the magnitude (fastMRI-style; it is what teaches the net
+to leave empty background exactly empty, which MSE barely notices). Optional "zoom-out"
+augmentation shrinks a crop into an empty canvas, so the net sees skull-stripped-like slices
+with wide empty surroundings. Validation: a seeded 10 % of the slices, full size, fixed masks.
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ class TrainConfig:
         threads: torch CPU threads (0 = leave torch's default).
         include_phantom: add phantom heads to the data when the phantom module is there.
         relative_loss: divide each slice's loss by its target energy (NMSE-like).
+        ssim_weight: weight of 1 − SSIM (7×7 window, data range = the target's maximum).
+        zoom_out: probability that a crop is shrunk (0.4–0.9×) into an empty canvas.
+        init_from: a checkpoint to start from (its architecture replaces `model`).
+        bf16: bfloat16 autocast for the convolutions (about 2× faster on CPUs with
+            AVX512-BF16); FFTs and data consistency stay in float32.
     """
 
     model: dict[str, Any] = field(default_factory=lambda: CascadeConfig(5, 5, 24).to_dict())
@@ -65,6 +73,10 @@ class TrainConfig:
     include_phantom: bool = True
     device: str = "auto"
     relative_loss: bool = True
+    ssim_weight: float = 0.0
+    zoom_out: float = 0.0
+    init_from: str = ""
+    bf16: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in ("mse", "l1"):
@@ -75,6 +87,8 @@ class TrainConfig:
             raise ValueError("steps and batch_size must be >= 1")
         if self.patch and self.patch < 16:
             raise ValueError(f"patch must be 0 or >= 16, got {self.patch}")
+        if self.ssim_weight < 0 or not 0 <= self.zoom_out <= 1:
+            raise ValueError("need ssim_weight >= 0 and 0 <= zoom_out <= 1")
         CascadeConfig.from_dict(self.model)  # validates
 
     @staticmethod
@@ -105,11 +119,29 @@ def sobel_edges(mag: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(g.pow(2).sum(1) + 1e-8)
 
 
+def ssim_t(pred: torch.Tensor, target: torch.Tensor, win: int = 7) -> torch.Tensor:
+    """Per-image SSIM of (B, H, W) magnitudes as scikit-image computes it (uniform win×win
+    window, K1 0.01, K2 0.03, sample covariance, data range = the target's maximum, mean over
+    windows fully inside the image); differentiable."""
+    dr = target.amax((1, 2)).clamp_min(1e-8)[:, None, None, None]
+    x, y = pred[:, None] / dr, target[:, None] / dr
+    mean = lambda a: F.avg_pool2d(a, win, stride=1)  # noqa: E731
+    mx, my = mean(x), mean(y)
+    cov = win * win / (win * win - 1)
+    vx, vy = cov * (mean(x * x) - mx * mx), cov * (mean(y * y) - my * my)
+    vxy = cov * (mean(x * y) - mx * my)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return s.mean((1, 2, 3))
+
+
 def recon_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse",
-               edge_weight: float = 0.0, relative: bool = False) -> torch.Tensor:
+               edge_weight: float = 0.0, relative: bool = False,
+               ssim_weight: float = 0.0) -> torch.Tensor:
     """MSE or L1 on (real, imag), plus `edge_weight`·L1 between Sobel edge maps of magnitudes
     (dynamic-MRI paper, eq. 2). `relative` divides each slice's terms by its target's energy
-    (NMSE-like), so a batch whose scale came out small cannot dominate the gradient."""
+    (NMSE-like), so a batch whose scale came out small cannot dominate the gradient.
+    `ssim_weight` adds that weight times 1 − SSIM of the magnitudes (scale-free already)."""
     d = torch.view_as_real(pred) - torch.view_as_real(target)
     dims = tuple(range(1, d.ndim))
     per = d.pow(2).mean(dims) if kind == "mse" else d.abs().mean(dims)
@@ -120,10 +152,27 @@ def recon_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse",
         t = target.abs()
         ref = t.pow(2).mean((1, 2)) if kind == "mse" else t.mean((1, 2))
         per = per / ref.clamp_min(1e-6)
+    if ssim_weight > 0:
+        per = per + ssim_weight * (1 - ssim_t(pred.abs(), target.abs()))
     return per.mean()
 
 
-def _augment(img: np.ndarray, rng: np.random.Generator, patch: int) -> np.ndarray:
+def _zoom_out(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`img` shrunk by 0.4–0.9 (area averaging) and placed at random in an empty canvas of
+    its own size."""
+    h, w = img.shape
+    f = rng.uniform(0.4, 0.9)
+    nh, nw = max(2, int(h * f)), max(2, int(w * f))
+    small = F.interpolate(torch.from_numpy(np.ascontiguousarray(img))[None, None],
+                          size=(nh, nw), mode="area")[0, 0].numpy()
+    out = np.zeros_like(img)
+    y, x = int(rng.integers(h - nh + 1)), int(rng.integers(w - nw + 1))
+    out[y:y + nh, x:x + nw] = small
+    return out
+
+
+def _augment(img: np.ndarray, rng: np.random.Generator, patch: int,
+             zoom_out: float = 0.0) -> np.ndarray:
     img = np.rot90(img, int(rng.integers(4)))
     if rng.random() < 0.5:
         img = img[:, ::-1]
@@ -139,6 +188,8 @@ def _augment(img: np.ndarray, rng: np.random.Generator, patch: int) -> np.ndarra
             if np.mean(crop > 0.1) > 0.3:
                 break
         img = crop
+    if zoom_out and rng.random() < zoom_out:
+        img = _zoom_out(img, rng)
     return np.ascontiguousarray(img, dtype=np.float32)
 
 
@@ -181,8 +232,14 @@ def train_iter(cfg: TrainConfig, slices: np.ndarray | None = None,
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     dev = resolve_device(cfg.device)
-    mcfg = CascadeConfig.from_dict(cfg.model)
-    model = CascadeNet(mcfg).to(dev)
+    if cfg.init_from:
+        from headtwin_app.core.recon.predict import load_cascade
+
+        model = load_cascade(cfg.init_from, dev).train()
+        mcfg = model.config
+    else:
+        mcfg = CascadeConfig.from_dict(cfg.model)
+        model = CascadeNet(mcfg).to(dev)
     data = training_slices(include_phantom=cfg.include_phantom) if slices is None else slices
     if len(data) < 2:
         raise ValueError("training needs at least 2 slices")
@@ -204,8 +261,8 @@ def train_iter(cfg: TrainConfig, slices: np.ndarray | None = None,
     def validate() -> float:
         model.eval()
         with torch.inference_mode():
-            v = [recon_loss(model(x, k, m), y, cfg.loss, 0.0, cfg.relative_loss).item()
-                 for x, k, m, y in val_sets]
+            v = [recon_loss(model(x, k, m), y, cfg.loss, 0.0, cfg.relative_loss,
+                            cfg.ssim_weight).item() for x, k, m, y in val_sets]
         model.train()
         return float(np.mean(v))
 
@@ -213,7 +270,7 @@ def train_iter(cfg: TrainConfig, slices: np.ndarray | None = None,
     while step < cfg.steps and (time.perf_counter() - t0) < budget:
         step += 1
         frac = max(step / cfg.steps, (time.perf_counter() - t0) / budget)
-        imgs = _batch([_augment(np.asarray(data[i], np.float32), rng, cfg.patch)
+        imgs = _batch([_augment(np.asarray(data[i], np.float32), rng, cfg.patch, cfg.zoom_out)
                        for i in rng.choice(train_idx, cfg.batch_size)])
         fam = str(rng.choice(cfg.families))
         accel = float(rng.uniform(cfg.accel_min, cfg.accel_max))
@@ -222,7 +279,10 @@ def train_iter(cfg: TrainConfig, slices: np.ndarray | None = None,
         if opt is not None:
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-            loss = recon_loss(model(x, k0, m), y, cfg.loss, cfg.edge_weight, cfg.relative_loss)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                pred = model(x, k0, m)
+            loss = recon_loss(pred, y, cfg.loss, cfg.edge_weight, cfg.relative_loss,
+                              cfg.ssim_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -231,7 +291,7 @@ def train_iter(cfg: TrainConfig, slices: np.ndarray | None = None,
         else:
             with torch.inference_mode():
                 tl = float(recon_loss(model(x, k0, m), y, cfg.loss, cfg.edge_weight,
-                                      cfg.relative_loss).item())
+                                      cfg.relative_loss, cfg.ssim_weight).item())
         hist["step"].append(step)
         hist["train_loss"].append(tl)
         vl = None

@@ -44,6 +44,7 @@ class TrainConfig:
     time_limit_s: float = 1e9
     threads: int = 0  # 0: torch's default
     init_from: str = ""  # checkpoint to continue from (same architecture and labels)
+    bf16: bool = False  # bfloat16 autocast: ~3x faster on CPUs with AVX512-BF16 (and on CUDA)
 
 
 def pick_device(device: str | None) -> torch.device:
@@ -213,7 +214,7 @@ class BuiltinUNetBackend:
         for n, c in enumerate(cases):
             x = to_coarse(c.image.data, c.image.spacing, cfg.spacing_mm)[0]
             y = soft_targets(c.labels.data, ids, tuple(x.shape[1:]))
-            data.append((x, y))
+            data.append((x, y, class_voxels(y)))
             yield Progress("prepare", (n + 1) / len(cases), f"case {c.name} on the coarse grid")
         net = UNet3D(1, len(ids), cfg.base, cfg.depth)
         if cfg.init_from:
@@ -230,8 +231,9 @@ class BuiltinUNetBackend:
         it = 0
         for it in range(1, cfg.iterations + 1):
             xb, yb = self._batch(data, cfg, rng)
-            logits = net(xb.to(self.device))
-            loss = _loss(logits, yb.to(self.device))
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                logits = net(xb.to(self.device))
+            loss = _loss(logits.float(), yb.to(self.device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -260,18 +262,18 @@ class BuiltinUNetBackend:
     @staticmethod
     def _batch(data: list, cfg: TrainConfig, rng: np.random.Generator
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random patches (foreground-biased), random left-right flip and intensity jitter."""
+        """Random patches, random left-right flip and intensity jitter. 80 % of patches are
+        centred on a voxel of a structure drawn uniformly among those in the case (as nnU-Net
+        oversamples foreground classes), so 600-voxel TMJ discs are seen as often as the skull."""
         xs, ys = [], []
         for _ in range(cfg.batch):
-            x, y = data[int(rng.integers(len(data)))]
+            x, y, voxels = data[int(rng.integers(len(data)))]
             shape = x.shape[1:]
             p = [min(cfg.patch, s) for s in shape]
-            if rng.random() < 0.7:  # centre the patch on a labelled voxel
-                fg = y[1:].sum(0)
-                idx = torch.nonzero(fg[::2, ::2, ::2] > 0.5)
-                c = (idx[int(rng.integers(len(idx)))] * 2).tolist() if len(idx) else \
-                    [s // 2 for s in shape]
-                lo = [int(np.clip(c[a] - p[a] // 2 + rng.integers(-8, 9), 0, shape[a] - p[a]))
+            if voxels and rng.random() < 0.8:
+                idx = voxels[int(rng.integers(len(voxels)))]
+                c = idx[int(rng.integers(len(idx)))].tolist()
+                lo = [int(np.clip(c[a] - p[a] // 2 + rng.integers(-12, 13), 0, shape[a] - p[a]))
                       for a in range(3)]
             else:
                 lo = [int(rng.integers(0, shape[a] - p[a] + 1)) for a in range(3)]
@@ -286,6 +288,17 @@ class BuiltinUNetBackend:
         xb, _ = _pad_to(torch.stack(xs), mult)
         yb, _ = _pad_to(torch.stack(ys), mult)
         return xb, yb
+
+
+def class_voxels(y: torch.Tensor) -> list[torch.Tensor]:
+    """Coarse-grid voxel indices (n, 3) of each foreground class with some voxel ≥ 30 % covered
+    (soft targets y: (C, x, y, z)); the patch sampler draws centres from these."""
+    out = []
+    for k in range(1, y.shape[0]):
+        idx = torch.nonzero(y[k] >= 0.3)
+        if len(idx):
+            out.append(idx)
+    return out
 
 
 def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
