@@ -134,7 +134,7 @@ class NnUNetBackend:
         self.dataset_name = dataset_name
         self.quiet = quiet
         self._predictor: Any = None
-        self._label_ids: list[int] = []
+        self._to_ours = np.zeros(1, np.int16)
 
     # --- training ---------------------------------------------------------------------------
     def train(self, cases: Sequence[TrainingCase], out: str | os.PathLike[str],
@@ -145,6 +145,7 @@ class NnUNetBackend:
         trained model folder. `epochs`/`iterations` (per epoch) override the trainer's."""
         import torch
 
+        from headtwin_app.core.labels import LabelTable, default_label_table
         from headtwin_app.core.seg.nnunet_dataset import export_nnunet_dataset
 
         if options:
@@ -158,8 +159,15 @@ class NnUNetBackend:
         np.random.seed(seed)
         paths = set_nnunet_paths(out)
         t0 = time.perf_counter()
+        twin = default_label_table().layer("twin")
+        present = sorted({int(i) for c in cases for i in np.unique(c.labels.data)} - {0})
+        unknown = [i for i in present if i not in twin]
+        if unknown:
+            raise ValueError(f"label ids {unknown} are not craniofacial/CNS structures")
+        # nnU-Net learns the structures the cases hold (a partly labelled set trains too)
         export_nnunet_dataset(((c.name, c.image, c.labels) for c in cases),
-                              paths["nnUNet_raw"], self.dataset_id, self.dataset_name)
+                              paths["nnUNet_raw"], self.dataset_id, self.dataset_name,
+                              LabelTable([twin[i] for i in present]))
         yield Progress("export", 1.0, f"{len(cases)} cases exported")
 
         from nnunetv2.experiment_planning.plan_and_preprocess_api import (
@@ -290,7 +298,7 @@ class NnUNetBackend:
                                verbose=False, verbose_preprocessing=False, allow_tqdm=False)
         pred.manual_initialization(net, plans_manager, cm, [ck["network_weights"]], dataset_json,
                                    ck["trainer_name"], ck.get("inference_allowed_mirroring_axes"))
-        self._label_ids = sorted(int(v) for v in dataset_json["labels"].values())
+        self._to_ours = _prediction_lut(dataset_json)
         self._predictor = pred
         return pred
 
@@ -302,7 +310,7 @@ class NnUNetBackend:
         props = {"spacing": [float(s) for s in image.spacing[::-1]]}
         with _quiet(self.quiet):
             seg = pred.predict_single_npy_array(data, props, None, None, False)
-        seg = np.asarray(seg).transpose(2, 1, 0).astype(np.int16)
+        seg = self._to_ours[np.asarray(seg).transpose(2, 1, 0).astype(np.int64)]
         if seg.shape != image.shape:
             raise ValueError(f"nnU-Net returned shape {seg.shape} for an image of {image.shape}")
         return image.with_data(seg)
@@ -311,4 +319,17 @@ class NnUNetBackend:
         """Model folder and labels, for reports."""
         folder = self._model_folder()
         ds = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
-        return {"model": str(folder), "labels": ds.get("labels", {})}
+        ours = ds.get("headtwin_label_ids", {})
+        return {"model": str(folder),
+                "labels": {n: int(ours.get(n, k)) for n, k in ds.get("labels", {}).items()}}
+
+
+def _prediction_lut(dataset_json: dict) -> np.ndarray:
+    """nnU-Net's label index → our label id (dataset.json's `headtwin_label_ids`; a dataset
+    without it used our ids directly)."""
+    ours = dataset_json.get("headtwin_label_ids", {})
+    pairs = {int(k): int(ours.get(n, k)) for n, k in dataset_json["labels"].items()}
+    lut = np.zeros(max(pairs) + 1, np.int16)
+    for k, i in pairs.items():
+        lut[k] = i
+    return lut

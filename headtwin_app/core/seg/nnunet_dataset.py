@@ -33,15 +33,20 @@ def dataset_folder_name(dataset_id: int, name: str) -> str:
     return f"Dataset{int(dataset_id):03d}_{name}"
 
 
+def nnunet_ids(table: LabelTable) -> dict[int, int]:
+    """Our label id → nnU-Net's (which must run 1..N without gaps): the table's ids in order."""
+    return {i: k for k, i in enumerate(sorted(table.ids()), start=1)}
+
+
 def dataset_json(table: LabelTable, num_training: int, channel: str = "MRI",
                  name: str = "") -> dict:
-    """The dataset.json dictionary: labels {name: id} of `table` plus background 0."""
-    ids = sorted(table.ids())
-    if ids != list(range(1, len(ids) + 1)):
-        raise ValueError(f"nnU-Net needs consecutive label ids 1..N, the table has {ids}")
-    labels = {"background": 0, **{table[i].name: i for i in ids}}
+    """The dataset.json dictionary: labels {name: nnU-Net id} of `table` plus background 0, and
+    `headtwin_label_ids` {name: our id} to map predictions back (nnU-Net ignores the key)."""
+    ids = nnunet_ids(table)
+    labels = {"background": 0, **{table[i].name: k for i, k in ids.items()}}
     out = {"channel_names": {"0": channel}, "labels": labels, "numTraining": int(num_training),
-           "file_ending": FILE_ENDING}
+           "file_ending": FILE_ENDING,
+           "headtwin_label_ids": {table[i].name: i for i in ids}}
     if name:
         out["name"] = name
     return out
@@ -53,11 +58,15 @@ def export_nnunet_dataset(cases: Iterable[tuple[str, Volume, Volume]],
                           channel: str = "MRI") -> Path:
     """Write (case name, image, labels) triples as `out_root/DatasetNNN_Name/`; returns that
     folder. Labels must lie on the image grid and hold only ids of `table` (default: the twin
-    layer of the label table); ValueError names the case otherwise."""
+    layer of the label table); ValueError names the case otherwise. Label files hold nnU-Net's
+    consecutive ids (`nnunet_ids`), so any subset of the table can be trained."""
     table = table if table is not None else default_label_table().layer("twin")
     folder = Path(out_root) / dataset_folder_name(dataset_id, name)
     images, labels_dir = folder / "imagesTr", folder / "labelsTr"
     allowed = np.asarray([0, *table.ids()])
+    lut = np.zeros(int(allowed.max()) + 1, dtype=np.int16)
+    for ours, theirs in nnunet_ids(table).items():
+        lut[ours] = theirs
     count = 0
     seen: set[str] = set()
     for case, image, labels in cases:
@@ -78,8 +87,9 @@ def export_nnunet_dataset(cases: Iterable[tuple[str, Volume, Volume]],
             labels_dir.mkdir(parents=True, exist_ok=True)
         nib.save(nib.Nifti1Image(np.asarray(image.data, dtype=np.float32), image.affine),
                  str(images / f"{case}_0000{FILE_ENDING}"))
-        dtype = np.uint8 if allowed.max() < 256 else np.int16
-        nib.save(nib.Nifti1Image(np.asarray(labels.data, dtype=dtype), image.affine),
+        dtype = np.uint8 if len(allowed) < 256 else np.int16
+        mapped = lut[np.asarray(labels.data, dtype=np.int64)].astype(dtype)
+        nib.save(nib.Nifti1Image(mapped, image.affine),
                  str(labels_dir / f"{case}{FILE_ENDING}"))
         count += 1
     if count == 0:
