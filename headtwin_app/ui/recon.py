@@ -464,6 +464,17 @@ class TrainDialog(QDialog):
         self.edge.setRange(0, 10)
         self.edge.setSingleStep(0.05)
         self.edge.setValue(0.05)
+        self.ssim = QDoubleSpinBox()
+        self.ssim.setRange(0, 10)
+        self.ssim.setSingleStep(0.1)
+        self.ssim.setValue(1.0)
+        self.ssim.setToolTip("weight of 1 − SSIM on the magnitude: keeps empty background empty")
+        self.zoom_out = QDoubleSpinBox()
+        self.zoom_out.setRange(0, 1)
+        self.zoom_out.setSingleStep(0.1)
+        self.zoom_out.setValue(0.5)
+        self.zoom_out.setToolTip("share of crops shrunk into an empty canvas")
+        self.bf16 = QCheckBox("bfloat16 (about 2× faster on CPUs with AVX512-BF16)")
         self.out = QLineEdit(out)
         form = QFormLayout()
         form.addRow("cascades", self.cascades)
@@ -472,6 +483,9 @@ class TrainDialog(QDialog):
         form.addRow("budget (minutes)", self.minutes)
         form.addRow("max steps", self.steps)
         form.addRow("Sobel edge-loss weight", self.edge)
+        form.addRow("SSIM-loss weight", self.ssim)
+        form.addRow("zoom-out augmentation", self.zoom_out)
+        form.addRow("precision", self.bf16)
         form.addRow("save to", self.out)
         self.plot = pg.PlotWidget(labels={"bottom": "step", "left": "loss"})
         self.plot.setLogMode(y=True)
@@ -505,7 +519,8 @@ class TrainDialog(QDialog):
         model = CascadeConfig(self.cascades.value(), self.convs.value(), self.width.value())
         return TrainConfig(model=model.to_dict(), steps=self.steps.value(),
                            max_minutes=self.minutes.value(), edge_weight=self.edge.value(),
-                           **extra)
+                           ssim_weight=self.ssim.value(), zoom_out=self.zoom_out.value(),
+                           bf16=self.bf16.isChecked(), **extra)
 
     def is_running(self) -> bool:
         return self._worker is not None

@@ -126,3 +126,19 @@ def test_training_dialog_live_curve_and_cancel(qtbot, tmp_path: Path) -> None:  
         dlg.start(patch=0, batch_size=2, include_phantom=False, val_every=2,
                   families=["cartesian"], accel_min=3, accel_max=3, threads=1)
     assert Path(sig.args[0]).exists() and (tmp_path / "m.loss.png").exists()
+
+
+def test_training_dialog_recipe_controls(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+
+    dlg = TrainDialog()
+    qtbot.addWidget(dlg)
+    with qtbot.waitExposed(dlg):
+        dlg.show()
+    cfg = dlg.config()
+    assert (cfg.ssim_weight, cfg.zoom_out, cfg.bf16) == (1.0, 0.5, False)  # the shipped recipe
+    dlg.ssim.lineEdit().selectAll()
+    qtbot.keyClicks(dlg.ssim.lineEdit(), "0.3")
+    qtbot.mouseClick(dlg.bf16, Qt.MouseButton.LeftButton)
+    cfg = dlg.config()
+    assert cfg.ssim_weight == 0.3 and cfg.bf16
