@@ -163,7 +163,7 @@ def write_doc(res: dict) -> None:
         lines += ["", f"- Time per case: median {a['seconds_median']} s (each: {a['seconds']}).",
                   "- Targets: tissue Dice ≥ 0.85 each, ≤ 120 s per case.", ""]
     if "atlas_ablation" in res:
-        rows = {"no N4, warped template mask (the first version)": res["atlas_ablation"]["plain"],
+        rows = {"no N4, warped template mask": res["atlas_ablation"]["plain"],
                 "N4 before demons, warped template mask": res["atlas_ablation"]["n4"],
                 "N4 + cavity edge from the EM (shipped)": res["atlas"]}
         lines += ["Ablation (same seeds, same run): what each step of the atlas model adds.", "",

@@ -68,8 +68,38 @@ def _tiny_trainer_class() -> type:
             self.num_iterations_per_epoch = 5
             self.num_val_iterations_per_epoch = 1
             self.save_every = 10**6
+            self.cpu_bf16 = False  # set by NnUNetBackend.train
+
+        def initialize(self) -> None:
+            super().initialize()
+            if self.cpu_bf16 and self.device.type == "cpu":
+                # an instance attribute: the state dict, checkpoints and predictor are unchanged
+                self.network.forward = bf16_forward(self.network.forward)
 
     return nnUNetTrainerHeadTwinShort
+
+
+def bf16_forward(forward: Any) -> Any:
+    """`forward` run under CPU bfloat16 autocast, outputs back in float32 (nnU-Net's loss and
+    logging expect float32). nnU-Net leaves autocast off on CPU because it is slow without
+    hardware bfloat16; on CPUs with AVX512-BF16 it is about 3× faster."""
+    import torch
+
+    def run(x: Any) -> Any:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = forward(x)
+        return [o.float() for o in out] if isinstance(out, (list, tuple)) else out.float()
+
+    return run
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
+    import torch
+
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool((check and check()) or (amx and amx()))
 
 
 def trainer_class(name: str) -> type:
@@ -116,7 +146,7 @@ class NnUNetBackend:
     def __init__(self, model: str | os.PathLike[str] | None = None, device: str | None = None,
                  configuration: str = "3d_fullres", fold: int | str = "all",
                  trainer: str = "short", dataset_id: int = DATASET_ID,
-                 dataset_name: str = DATASET_NAME, quiet: bool = True):
+                 dataset_name: str = DATASET_NAME, quiet: bool = True, bf16: bool = False):
         """Args:
             model: trained model folder or project folder (for `predict`).
             device: torch device; default CUDA when available, else CPU.
@@ -124,7 +154,9 @@ class NnUNetBackend:
             fold: 0-4 or "all" (train on every case: the only choice with fewer than 5 cases).
             trainer: see `trainer_class`.
             quiet: swallow nnU-Net's console output.
+            bf16: train the short trainer in bfloat16 autocast on CPU (see `bf16_forward`).
         """
+        self.bf16 = bool(bf16)
         self.model = Path(model) if model else None
         self.device = _pick_device(device)
         self.configuration = configuration
@@ -205,6 +237,8 @@ class NnUNetBackend:
         with _quiet(self.quiet):
             tr = cls(plans=plans, configuration=self.configuration, fold=self.fold,
                      dataset_json=load_json(str(pre / "dataset.json")), device=self.device)
+        if hasattr(tr, "cpu_bf16"):
+            tr.cpu_bf16 = self.bf16
         if epochs:
             tr.num_epochs = int(epochs)
         if iterations:
