@@ -93,6 +93,9 @@ def test_nnunet_missing_model(tmp_path: Path) -> None:
         get_backend("nnunet").predict(img)
     with pytest.raises(ValueError, match="no trained nnU-Net model"):
         get_backend("nnunet", model=tmp_path).predict(img)
+    empty = [TrainingCase("a", img, img.with_data(np.zeros((8, 8, 8), np.int16)))]
+    with pytest.raises(ValueError, match="no labelled structure"):
+        next(iter(get_backend("nnunet").train(empty, tmp_path)))
     with pytest.raises(ValueError, match="at least 5 cases"):
         next(iter(get_backend("nnunet", fold=0).train(
             [TrainingCase("a", img, img.with_data(np.zeros((8, 8, 8), np.int16)))], tmp_path)))

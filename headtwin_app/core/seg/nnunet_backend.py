@@ -196,6 +196,8 @@ class NnUNetBackend:
         unknown = [i for i in present if i not in twin]
         if unknown:
             raise ValueError(f"label ids {unknown} are not craniofacial/CNS structures")
+        if not present:
+            raise ValueError("the training cases hold no labelled structure")
         # nnU-Net learns the structures the cases hold (a partly labelled set trains too)
         export_nnunet_dataset(((c.name, c.image, c.labels) for c in cases),
                               paths["nnUNet_raw"], self.dataset_id, self.dataset_name,
