@@ -44,3 +44,13 @@ def test_console_script_no_traceback(tmp_path: Path) -> None:
                            str(bad)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "bad.nii.gz" in proc.stderr
+
+
+def test_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    """`headtwin ... --json | true`: the reader is gone before we write; no traceback."""
+    save_volume(Volume.from_spacing(np.ones((4, 5, 6), np.float32)), tmp_path / "a.mha")
+    cmd = (f"{sys.executable} -m headtwin_app.cli.main info --image {tmp_path / 'a.mha'} "
+           "--json | true")
+    done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in done.stderr
+    assert "BrokenPipe" not in done.stderr
