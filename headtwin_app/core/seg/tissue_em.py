@@ -48,8 +48,8 @@ def classify(image: np.ndarray, gm: np.ndarray, wm: np.ndarray, cavity: np.ndarr
         iterations: EM iterations.
         prior_sigma_mm: Gaussian σ blurring the priors, which leaves room for the
             registration's residual misalignment.
-        csf_floor: least CSF prior anywhere within `ring_mm` of the cavity, so bright CSF
-            beyond the template's edge is not forced into OUT (which would then fit its
+        csf_floor: least CSF prior anywhere in the cavity and the ring around it, so bright
+            CSF beyond the template's edge is not forced into OUT (which would then fit its
             Gaussian to CSF intensities too and keep them).
         bias: remove the bias field with N4 first.
     """
@@ -88,5 +88,5 @@ def refine_cavity(image: np.ndarray, gm: np.ndarray, wm: np.ndarray, cavity: np.
                   spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
     """The intracranial cavity (bool) as `classify` finds it: every voxel not labelled OUT.
     A high CSF floor makes the ring around the template's edge a plain bright-CSF-or-dark-bone
-    decision (on the phantoms: CSF Dice +0.03 over the default floor)."""
+    decision (on the phantoms' worst seed: CSF Dice 0.798 with the default floor, 0.829)."""
     return classify(image, gm, wm, cavity, spacing, csf_floor=0.9) > 0
