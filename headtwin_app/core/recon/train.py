@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from headtwin_app.core.masks import FAMILY_NAMES
 from headtwin_app.core.recon.cascade import CascadeConfig, CascadeNet
 from headtwin_app.core.recon.data import recon_mask, slice_scale, training_slices, undersample
-from headtwin_app.core.recon.predict import resolve_device, save_checkpoint
+from headtwin_app.core.recon.predict import load_cascade, resolve_device, save_checkpoint
 
 
 @dataclass
@@ -233,8 +233,6 @@ def train_iter(cfg: TrainConfig, slices: np.ndarray | None = None,
     rng = np.random.default_rng(cfg.seed)
     dev = resolve_device(cfg.device)
     if cfg.init_from:
-        from headtwin_app.core.recon.predict import load_cascade
-
         model = load_cascade(cfg.init_from, dev).train()
         mcfg = model.config
     else:
