@@ -103,6 +103,27 @@ def test_train_segment_fuse(cases: Path, tmp_path: Path, capsys) -> None:  # typ
     assert set(_json(capsys)["dice"]) >= {"skull", "mandible"}
 
 
+def test_train_refine_stage_then_segment_with_and_without_it(cases: Path, tmp_path: Path,
+                                                          capsys) -> None:  # type: ignore[no-untyped-def]
+    model = tmp_path / "m.pt"
+    assert main(["train-seg", "--cases", str(cases), "--out", str(model), "--iterations", "2",
+                 "--spacing", "8", "--json"]) == 0
+    capsys.readouterr()
+    refine = tmp_path / "m.refine.pt"
+    assert main(["train-seg", "--refine", "--model", str(model), "--cases", str(cases), "--out",
+                 str(refine), "--iterations", "2", "--spacing", "4", "--json"]) == 0
+    assert _json(capsys)["cases"] == 2 and refine.exists()
+    image = cases / "case21" / "image.nii.gz"
+    for flags in ([], ["--no-refine"]):
+        out = tmp_path / f"cf{len(flags)}.nii.gz"
+        assert main(["segment", "--image", str(image), "--out", str(out), "--model", str(model),
+                     "--json", *flags]) == 0
+        assert _json(capsys)["shape"] == list(load_volume(image).shape)
+    assert main(["train-seg", "--refine", "--backend", "nnunet", "--cases", str(cases),
+                 "--out", str(refine)]) == 2
+    assert "fine stage" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_segment_atlas_then_fuse(cases: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     case = cases / "case22"

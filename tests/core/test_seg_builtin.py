@@ -85,3 +85,16 @@ def test_missing_and_bad_weights(tmp_path: Path) -> None:
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a built-in segmentation checkpoint"):
         get_backend("builtin", model=bad).predict(img)
+
+
+@pytest.mark.parametrize("iterations", [1, 2, 3, 7, 8, 20, 40, 5600])
+def test_learning_rate_schedule_runs_for_any_length(iterations: int) -> None:
+    # torch's one-cycle divided by zero for 20 iterations with a 5 % warm-up (a 1-step phase)
+    from headtwin_app.core.seg.builtin import one_cycle
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    sched = one_cycle(opt, 1e-3, iterations)
+    for _ in range(iterations):
+        opt.step()
+        sched.step()
+    assert 0 < opt.param_groups[0]["lr"] <= 1e-3

@@ -64,3 +64,25 @@ def test_no_accepted_case_is_a_clear_error(tmp_path: Path) -> None:
     proj = Project.create(tmp_path / "empty")
     with pytest.raises(ValueError, match="no accepted cases"):
         next(retrain_project(proj, init_from=None, **TINY))
+
+
+def test_retrained_model_keeps_the_fine_stage_it_continued_from(tmp_path: Path) -> None:
+    from headtwin_app.core.seg.backend import TrainingCase
+    from headtwin_app.core.seg.builtin import BuiltinUNetBackend, refine_path
+
+    proj = make_project(tmp_path)
+    img, lab = head(0)
+    start = tmp_path / "start.pt"
+    base = BuiltinUNetBackend(start, device="cpu")
+    list(base.train([TrainingCase("a", img, img.with_data(lab))], start, **TINY))
+    list(base.train_refiner([TrainingCase("a", img, img.with_data(lab))], refine_path(start),
+                            base=4, depth=2, patch=16, iterations=2, batch=1, spacing_mm=1.0))
+    gen = retrain_project(proj, init_from=start, **TINY)
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        backend = stop.value
+    assert backend.weights == proj.root / "models" / "seg_builtin_retrained.pt"
+    assert backend.refine_weights == refine_path(start)
+    assert backend.predict(img).shape == img.shape

@@ -47,6 +47,15 @@ class TrainConfig:
     bf16: bool = False  # bfloat16 autocast: ~3x faster on CPUs with AVX512-BF16 (and on CUDA)
 
 
+def one_cycle(opt: torch.optim.Optimizer, lr: float, iterations: int) -> Any:
+    """One-cycle schedule warming up over 5 % of the run (at least 2 steps); a constant rate
+    for runs under 8 iterations, where torch's one-cycle phases would be empty."""
+    if iterations < 8:
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=iterations,
+                                               pct_start=max(0.05, 2.0 / iterations))
+
+
 def pick_device(device: str | None) -> torch.device:
     """The requested device, else CUDA when torch sees one, else CPU."""
     if device:
@@ -91,7 +100,7 @@ def soft_targets(labels: np.ndarray, ids: Sequence[int], size: tuple) -> torch.T
     return out
 
 
-def _pad_to(t: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, ...]]:
+def pad_to_multiple(t: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, ...]]:
     shape = t.shape[2:]
     pads = [(-s) % multiple for s in shape]
     padding: list[int] = []
@@ -100,24 +109,38 @@ def _pad_to(t: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, ..
     return F.pad(t, padding), tuple(shape)
 
 
+def tile_starts(size: Sequence[int], tile: Sequence[int], stride: Sequence[int]) -> list[list[int]]:
+    """Start indices per axis so tiles of `tile` with `stride` cover `size` (last tile flush)."""
+    return [sorted({*range(0, n - t + 1, max(1, s)), n - t})
+            for n, t, s in zip(size, tile, stride, strict=True)]
+
+
+def tent(tile: Sequence[int], device: torch.device | str = "cpu") -> torch.Tensor:
+    """Blending weights of a tile: 1 in the centre falling linearly towards its faces (≥ 0.05)."""
+    ramps = [torch.minimum(torch.arange(t) + 1.0, t - torch.arange(t).float()) / (t / 2)
+             for t in tile]
+    w = ramps[0][:, None, None] * ramps[1][None, :, None] * ramps[2][None, None, :]
+    return w.clamp(min=0.05).to(device)
+
+
+def padded_size(shape: Sequence[int], patch: int, multiple: int) -> list[int]:
+    """Each side at least a patch and a multiple of the network's `multiple`."""
+    return [max(patch, -(-int(s) // multiple) * multiple) for s in shape]
+
+
 def sliding_window(net: UNet3D, x: torch.Tensor, patch: int) -> torch.Tensor:
     """Class probabilities (1, C, *x.shape[2:]) from overlapping patch-sized tiles (stride half
     a patch, tent-weighted): the network sees inputs like its training patches, which matters
     for instance normalisation."""
     shape = tuple(int(s) for s in x.shape[2:])
-    m = net.multiple
-    size = [max(patch, -(-s // m) * m) for s in shape]
+    size = padded_size(shape, patch, net.multiple)
     xp = F.pad(x, [v for s, n in zip(reversed(shape), reversed(size), strict=True)
                    for v in (0, n - s)])
     tile = [min(patch, n) for n in size]
-    ramps = [torch.minimum(torch.arange(t) + 1.0, t - torch.arange(t).float()) / (t / 2)
-             for t in tile]
-    w = (ramps[0][:, None, None] * ramps[1][None, :, None] * ramps[2][None, None, :]).clamp(
-        min=0.05).to(x.device)
+    w = tent(tile, x.device)
     acc: torch.Tensor | None = None
     norm = torch.zeros(size, device=x.device)
-    starts = [sorted({*range(0, n - t + 1, max(1, t // 2)), n - t})
-              for n, t in zip(size, tile, strict=True)]
+    starts = tile_starts(size, tile, [t // 2 for t in tile])
     for a in starts[0]:
         for b in starts[1]:
             for c in starts[2]:
@@ -132,17 +155,41 @@ def sliding_window(net: UNet3D, x: torch.Tensor, patch: int) -> torch.Tensor:
     return prob[None, :, : shape[0], : shape[1], : shape[2]]
 
 
+def argmax_on_grid(prob: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """Class index per voxel of `shape` from probabilities (1, C, ...) on another grid: each
+    class upsampled trilinearly (same half-voxel convention) before the argmax, one at a time."""
+    shape = tuple(int(s) for s in shape)
+    if tuple(prob.shape[2:]) == shape:
+        return prob[0].argmax(0).to(torch.int16)
+    best = torch.full(shape, -math.inf)
+    arg = torch.zeros(shape, dtype=torch.int16)
+    for k in range(prob.shape[1]):
+        up = F.interpolate(prob[:, k : k + 1], size=shape, mode="trilinear",
+                           align_corners=False)[0, 0]
+        better = up > best
+        best = torch.where(better, up, best)
+        arg[better] = k
+    return arg
+
+
+def refine_path(weights: str | os.PathLike[str]) -> Path:
+    """Where a coarse model's fine stage lives: `seg_builtin.pt` → `seg_builtin.refine.pt`."""
+    return Path(weights).with_suffix(".refine.pt")
+
+
 class BuiltinUNetBackend:
     """Small 3D U-Net at reduced resolution; numpy/Volume in, label Volume out."""
 
     name = "builtin"
 
     def __init__(self, model: str | os.PathLike[str] | None = None, device: str | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, refine: bool | str | os.PathLike[str] = True):
         self.weights = Path(model) if model else DEFAULT_WEIGHTS
         self.device = pick_device(device)
         self.threads = threads
+        self.refine = refine
         self._net: UNet3D | None = None
+        self._refiner: Any = None
         self.checkpoint: dict[str, Any] = {}
 
     # --- prediction -------------------------------------------------------------------------
@@ -166,6 +213,31 @@ class BuiltinUNetBackend:
         return self._net
 
     @property
+    def refine_weights(self) -> Path | None:
+        """The fine stage in use: `refine` when it is a path, else `<weights>.refine.pt` beside
+        the coarse weights when that file exists (refine=True), else none."""
+        if self.refine is False:
+            return None
+        if self.refine is not True:
+            return Path(self.refine)
+        path = refine_path(self.weights)
+        return path if path.exists() else None
+
+    def refiner(self) -> Any:
+        """The loaded fine stage (`core.seg.refine.Refiner`) or None."""
+        path = self.refine_weights
+        if path is None:
+            return None
+        if self._refiner is None:
+            from headtwin_app.core.seg.refine import Refiner
+
+            self._refiner = Refiner(path, self.device)
+            self._refiner.load()
+            if [int(i) for i in self._refiner.checkpoint["label_ids"]] != self.label_ids:
+                raise ValueError(f"{path}: refinement trained for other labels than {self.weights}")
+        return self._refiner
+
+    @property
     def label_ids(self) -> list[int]:
         self.load()
         return [int(i) for i in self.checkpoint["label_ids"]]
@@ -174,8 +246,8 @@ class BuiltinUNetBackend:
         """Label map on the image's grid."""
         return image.with_data(self.predict_array(image.data, image.spacing))
 
-    def predict_array(self, image: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
-        """numpy in (X, Y, Z), int16 labels out on the same grid."""
+    def probabilities(self, image: np.ndarray, spacing: Sequence[float]) -> torch.Tensor:
+        """Coarse-stage class probabilities (1, C, coarse grid)."""
         net = self.load()
         if image.ndim != 3 or min(image.shape) < 2:
             raise ValueError(f"the built-in model needs a 3D image, got shape {image.shape}")
@@ -184,15 +256,16 @@ class BuiltinUNetBackend:
         cfg = self.checkpoint["config"]
         x = to_coarse(image, spacing, cfg["spacing_mm"])
         with torch.inference_mode():
-            prob = sliding_window(net, x.to(self.device), int(cfg["patch"])).cpu()
-            best = torch.full(image.shape, -math.inf)
-            arg = torch.zeros(image.shape, dtype=torch.int16)
-            for k in range(prob.shape[1]):  # one class at a time keeps memory small
-                up = F.interpolate(prob[:, k : k + 1], size=image.shape, mode="trilinear",
-                                   align_corners=False)[0, 0]
-                better = up > best
-                best = torch.where(better, up, best)
-                arg[better] = k
+            return sliding_window(net, x.to(self.device), int(cfg["patch"])).cpu()
+
+    def predict_array(self, image: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+        """numpy in (X, Y, Z), int16 labels out on the same grid."""
+        prob = self.probabilities(image, spacing)
+        refiner = self.refiner()
+        if refiner is not None:
+            prob = refiner.refine(image, spacing, prob)
+        with torch.inference_mode():
+            arg = argmax_on_grid(prob, image.shape)
         ids = np.asarray(self.label_ids, dtype=np.int16)
         return ids[arg.numpy()]
 
@@ -224,8 +297,7 @@ class BuiltinUNetBackend:
             net.load_state_dict(prev["state_dict"])
         net = net.to(self.device)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.iterations,
-                                                    pct_start=0.05)
+        sched = one_cycle(opt, cfg.lr, cfg.iterations)
         net.train()
         loss_avg = 0.0
         it = 0
@@ -233,7 +305,7 @@ class BuiltinUNetBackend:
             xb, yb = self._batch(data, cfg, rng)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = net(xb.to(self.device))
-            loss = _loss(logits.float(), yb.to(self.device))
+            loss = seg_loss(logits.float(), yb.to(self.device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -255,9 +327,19 @@ class BuiltinUNetBackend:
         tmp = out.with_name(out.name + ".tmp")
         torch.save(ck, str(tmp))
         os.replace(tmp, out)
-        self.weights, self._net = out, None
+        self.weights, self._net, self._refiner = out, None, None
         yield Progress("done", 1.0, f"saved {out}", {"loss": loss_avg,
                                                      "seconds": train_seconds})
+
+    def train_refiner(self, cases: Sequence[TrainingCase], out: str | os.PathLike[str],
+                      **options: Any) -> Iterator[Progress]:
+        """Train the fine stage (`core.seg.refine`) behind these coarse weights; options are
+        `RefineConfig` fields. Save it as `refine_path(weights)` for `predict` to pick it up."""
+        from headtwin_app.core.seg.refine import train_refiner
+
+        yield from train_refiner(self.probabilities, self.label_ids, cases, out, self.device,
+                                 **options)
+        self._refiner = None
 
     @staticmethod
     def _batch(data: list, cfg: TrainConfig, rng: np.random.Generator
@@ -285,8 +367,8 @@ class BuiltinUNetBackend:
             xs.append(xp)
             ys.append(yp)
         mult = 2 ** (cfg.depth - 1)
-        xb, _ = _pad_to(torch.stack(xs), mult)
-        yb, _ = _pad_to(torch.stack(ys), mult)
+        xb, _ = pad_to_multiple(torch.stack(xs), mult)
+        yb, _ = pad_to_multiple(torch.stack(ys), mult)
         return xb, yb
 
 
@@ -301,7 +383,7 @@ def class_voxels(y: torch.Tensor) -> list[torch.Tensor]:
     return out
 
 
-def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def seg_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Soft cross-entropy + soft Dice over the foreground classes present in the batch."""
     logp = F.log_softmax(logits, dim=1)
     ce = -(target * logp).sum(1).mean()

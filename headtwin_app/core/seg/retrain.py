@@ -2,7 +2,8 @@
 
 Called by the labelling workspace ("Retrain on accepted cases"): a generator yielding `Progress`
 (stop iterating to cancel: nothing is saved) that returns the retrained backend, so the next
-proposals come from the new model. By default it continues from the shipped weights.
+proposals come from the new model. By default it continues from the shipped weights, and the
+shipped 1 mm fine stage stays behind the retrained coarse model.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from headtwin_app.core.project import Project
 from headtwin_app.core.seg.backend import MODELS_DIR, Progress, TrainingCase, get_backend
+from headtwin_app.core.seg.builtin import refine_path
 
 SHIPPED = MODELS_DIR / "seg_builtin.pt"
 RETRAINED_NAME = "seg_builtin_retrained.pt"
@@ -53,4 +55,8 @@ def retrain_project(project: Project, out: str | os.PathLike[str] | None = None,
     backend = get_backend("builtin")
     yield from backend.train(cases, target, **options)
     yield Progress("done", 1.0, f"saved {target}")
+    # the fine stage learned to correct the model this one continued from; it keeps doing so
+    fine = refine_path(init_from) if init_from is not None else None
+    if fine is not None and fine.exists():
+        return get_backend("builtin", model=target, refine=fine)
     return get_backend("builtin", model=target)
