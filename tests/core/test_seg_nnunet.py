@@ -37,15 +37,16 @@ def test_nnunet_end_to_end(tmp_path: Path) -> None:
     image = cases[0].image
     pred = predictor.predict(image)
     assert pred.shape == image.shape and np.array_equal(pred.affine, image.affine)
-    # 2 × 10 iterations cannot learn the structures (4 × 40 in bfloat16, 191 s, still predicted
-    # the skull only): the pipeline, the geometry and the label mapping are what this checks
-    assert set(np.unique(pred.data).tolist()) <= {0, *TRAINED}
+    # the target: every trained structure appears in the prediction (SGD, nnU-Net's
+    # default, predicted the skull only after the same 4 × 40 iterations; the short trainer
+    # uses AdamW)
+    assert set(np.unique(pred.data).tolist()) == {0, *TRAINED}
     assert predictor.describe()["labels"] == {"background": 0, "skull": 1, "mandible": 2,
                                               "eyeballs": 8}
 
 
 TRAINED = (1, 2, 8)  # skull, mandible, eyeballs
-EPOCHS, ITERATIONS = 2, 10
+EPOCHS, ITERATIONS = 4, 40  # about 3 minutes in bfloat16 on 2 cores
 
 
 def _crop(image, labels):  # type: ignore[no-untyped-def]
