@@ -53,7 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=int, help="nnunet: epochs")
     t.add_argument("--minutes", type=float, help="builtin: stop after this many minutes")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--lr", type=float, help="builtin: peak learning rate")
+    t.add_argument("--lr", type=float, help="builtin: peak learning rate; nnunet: initial one")
+    t.add_argument("--trainer", default="short",
+                   help="nnunet: short (default; AdamW, set --epochs/--iterations), "
+                        "nnUNetTrainer (nnU-Net's 1000 epochs) or package.module:ClassName")
+    t.add_argument("--fold", default="all", help="nnunet: all (default) or 0-4")
+    t.add_argument("--configuration", default="3d_fullres",
+                   help="nnunet: 3d_fullres (default), 2d or 3d_lowres")
     t.add_argument("--init-from", help="builtin: continue from this checkpoint")
     t.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast on CPU (about 3x faster on CPUs with AVX512-BF16; "
@@ -143,7 +149,10 @@ def run_train(args: argparse.Namespace) -> int:
     if args.refine and args.backend != "builtin":
         raise ValueError("--refine trains the built-in model's fine stage (use --backend builtin)")
     cases = load_training_cases(args.cases)
-    extra = {"bf16": True} if args.bf16 and args.backend == "nnunet" else {}
+    extra: dict = {}
+    if args.backend == "nnunet":
+        extra = {"bf16": bool(args.bf16), "trainer": args.trainer, "fold": args.fold,
+                 "configuration": args.configuration}
     model = args.model if args.refine else None
     backend = get_backend(args.backend, model=model, device=args.device, **extra)
     options: dict = {"seed": args.seed}
@@ -160,8 +169,11 @@ def run_train(args: argparse.Namespace) -> int:
             options["bf16"] = True
         if args.spacing:
             options["spacing_mm"] = args.spacing
-    if args.backend == "nnunet" and args.epochs:
-        options["epochs"] = args.epochs
+    if args.backend == "nnunet":
+        if args.epochs:
+            options["epochs"] = args.epochs
+        if args.lr:
+            options["lr"] = args.lr
     t0 = time.perf_counter()
     last = None
     run = backend.train_refiner if args.refine else backend.train  # type: ignore[attr-defined]

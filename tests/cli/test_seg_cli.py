@@ -103,6 +103,17 @@ def test_train_segment_fuse(cases: Path, tmp_path: Path, capsys) -> None:  # typ
     assert set(_json(capsys)["dice"]) >= {"skull", "mandible"}
 
 
+def test_nnunet_trainer_and_fold_errors_are_clear(cases: Path, tmp_path: Path,
+                                                 capsys) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("nnunetv2")
+    base = ["train-seg", "--backend", "nnunet", "--cases", str(cases), "--out", str(tmp_path)]
+    assert main([*base, "--trainer", "nope"]) == 2
+    assert "unknown nnU-Net trainer 'nope'" in capsys.readouterr().err
+    assert main([*base, "--fold", "7"]) == 2
+    assert "fold '7'" in capsys.readouterr().err
+    assert not (tmp_path / "nnUNet_raw").exists()  # nothing exported before the error
+
+
 def test_train_refine_stage_then_segment_with_and_without_it(cases: Path, tmp_path: Path,
                                                           capsys) -> None:  # type: ignore[no-untyped-def]
     model = tmp_path / "m.pt"

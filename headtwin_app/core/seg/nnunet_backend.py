@@ -173,7 +173,9 @@ class NnUNetBackend:
         self.model = Path(model) if model else None
         self.device = _pick_device(device)
         self.configuration = configuration
-        self.fold: int | str = fold if fold == "all" else int(fold)
+        if str(fold) not in ("all", "0", "1", "2", "3", "4"):
+            raise ValueError(f"nnU-Net fold '{fold}': use 'all' or 0-4")
+        self.fold: int | str = "all" if str(fold) == "all" else int(fold)
         self.trainer = trainer
         self.dataset_id = int(dataset_id)
         self.dataset_name = dataset_name
@@ -197,6 +199,7 @@ class NnUNetBackend:
 
         if options:
             raise ValueError(f"unknown nnU-Net training option(s): {sorted(options)}")
+        cls = trainer_class(self.trainer)  # a wrong name fails here, not after preprocessing
         if not cases:
             raise ValueError("no training cases")
         if self.fold != "all" and len(cases) < 5:
@@ -248,7 +251,6 @@ class NnUNetBackend:
         if self.configuration not in plans["configurations"]:
             raise ValueError(f"nnU-Net planned no '{self.configuration}' configuration for these "
                              f"cases (has {sorted(plans['configurations'])})")
-        cls = trainer_class(self.trainer)
         if self.device.type == "cpu":  # augment in the training process (the planner needs >0)
             os.environ.setdefault("nnUNet_n_proc_DA", "0")
         with _quiet(self.quiet):
