@@ -120,6 +120,16 @@ def default_predictor() -> tuple[Predictor | None, str]:
         return None, f"no segmentation backend installed ({reason[:120]})"
 
 
+def stepwise(predictor: Predictor) -> Callable[[Volume], Iterator[Any]] | None:
+    """The generator form of a backend's `predict` (its `iter_predict`: progress objects, then
+    the label Volume) when the predictor is one, else None."""
+    owner = getattr(predictor, "__self__", None)
+    if getattr(predictor, "__name__", "") != "predict" or owner is None:
+        return None
+    steps = getattr(owner, "iter_predict", None)
+    return steps if callable(steps) else None
+
+
 def default_retrainer() -> Callable[[Project], Iterator[Any]] | None:
     """`headtwin_app.core.seg.retrain.retrain_project(project)` once the engine provides it: a
     generator over the project's accepted cases that yields progress (an object with a
@@ -973,13 +983,22 @@ class LabellingWorkspace(QWidget):
             return
         image = self.session.image
 
+        steps = stepwise(predictor)
+
         def job() -> Iterator[Any]:
             yield "predicting"
-            result = predictor(image)
-            yield "done"
+            if steps is None:
+                return predictor(image)
+            result = None
+            for item in steps(image):  # progress per step; Cancel takes effect between steps
+                if hasattr(item, "fraction"):
+                    yield item
+                else:
+                    result = item
             return result
 
         worker = create_worker(job, _ignore_errors=True)
+        worker.yielded.connect(self._proposal_step)
         worker.returned.connect(self._proposal_arrived)
         worker.errored.connect(lambda exc: self.warn("Proposal failed", str(exc) or
                                                      type(exc).__name__))
@@ -992,6 +1011,12 @@ class LabellingWorkspace(QWidget):
         self.tell(f"requesting a proposal from {self.predictor_name}…")
         worker.start()
 
+    def _proposal_step(self, step: Any) -> None:
+        if hasattr(step, "fraction"):
+            self.proposal_progress.setRange(0, 100)
+            self.proposal_progress.setValue(int(100 * step.fraction))
+            self.proposal_progress.setFormat(f"{step.message} (%p%)")
+
     def cancel_proposal(self) -> None:
         if self._proposal_worker is not None:
             self._proposal_worker.quit()
@@ -1002,6 +1027,7 @@ class LabellingWorkspace(QWidget):
         self.proposal_cancel.setEnabled(False)
         self.proposal_progress.setRange(0, 1)
         self.proposal_progress.setValue(1)
+        self.proposal_progress.setFormat("%p%")
 
     def _proposal_arrived(self, result: Any) -> None:
         s = self.session

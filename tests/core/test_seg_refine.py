@@ -93,6 +93,11 @@ def test_train_refiner_is_used_beside_the_coarse_weights(coarse) -> None:  # typ
     pred = fresh.predict(image)
     assert pred.shape == image.shape and np.array_equal(pred.affine, image.affine)
     assert set(np.unique(pred.data).tolist()) <= set(fresh.label_ids)
+    items = list(fresh.iter_predict(image))  # the form the labelling workspace cancels
+    assert np.array_equal(items[-1].data, pred.data)
+    steps = [p for p in items[:-1] if isinstance(p, Progress)]
+    assert len(steps) == len(items) - 1 and steps[0].stage == "coarse"
+    assert steps[-1].stage == "refine" and steps[-1].fraction == 1.0
     coarse_only = BuiltinUNetBackend(weights, device="cpu", refine=False).predict(image)
     assert np.array_equal(coarse_only.data, before.data)
 

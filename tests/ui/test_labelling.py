@@ -318,6 +318,51 @@ def test_proposal_cancel_and_no_model(qtbot, ws: LabellingWorkspace, messages: l
     assert ws.session.proposal is None
 
 
+class SteppedModel:
+    """A backend whose predict has a generator form (as the built-in model's fine stage): one
+    progress step every 50 ms for `steps` steps, then the labels."""
+
+    def __init__(self, steps: int):
+        self.steps, self.done = steps, 0
+
+    def predict(self, img: Volume) -> Volume:
+        return fake_labels(img)
+
+    def iter_predict(self, img: Volume):  # type: ignore[no-untyped-def]
+        import time
+
+        from headtwin_app.core.seg import Progress
+
+        for k in range(self.steps):
+            time.sleep(0.05)
+            self.done = k + 1
+            yield Progress("refine", (k + 1) / self.steps, f"tile {k + 1}/{self.steps}")
+        yield self.predict(img)
+
+
+def test_stepwise_proposal_shows_progress_and_cancels_between_steps(  # type: ignore[no-untyped-def]
+        qtbot, ws: LabellingWorkspace, tmp_path: Path) -> None:
+    proj = make_project(tmp_path)
+    ws.open_project(proj.root)
+    ws.open_case("case0")
+    model = SteppedModel(10)
+    ws.set_predictor(model.predict, "stepped")
+    ws.request_proposal()
+    qtbot.waitUntil(lambda: ws._proposal_worker is None, timeout=10_000)
+    assert ws.session.proposal is not None and model.done == 10
+    # a long prediction: Cancel stops it after the step in progress, not at its end
+    slow = SteppedModel(400)  # 20 s if it ran through
+    ws.set_predictor(slow.predict, "slow stepped")
+    ws.session.proposal = None
+    ws.request_proposal()
+    qtbot.waitUntil(lambda: ws.proposal_progress.value() > 0, timeout=10_000)
+    assert "tile" in ws.proposal_progress.format()
+    ws.proposal_cancel.click()
+    qtbot.waitUntil(lambda: ws._proposal_worker is None, timeout=5_000)
+    assert slow.done < 100 and ws.session.proposal is None
+    assert ws.proposal_button.isEnabled() and ws.proposal_progress.format() == "%p%"
+
+
 def test_stage3_auto_label_writes_report(qtbot, ws: LabellingWorkspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     proj = make_project(tmp_path)
     ws.open_project(proj.root)

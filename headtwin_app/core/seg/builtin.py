@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -260,14 +260,34 @@ class BuiltinUNetBackend:
 
     def predict_array(self, image: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
         """numpy in (X, Y, Z), int16 labels out on the same grid."""
+        from headtwin_app.core.seg.refine import run_to_end
+
+        return run_to_end(self._iter_predict_array(image, spacing))  # type: ignore[no-any-return]
+
+    def iter_predict(self, image: Volume) -> Iterator[Progress | Volume]:
+        """Generator form of `predict`: `Progress` per stage and per fine-stage tile, the label
+        Volume last (stop iterating to cancel within a tile)."""
+        labels = yield from self._iter_predict_array(image.data, image.spacing)
+        yield image.with_data(labels)
+
+    def _iter_predict_array(self, image: np.ndarray, spacing: Sequence[float]
+                            ) -> Generator[Progress, None, np.ndarray]:
+        yield Progress("coarse", 0.0, "2 mm model")
         prob = self.probabilities(image, spacing)
         refiner = self.refiner()
         if refiner is not None:
-            prob = refiner.refine(image, spacing, prob)
+            tiles = refiner.iter_refine(image, spacing, prob)
+            while True:
+                try:
+                    done, total = next(tiles)
+                except StopIteration as stop:
+                    prob = stop.value
+                    break
+                yield Progress("refine", done / total, f"1 mm fine stage: tile {done}/{total}")
         with torch.inference_mode():
             arg = argmax_on_grid(prob, image.shape)
         ids = np.asarray(self.label_ids, dtype=np.int16)
-        return ids[arg.numpy()]
+        return ids[arg.numpy()]  # type: ignore[no-any-return]
 
     # --- training ---------------------------------------------------------------------------
     def train(self, cases: Sequence[TrainingCase], out: str | os.PathLike[str],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -116,10 +116,13 @@ def fine_labels(labels: np.ndarray, ids: Sequence[int], size: Sequence[int]) -> 
     return idx.to(torch.uint8)
 
 
-def refine_tiles(net: RefineNet, image: torch.Tensor, prior: torch.Tensor, patch: int,
-                 stride: int, sure: float = SURE, bf16: bool = False) -> torch.Tensor:
-    """Refined probabilities (1, C, *image.shape[2:]): tent-blended tiles where some voxel's
-    coarse probability is below `sure`; elsewhere the (dequantised) coarse probabilities."""
+def iter_refine_tiles(net: RefineNet, image: torch.Tensor, prior: torch.Tensor, patch: int,
+                      stride: int, sure: float = SURE
+                      ) -> Generator[tuple[int, int], None, torch.Tensor]:
+    """Refined probabilities (1, C, *image.shape[2:]), returned when the generator ends, after
+    yielding (tiles done, tiles to run) per tile so a caller can report progress and stop:
+    tent-blended tiles where some voxel's coarse probability is below `sure`, elsewhere the
+    (dequantised) coarse probabilities."""
     device = next(net.parameters()).device
     shape = tuple(int(s) for s in image.shape[2:])
     size = padded_size(shape, patch, net.multiple)
@@ -127,26 +130,39 @@ def refine_tiles(net: RefineNet, image: torch.Tensor, prior: torch.Tensor, patch
     img, pri = F.pad(image, pad), F.pad(prior, pad)
     tile = [min(patch, n) for n in size]
     w = tent(tile)
-    acc = torch.zeros((prior.shape[0], *size))
-    norm = torch.zeros(size)
     starts = tile_starts(size, tile, [min(stride, t) for t in tile])
     level = round(sure * 255)
-    for a in starts[0]:
-        for b in starts[1]:
-            for c in starts[2]:
-                sl = (slice(a, a + tile[0]), slice(b, b + tile[1]), slice(c, c + tile[2]))
-                p = pri[(slice(None), *sl)]
-                if int(p.max(0).values.min()) >= level:
-                    continue
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    logits = net(img[(slice(None), slice(None), *sl)].to(device),
-                                 (p.float() / 255)[None].to(device))
-                acc[(slice(None), *sl)] += torch.softmax(logits.float(), 1)[0].cpu() * w
-                norm[sl] += w
+    tiles = [sl for a in starts[0] for b in starts[1] for c in starts[2]
+             for sl in [(slice(a, a + tile[0]), slice(b, b + tile[1]), slice(c, c + tile[2]))]
+             if int(pri[(slice(None), *sl)].max(0).values.min()) < level]
+    acc = torch.zeros((prior.shape[0], *size))
+    norm = torch.zeros(size)
+    for n, sl in enumerate(tiles):
+        with torch.no_grad():
+            p = (pri[(slice(None), *sl)].float() / 255)[None].to(device)
+            logits = net(img[(slice(None), slice(None), *sl)].to(device), p)
+            acc[(slice(None), *sl)] += torch.softmax(logits, 1)[0].cpu() * w
+            norm[sl] += w
+        yield n + 1, len(tiles)
     skipped = norm == 0
     acc /= norm.clamp_min(1e-6)  # in place: a whole head's 13 classes take 0.7 GB
     acc[:, skipped] = pri[:, skipped].float() / 255
     return acc[None, :, : shape[0], : shape[1], : shape[2]]
+
+
+def refine_tiles(net: RefineNet, image: torch.Tensor, prior: torch.Tensor, patch: int,
+                 stride: int, sure: float = SURE) -> torch.Tensor:
+    """`iter_refine_tiles` run to the end."""
+    return run_to_end(iter_refine_tiles(net, image, prior, patch, stride, sure))
+
+
+def run_to_end(gen: Generator[Any, None, Any]) -> Any:
+    """The return value of a generator, its yields ignored."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
 
 
 class Refiner:
@@ -175,15 +191,21 @@ class Refiner:
         self._net = net.to(self.device).eval()
         return self._net
 
-    def refine(self, image: np.ndarray, spacing: Sequence[float],
-               coarse: torch.Tensor) -> torch.Tensor:
-        """Probabilities (1, C, fine grid) from the image and the coarse probabilities."""
+    def iter_refine(self, image: np.ndarray, spacing: Sequence[float], coarse: torch.Tensor
+                    ) -> Generator[tuple[int, int], None, torch.Tensor]:
+        """Probabilities (1, C, fine grid) from the image and the coarse probabilities, as the
+        return value of a generator yielding (tiles done, tiles to run)."""
         net = self.load()
         cfg = self.checkpoint["config"]
         size = coarse_shape(image.shape, spacing, cfg["spacing_mm"])
-        with torch.inference_mode():
-            return refine_tiles(net, fine_image(image, size), fine_prior(coarse, size),
-                                int(cfg["patch"]), int(cfg["stride"]))
+        return (yield from iter_refine_tiles(net, fine_image(image, size),
+                                             fine_prior(coarse, size), int(cfg["patch"]),
+                                             int(cfg["stride"])))
+
+    def refine(self, image: np.ndarray, spacing: Sequence[float],
+               coarse: torch.Tensor) -> torch.Tensor:
+        """`iter_refine` run to the end."""
+        return run_to_end(self.iter_refine(image, spacing, coarse))
 
 
 def train_refiner(coarse: CoarseFn, label_ids: Sequence[int], cases: Sequence[TrainingCase],
