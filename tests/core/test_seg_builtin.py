@@ -90,7 +90,7 @@ def test_missing_and_bad_weights(tmp_path: Path) -> None:
 @pytest.mark.parametrize("iterations", [1, 2, 3, 7, 8, 20, 40, 5600])
 def test_learning_rate_schedule_runs_for_any_length(iterations: int) -> None:
     # torch's one-cycle divided by zero for 20 iterations with a 5 % warm-up (a 1-step phase)
-    from headtwin_app.core.seg.builtin import one_cycle
+    from headtwin_app.core.seg.fit import one_cycle
 
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
     sched = one_cycle(opt, 1e-3, iterations)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from headtwin_app.core.seg.backend import MODELS_DIR, Progress, TrainingCase
+from headtwin_app.core.seg.fit import fit, init_from, save_checkpoint
 from headtwin_app.core.seg.unet import UNet3D
 from headtwin_app.core.volume import Volume
 
@@ -45,15 +46,6 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default
     init_from: str = ""  # checkpoint to continue from (same architecture and labels)
     bf16: bool = False  # bfloat16 autocast: ~3x faster on CPUs with AVX512-BF16 (and on CUDA)
-
-
-def one_cycle(opt: torch.optim.Optimizer, lr: float, iterations: int) -> Any:
-    """One-cycle schedule warming up over 5 % of the run (at least 2 steps); a constant rate
-    for runs under 8 iterations, where torch's one-cycle phases would be empty."""
-    if iterations < 8:
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=iterations,
-                                               pct_start=max(0.05, 2.0 / iterations))
 
 
 def pick_device(device: str | None) -> torch.device:
@@ -311,42 +303,16 @@ class BuiltinUNetBackend:
             yield Progress("prepare", (n + 1) / len(cases), f"case {c.name} on the coarse grid")
         net = UNet3D(1, len(ids), cfg.base, cfg.depth)
         if cfg.init_from:
-            prev = torch.load(cfg.init_from, map_location="cpu", weights_only=True)
-            if [int(i) for i in prev["label_ids"]] != ids:
-                raise ValueError(f"{cfg.init_from}: trained on other labels {prev['label_ids']}")
-            net.load_state_dict(prev["state_dict"])
+            init_from(net, cfg.init_from, ids)
         net = net.to(self.device)
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
-        sched = one_cycle(opt, cfg.lr, cfg.iterations)
-        net.train()
-        loss_avg = 0.0
-        it = 0
-        for it in range(1, cfg.iterations + 1):
-            xb, yb = self._batch(data, cfg, rng)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                logits = net(xb.to(self.device))
-            loss = seg_loss(logits.float(), yb.to(self.device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            lv = float(loss.detach())
-            loss_avg = 0.95 * loss_avg + 0.05 * lv if it > 1 else lv
-            elapsed = time.perf_counter() - t0
-            if it % 10 == 0 or it == cfg.iterations:
-                yield Progress("train", it / cfg.iterations, f"iteration {it}/{cfg.iterations}",
-                               {"loss": loss_avg, "seconds": elapsed})
-            if elapsed > cfg.time_limit_s:
-                break
+        it, loss_avg = yield from fit(net, lambda: self._batch(data, cfg, rng), seg_loss,
+                                      self.device, cfg.lr, cfg.iterations, cfg.bf16,
+                                      cfg.time_limit_s, t0)
         train_seconds = time.perf_counter() - t0
-        ck = {"state_dict": net.cpu().state_dict(), "config": asdict(cfg), "label_ids": ids,
-              "iterations_done": it, "train_seconds": train_seconds,
-              "cases": [c.name for c in cases], "final_loss": loss_avg}
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        torch.save(ck, str(tmp))
-        os.replace(tmp, out)
+        out = save_checkpoint({"state_dict": net.cpu().state_dict(), "config": asdict(cfg),
+                               "label_ids": ids, "iterations_done": it,
+                               "train_seconds": train_seconds, "cases": [c.name for c in cases],
+                               "final_loss": loss_avg}, out)
         self.weights, self._net, self._refiner = out, None, None
         yield Progress("done", 1.0, f"saved {out}", {"loss": loss_avg,
                                                      "seconds": train_seconds})
@@ -363,7 +329,7 @@ class BuiltinUNetBackend:
 
     @staticmethod
     def _batch(data: list, cfg: TrainConfig, rng: np.random.Generator
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               ) -> tuple[tuple[torch.Tensor], torch.Tensor]:
         """Random patches, random left-right flip and intensity jitter. 80 % of patches are
         centred on a voxel of a structure drawn uniformly among those in the case (as nnU-Net
         oversamples foreground classes), so 600-voxel TMJ discs are seen as often as the skull."""
@@ -389,7 +355,7 @@ class BuiltinUNetBackend:
         mult = 2 ** (cfg.depth - 1)
         xb, _ = pad_to_multiple(torch.stack(xs), mult)
         yb, _ = pad_to_multiple(torch.stack(ys), mult)
-        return xb, yb
+        return (xb,), yb
 
 
 def class_voxels(y: torch.Tensor) -> list[torch.Tensor]:

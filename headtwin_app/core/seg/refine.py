@@ -25,13 +25,13 @@ from headtwin_app.core.seg.backend import Progress, TrainingCase
 from headtwin_app.core.seg.builtin import (
     coarse_shape,
     normalise,
-    one_cycle,
     pad_to_multiple,
     padded_size,
     seg_loss,
     tent,
     tile_starts,
 )
+from headtwin_app.core.seg.fit import fit, init_from, save_checkpoint
 from headtwin_app.core.seg.unet import UNet3D
 
 SURE = 0.97  # a tile whose every voxel has a coarse class probability ≥ this is left as it is
@@ -240,42 +240,20 @@ def train_refiner(coarse: CoarseFn, label_ids: Sequence[int], cases: Sequence[Tr
         yield Progress("prepare", (n + 1) / len(cases), f"case {c.name}: coarse prediction")
     net = RefineNet(len(ids), cfg.base, cfg.depth)
     if cfg.init_from:
-        prev = torch.load(cfg.init_from, map_location="cpu", weights_only=True)
-        if [int(i) for i in prev["label_ids"]] != ids:
-            raise ValueError(f"{cfg.init_from}: trained on other labels {prev['label_ids']}")
-        net.load_state_dict(prev["state_dict"])
+        init_from(net, cfg.init_from, ids)
     net = net.to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-5)
-    sched = one_cycle(opt, cfg.lr, cfg.iterations)
-    net.train()
-    loss_avg, it = 0.0, 0
-    for it in range(1, cfg.iterations + 1):
+
+    def batch() -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         xb, pb, yb = _batch(data, cfg, rng)
-        target = F.one_hot(yb.long(), len(ids)).permute(0, 4, 1, 2, 3).float().to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            logits = net(xb.to(device), pb.to(device))
-        loss = seg_loss(logits.float(), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        lv = float(loss.detach())
-        loss_avg = 0.95 * loss_avg + 0.05 * lv if it > 1 else lv
-        elapsed = time.perf_counter() - t0
-        if it % 10 == 0 or it == cfg.iterations:
-            yield Progress("train", it / cfg.iterations, f"iteration {it}/{cfg.iterations}",
-                           {"loss": loss_avg, "seconds": elapsed})
-        if elapsed > cfg.time_limit_s:
-            break
+        return (xb, pb), F.one_hot(yb.long(), len(ids)).permute(0, 4, 1, 2, 3).float()
+
+    it, loss_avg = yield from fit(net, batch, seg_loss, device, cfg.lr, cfg.iterations,
+                                  cfg.bf16, cfg.time_limit_s, t0)
     seconds = time.perf_counter() - t0
-    ck = {"state_dict": net.cpu().state_dict(), "config": asdict(cfg), "label_ids": ids,
-          "iterations_done": it, "train_seconds": seconds, "cases": [c.name for c in cases],
-          "final_loss": loss_avg, "stage": "refine"}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(ck, str(tmp))
-    os.replace(tmp, out)
+    out = save_checkpoint({"state_dict": net.cpu().state_dict(), "config": asdict(cfg),
+                           "label_ids": ids, "iterations_done": it, "train_seconds": seconds,
+                           "cases": [c.name for c in cases], "final_loss": loss_avg,
+                           "stage": "refine"}, out)
     yield Progress("done", 1.0, f"saved {out}", {"loss": loss_avg, "seconds": seconds})
 
 
