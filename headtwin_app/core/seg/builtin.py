@@ -5,7 +5,9 @@ coarse grid, normalised by its 99.5th percentile, segmented in overlapping train
 and the class probabilities are
 upsampled (trilinear, same half-voxel convention) to the input grid before the argmax, so the
 label map keeps the input's shape, spacing and affine exactly. Training uses soft targets
-(area-averaged one-hot labels) on random patches, cross-entropy + soft Dice, Adam.
+(area-averaged one-hot labels) on random patches, cross-entropy + soft Dice, AdamW. When
+`<weights>.refine.pt` sits beside the weights, its 1 mm fine stage (`refine.py`) corrects the
+probabilities before the argmax.
 """
 
 from __future__ import annotations
@@ -223,10 +225,11 @@ class BuiltinUNetBackend:
         if self._refiner is None:
             from headtwin_app.core.seg.refine import Refiner
 
-            self._refiner = Refiner(path, self.device)
-            self._refiner.load()
-            if [int(i) for i in self._refiner.checkpoint["label_ids"]] != self.label_ids:
+            fine = Refiner(path, self.device)
+            fine.load()
+            if [int(i) for i in fine.checkpoint["label_ids"]] != self.label_ids:
                 raise ValueError(f"{path}: refinement trained for other labels than {self.weights}")
+            self._refiner = fine
         return self._refiner
 
     @property
