@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from headtwin_app.core.seg.backend import MODELS_DIR, Progress, TrainingCase
-from headtwin_app.core.seg.fit import fit, init_from, save_checkpoint
+from headtwin_app.core.seg.fit import fit, init_from, load_checkpoint, save_checkpoint
 from headtwin_app.core.seg.unet import UNet3D
 from headtwin_app.core.volume import Volume
 
@@ -191,17 +191,11 @@ class BuiltinUNetBackend:
         """Load the weights once (clear error when they are missing or not ours)."""
         if self._net is not None:
             return self._net
-        if not self.weights.exists():
-            raise ValueError(f"{self.weights}: built-in model weights not found (train them with "
-                             f"`headtwin train-seg --backend builtin`)")
-        try:
-            ck = torch.load(str(self.weights), map_location="cpu", weights_only=True)
-            cfg = ck["config"]
-            net = UNet3D(1, len(ck["label_ids"]), cfg["base"], cfg["depth"])
-            net.load_state_dict(ck["state_dict"])
-        except Exception as exc:
-            raise ValueError(f"{self.weights}: not a built-in segmentation checkpoint "
-                             f"({str(exc).splitlines()[0][:120]})") from None
+        net, ck = load_checkpoint(
+            self.weights, lambda c: UNet3D(1, len(c["label_ids"]), c["config"]["base"],
+                                           c["config"]["depth"]),
+            "built-in segmentation checkpoint", "built-in model weights not found (train them "
+            "with `headtwin train-seg --backend builtin`)")
         self.checkpoint = ck
         self._net = net.to(self.device).eval()
         return self._net

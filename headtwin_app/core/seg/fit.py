@@ -8,13 +8,14 @@ import os
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from headtwin_app.core.seg.backend import Progress
 
+Net = TypeVar("Net", bound=nn.Module)
 Batch = Callable[[], tuple[tuple[torch.Tensor, ...], torch.Tensor]]
 
 
@@ -64,6 +65,21 @@ def fit(net: nn.Module, batch: Batch, loss_fn: Callable[[torch.Tensor, torch.Ten
         if elapsed > time_limit_s:
             break
     return it, loss_avg
+
+
+def load_checkpoint(path: Path, build: Callable[[dict[str, Any]], Net], what: str,
+                    missing: str) -> tuple[Net, dict[str, Any]]:
+    """(network, checkpoint) from `path`, the network made by `build(checkpoint)`; a missing or
+    foreign file is a clear ValueError ("<path>: <missing>", "<path>: not a <what> ...")."""
+    if not path.exists():
+        raise ValueError(f"{path}: {missing}")
+    try:
+        ck = torch.load(str(path), map_location="cpu", weights_only=True)
+        net = build(ck)
+        net.load_state_dict(ck["state_dict"])
+    except Exception as exc:
+        raise ValueError(f"{path}: not a {what} ({str(exc).splitlines()[0][:120]})") from None
+    return net, ck
 
 
 def save_checkpoint(ck: dict[str, Any], out: str | os.PathLike[str]) -> Path:

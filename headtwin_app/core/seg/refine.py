@@ -31,7 +31,7 @@ from headtwin_app.core.seg.builtin import (
     tent,
     tile_starts,
 )
-from headtwin_app.core.seg.fit import fit, init_from, save_checkpoint
+from headtwin_app.core.seg.fit import fit, init_from, load_checkpoint, save_checkpoint
 from headtwin_app.core.seg.unet import UNet3D
 
 SURE = 0.97  # a tile whose every voxel has a coarse class probability ≥ this is left as it is
@@ -177,16 +177,10 @@ class Refiner:
     def load(self) -> RefineNet:
         if self._net is not None:
             return self._net
-        if not self.weights.exists():
-            raise ValueError(f"{self.weights}: refinement weights not found")
-        try:
-            ck = torch.load(str(self.weights), map_location="cpu", weights_only=True)
-            cfg = ck["config"]
-            net = RefineNet(len(ck["label_ids"]), cfg["base"], cfg["depth"])
-            net.load_state_dict(ck["state_dict"])
-        except Exception as exc:
-            raise ValueError(f"{self.weights}: not a refinement checkpoint "
-                             f"({str(exc).splitlines()[0][:120]})") from None
+        net, ck = load_checkpoint(
+            self.weights, lambda c: RefineNet(len(c["label_ids"]), c["config"]["base"],
+                                              c["config"]["depth"]),
+            "refinement checkpoint", "refinement weights not found")
         self.checkpoint = ck
         self._net = net.to(self.device).eval()
         return self._net
