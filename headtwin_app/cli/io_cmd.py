@@ -38,8 +38,11 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from headtwin_app.core.io import load_volume, save_volume
+    from headtwin_app.core.atomic import refuse_inputs
+    from headtwin_app.core.io import check_save_suffix, load_volume, save_volume
 
+    check_save_suffix(args.out)
+    refuse_inputs([args.out], [args.image])
     vol = load_volume(args.image)
     out = save_volume(vol, args.out)
     emit({"in": args.image, "out": str(out), "shape": list(vol.shape)}, args.json)

@@ -9,15 +9,14 @@ Layout: phase encode (ky) along the image's Y axis, readout (kx) along X, kz alo
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from headtwin_app.cli.output import emit
+from headtwin_app.cli.args import ACCEL, FRACTION, NONNEG_INT, SEED, float_in
+from headtwin_app.cli.output import dumps, emit
 
 METRIC_CONVENTION = ("magnitude images; PSNR and SSIM with data_range = max(ground truth); "
                      "SSIM = skimage structural_similarity, 7-pixel uniform window "
@@ -30,16 +29,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dims", type=int, choices=(2, 3), default=None,
                    help="2: (ky, kx) mask on one axial slice; 3: (ky, kz) mask over the volume "
                         "with kx fully sampled (default: 3 for a volume, 2 for a 2D image)")
-    p.add_argument("--slice", type=int, default=None,
+    p.add_argument("--slice", type=NONNEG_INT, default=None,
                    help="axial slice for 2D mode on a volume (default: the middle one)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the mask and the noise")
-    p.add_argument("--center-fraction", type=float, default=None,
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the mask and the noise")
+    p.add_argument("--center-fraction", type=FRACTION, default=None,
                    help="fully sampled centre fraction (line families, random_points)")
-    p.add_argument("--pf-fraction", type=float, default=None,
+    p.add_argument("--pf-fraction", type=float_in(0.5, 1.0), default=None,
                    help="partial-Fourier fraction 0.5-1 of ky lines the mask may use")
-    p.add_argument("--noise", type=float, default=0.0,
+    p.add_argument("--noise", type=float_in(0.0, 100.0), default=0.0,
                    help="complex Gaussian k-space noise std, fraction of the image maximum")
-    p.add_argument("--tr", type=float, default=None,
+    p.add_argument("--tr", type=float_in(0.0, 1e4, lo_open=True), default=None,
                    help="repetition time in seconds for the scan-time model "
                         "(default 0.5 s in 2D, 0.008 s in 3D)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -50,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "report PSNR/SSIM/NMSE and scan time")
     _add_common(s)
     s.add_argument("--mask", required=True, help="mask family (see `headtwin sweep --help`)")
-    s.add_argument("--accel", type=float, required=True, help="acceleration R >= 1")
+    s.add_argument("--accel", type=ACCEL, required=True, help="acceleration R >= 1")
     s.add_argument("--combine-with", default=None,
                    help="sample inside the family's region with this family (e.g. upper_half "
                         "beyond R=2 with random_line)")
@@ -65,8 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_common(w)
     w.add_argument("--accels", default="2,4,8", help="comma-separated R values")
     w.add_argument("--masks", default="all", help="'all' or comma-separated family names")
-    w.add_argument("--csv", default=None, help="also write the rows as CSV")
-    w.add_argument("--plot", default=None, help="also write PSNR/SSIM vs R as a PNG")
+    w.add_argument("--csv", default=None, help="also write the rows as CSV (.csv)")
+    w.add_argument("--plot", default=None,
+                   help="also write PSNR/SSIM vs R as a picture (.png, .pdf or .svg)")
     w.set_defaults(func=run_sweep)
 
 
@@ -85,11 +85,12 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, np.ndarray, int, int | None
     z = None
     if dims == 2:
         z = vol.shape[2] // 2 if args.slice is None else args.slice
+        if not 0 <= z < vol.shape[2]:
+            raise ValueError(f"--slice {z} is outside the image's {vol.shape[2]} axial slices "
+                             f"(0 to {vol.shape[2] - 1})")
     image = encoding_image(data, dims, z)
     if not np.max(image) > 0:
         raise ValueError(f"{args.image}: the image (slice) is all zeros; nothing to compare")
-    if args.noise < 0 or not math.isfinite(args.noise):
-        raise ValueError(f"--noise must be >= 0, got {args.noise:g}")
     return vol, image, dims, z
 
 
@@ -103,7 +104,11 @@ def _params(args: argparse.Namespace) -> dict[str, float]:
     return {} if args.center_fraction is None else {"center_fraction": args.center_fraction}
 
 
+OUTPUT_NAMES = ("mask", "zero_filled", "difference")  # simulate --out DIR: <name>.nii.gz
+
+
 def run_simulate(args: argparse.Namespace) -> int:
+    from headtwin_app.core.atomic import check_writable, refuse_inputs
     from headtwin_app.core.kspace import result_row, simulate
     from headtwin_app.core.masks import get_family
     from headtwin_app.core.scantime import describe
@@ -111,6 +116,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     get_family(args.mask)
     if args.combine_with is not None:
         get_family(args.combine_with)
+    if args.out:
+        check_writable(args.out, folder=True)
+        refuse_inputs([Path(args.out) / f"{n}.nii.gz" for n in OUTPUT_NAMES], [args.image])
     vol, image, dims, z = _prepare(args)
     model = _model(args, dims)
     res = simulate(image, args.mask, args.accel, seed=args.seed, dims=dims, noise=args.noise,
@@ -149,8 +157,8 @@ def _write_outputs(folder: Path, vol: Any, res: Any, dims: int, z: int | None) -
     full_shape = res.zero_filled.shape
     mask_full = np.broadcast_to(expand_mask(res.mask, dims), full_shape).astype(np.uint8)
     paths = {}
-    for name, arr in (("mask", mask_full), ("zero_filled", res.zero_filled),
-                      ("difference", res.difference)):
+    for name, arr in zip(OUTPUT_NAMES, (mask_full, res.zero_filled, res.difference),
+                         strict=True):
         p = save_volume(Volume(volume_data(np.asarray(arr)), affine,
                                {"kind": name}), folder / f"{name}.nii.gz")
         paths[name] = str(p)
@@ -171,17 +179,31 @@ def _float_list(text: str) -> list[float]:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    from headtwin_app.core.atomic import check_writable, refuse_inputs
     from headtwin_app.core.kspace import KSpaceSimulator, iter_sweep
     from headtwin_app.core.masks import FAMILY_NAMES, get_family
-    from headtwin_app.core.sweep_report import write_csv, write_plot
+    from headtwin_app.core.sweep_report import (
+        check_csv_suffix,
+        check_plot_suffix,
+        write_csv,
+        write_plot,
+    )
 
     accels = _float_list(args.accels)
     if args.masks.strip().lower() == "all":
         families = list(FAMILY_NAMES)
     else:
         families = [m.strip() for m in args.masks.split(",") if m.strip()]
+        if not families:
+            raise ValueError(f"--masks names no mask family (got '{args.masks}'); give 'all' "
+                             f"or some of: {', '.join(FAMILY_NAMES)}")
         for f in families:
             get_family(f)
+    for path, check in ((args.csv, check_csv_suffix), (args.plot, check_plot_suffix)):
+        if path:
+            check(path)
+            refuse_inputs([path], [args.image])
+            check_writable(path)
     vol, image, dims, z = _prepare(args)
     model = _model(args, dims)
     sim = KSpaceSimulator(image, dims)
@@ -196,8 +218,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     if args.plot:
         write_plot(rows, args.plot, title=f"{Path(args.image).name}, {dims}D, seed {args.seed}")
     if args.json:
-        json.dump(rows, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        sys.stdout.write(dumps(rows) + "\n")
     else:
         for r in rows:
             if r["error"]:

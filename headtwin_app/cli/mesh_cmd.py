@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import time
 
+from headtwin_app.cli.args import float_in, int_in
 from headtwin_app.cli.output import emit
+
+MIN_SIZE, MAX_SIZE = 16, 8192  # pixels per side of a rendered picture
 
 VIEW_CHOICES = ("anterior", "lateral", "superior", "posterior", "right", "inferior")
 
@@ -15,43 +18,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--labels", required=True, help="label map (NIfTI, MHA/NRRD, .npy ...)")
     m.add_argument("--out", required=True, help="output folder")
     m.add_argument("--format", default="stl", choices=("stl", "obj", "ply", "gltf"))
-    m.add_argument("--smooth", type=int, default=None, metavar="N",
+    m.add_argument("--smooth", type=int_in(0, 1000), default=None, metavar="N",
                    help="windowed-sinc smoothing iterations (0: none; default 25)")
-    m.add_argument("--decimate", type=float, default=0.0, metavar="F",
-                   help="fraction of triangles to remove, 0 ≤ F < 1 (default 0)")
+    m.add_argument("--decimate", type=float_in(0.0, 0.99), default=0.0, metavar="F",
+                   help="fraction of triangles to remove, 0 to 0.99 (default 0)")
     m.add_argument("--single-file", action="store_true",
                    help="one scene file (twin.<format>) instead of one file per structure")
+    m.add_argument("--allow-unknown-labels", action="store_true",
+                   help="mesh ids that are not in the label table too")
     m.add_argument("--json", action="store_true", help="print JSON")
     m.set_defaults(func=run_mesh)
 
     r = sub.add_parser("render", help="render the head twin of a label map to a PNG (offscreen)")
     r.add_argument("--labels", required=True, help="label map")
-    r.add_argument("--out", required=True, help="PNG file")
+    r.add_argument("--out", required=True, help="picture file: .png or .jpg")
     r.add_argument("--view", default="anterior", choices=VIEW_CHOICES)
     r.add_argument("--image", help="image on the same grid: adds the three slice planes")
-    r.add_argument("--size", type=int, nargs=2, default=(900, 900), metavar=("W", "H"))
+    r.add_argument("--size", type=int_in(MIN_SIZE, MAX_SIZE), nargs=2, default=(900, 900),
+                   metavar=("W", "H"), help=f"picture size in pixels ({MIN_SIZE} to {MAX_SIZE})")
+    r.add_argument("--allow-unknown-labels", action="store_true",
+                   help="render ids that are not in the label table too")
     r.add_argument("--json", action="store_true", help="print JSON")
     r.set_defaults(func=run_render)
 
 
-def _load_labels(path: str):  # type: ignore[no-untyped-def]
-    from headtwin_app.core.io import load_volume
-
-    vol = load_volume(path)
-    if vol.data.dtype.kind == "f":
-        rounded = vol.data.round()
-        if not (rounded == vol.data).all():
-            raise ValueError(f"{path}: not a label map (non-integer voxel values)")
-        vol = vol.with_data(rounded.astype("int32"))
-    return vol
-
-
 def run_mesh(args: argparse.Namespace) -> int:
+    from headtwin_app.core.atomic import check_writable
+    from headtwin_app.core.labelmap import load_label_map
     from headtwin_app.core.labels import default_label_table
     from headtwin_app.render.export import export_meshes
     from headtwin_app.render.mesh import MeshOptions, SurfaceExtractor
 
-    labels = _load_labels(args.labels)
+    labels = load_label_map(args.labels, args.allow_unknown_labels)
+    check_writable(args.out, folder=True)
     options = MeshOptions(decimate=args.decimate) if args.smooth is None else MeshOptions(
         smooth_iterations=args.smooth, decimate=args.decimate)
     extractor = SurfaceExtractor(labels, options)
@@ -93,29 +92,38 @@ def run_mesh(args: argparse.Namespace) -> int:
 
 
 def run_render(args: argparse.Namespace) -> int:
+    from headtwin_app.core.atomic import check_writable, refuse_inputs
     from headtwin_app.core.io import load_volume
+    from headtwin_app.core.labelmap import check_same_grid, load_label_map
     from headtwin_app.render.mesh import SurfaceExtractor
-    from headtwin_app.render.offscreen import render_to_array, save_png, window_class_name
+    from headtwin_app.render.offscreen import (
+        check_picture_suffix,
+        render_to_array,
+        save_picture,
+        window_class_name,
+    )
     from headtwin_app.render.scene import TwinScene
 
-    labels = _load_labels(args.labels)
+    check_picture_suffix(args.out)
+    refuse_inputs([args.out], [args.labels, args.image])
+    labels = load_label_map(args.labels, args.allow_unknown_labels)
+    image = load_volume(args.image) if args.image else None
+    if image is not None:
+        check_same_grid(labels, image, f"the label map {args.labels}", args.image)
+    check_writable(args.out)
     extractor = SurfaceExtractor(labels)
     if not extractor.label_ids:
         raise ValueError(f"{args.labels}: the label map has no structures (all voxels are 0)")
     scene = TwinScene()
     scene.add_meshes(extractor.extract())
-    if args.image:
-        image = load_volume(args.image)
-        if image.shape != labels.shape:
-            raise ValueError(f"{args.image}: shape {image.shape} does not match the label map "
-                             f"{labels.shape}")
+    if image is not None:
         scene.set_image(image)
         scene.show_slices(True)
     scene.set_view(args.view)
     t0 = time.perf_counter()
     rgb = render_to_array(scene.renderers(), tuple(args.size))  # type: ignore[arg-type]
     seconds = time.perf_counter() - t0
-    out = save_png(rgb, args.out)
+    out = save_picture(rgb, args.out)
     emit({"out": str(out), "view": args.view, "size": list(rgb.shape[1::-1]),
           "structures": len(scene.label_ids()), "render_seconds": round(seconds, 3),
           "window": window_class_name()}, args.json)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from headtwin_app.cli.args import SEED, float_in
 from headtwin_app.cli.output import emit
 
 
@@ -14,17 +15,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="generate a synthetic PD-weighted head with craniofacial, CNS and brain labels",
         description="Write image.nii.gz, labels.nii.gz, brain_tissue/regions/hemispheres.nii.gz "
                     "and phantom.json into DIR. The same seed always gives the same subject.")
-    p.add_argument("--seed", type=int, required=True, help="subject number (>= 0)")
+    p.add_argument("--seed", type=SEED, required=True, help="subject number (>= 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="output case folder")
-    p.add_argument("--spacing", type=float, default=1.0, metavar="MM",
-                   help="isotropic voxel size in mm (default 1.0, at most 4)")
+    p.add_argument("--spacing", type=float_in(), default=1.0, metavar="MM",
+                   help="isotropic voxel size in mm (default 1.0; 0.5 to 4)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_phantom)
 
 
 def run_phantom(args: argparse.Namespace) -> int:
+    from headtwin_app.core.atomic import check_writable
     from headtwin_app.core.phantom import make_phantom, save_phantom
+    from headtwin_app.core.phantom.generate import check_spacing
 
+    check_spacing(args.spacing)
+    check_writable(args.out, folder=True)
     t0 = time.perf_counter()
     ph = make_phantom(args.seed, args.spacing)
     t_gen = time.perf_counter() - t0

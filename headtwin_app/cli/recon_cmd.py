@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headtwin_app.cli.args import ACCEL, POSITIVE_INT, SEED, float_in, int_in
 from headtwin_app.cli.output import emit
 
 
@@ -25,13 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--image", help="image to undersample (NIfTI, MHA, DICOM, .npy, .h5 ...)")
     src.add_argument("--kspace", help="fastMRI-style single-coil HDF5 k-space (no ground truth)")
     p.add_argument("--mask", help="mask family (e.g. cartesian, radial); needed with --image")
-    p.add_argument("--accel", type=float, default=4.0, help="acceleration R (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
+    p.add_argument("--accel", type=ACCEL, default=4.0, help="acceleration R (default 4)")
+    p.add_argument("--seed", type=SEED, default=0, help="mask seed (default 0)")
     p.add_argument("--method", choices=("zf", "cs", "cascade"), default="cascade")
     p.add_argument("--model", help="cascade weights (default models/recon_cascade.pt)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--batch-size", type=int, default=4, help="slices per batch (default 4)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--batch-size", type=int_in(1, 4096), default=4,
+                   help="slices per batch (default 4)")
+    p.add_argument("--threads", type=int_in(1, 256), default=1,
                    help="torch CPU threads (default 1: on a shared 2-core machine one thread "
                         "was 50 ms per 256² slice, two threads up to 1.4 s from contention)")
     p.add_argument("--out", help="write the reconstruction (format by suffix)")
@@ -41,8 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train-recon", help="train the cascade CNN (CPU or GPU)")
     t.add_argument("--config", help="JSON file with TrainConfig fields (see core/recon/train.py)")
     t.add_argument("--out", required=True, help="checkpoint to write, e.g. models/NAME.pt")
-    t.add_argument("--max-minutes", type=float, help="override the wall-time budget")
-    t.add_argument("--steps", type=int, help="override the maximum number of steps")
+    t.add_argument("--max-minutes", type=float_in(0.0, 1e5, lo_open=True),
+                   help="override the wall-time budget")
+    t.add_argument("--steps", type=POSITIVE_INT, help="override the maximum number of steps")
     t.add_argument("--device", choices=("auto", "cpu", "cuda"), help="override the device")
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(func=run_train)
@@ -81,7 +84,10 @@ def _metrics(gt: np.ndarray, rec: np.ndarray, zf: np.ndarray) -> dict:
 
 
 def run_recon(args: argparse.Namespace) -> int:
-    from headtwin_app.core.io import load_volume, save_volume
+    import torch
+
+    from headtwin_app.core.atomic import check_writable, refuse_inputs
+    from headtwin_app.core.io import check_save_suffix, load_volume, save_volume
     from headtwin_app.core.masks import achieved_accel, get_family
     from headtwin_app.core.recon.data import recon_mask, undersample
     from headtwin_app.core.recon.predict import (
@@ -91,12 +97,6 @@ def run_recon(args: argparse.Namespace) -> int:
         resolve_device,
     )
 
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    import torch
-
     torch.set_num_threads(args.threads)
     if args.image and not args.mask:
         raise ValueError("--mask FAMILY is needed with --image")
@@ -104,6 +104,10 @@ def run_recon(args: argparse.Namespace) -> int:
         get_family(args.mask)  # fail early on a bad name, before loading any model
     if args.method != "cascade" and args.model:
         raise ValueError("--model only applies to --method cascade")
+    if args.out:
+        check_save_suffix(args.out)
+        refuse_inputs([args.out], [args.image, args.kspace, args.model])
+        check_writable(args.out)
     device = resolve_device(args.device)
     model = None
     if args.method == "cascade":
@@ -114,8 +118,9 @@ def run_recon(args: argparse.Namespace) -> int:
     if args.image:
         vol = load_volume(args.image)
         gt = _slices(vol.data)
-        if gt.max() <= 0:
-            raise ValueError(f"{args.image}: the image is empty (max <= 0)")
+        if not gt.max() > 0:
+            raise ValueError(f"{args.image}: the image is empty (no voxel above 0); nothing to "
+                             "reconstruct")
         mask = recon_mask(args.mask, gt.shape[-2:], args.accel, args.seed)
         k0, _ = undersample(gt, mask)
         result.update(image=args.image)
@@ -167,15 +172,20 @@ def run_recon(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from headtwin_app.core.atomic import check_writable, refuse_inputs
+    from headtwin_app.core.device import resolve_device
     from headtwin_app.core.recon.train import TrainConfig, train
 
+    out = Path(args.out)
+    if out.suffix != ".pt":
+        raise ValueError(f"--out must end in .pt, got {out}")
     cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
     overrides = {k: v for k, v in (("max_minutes", args.max_minutes), ("steps", args.steps),
                                    ("device", args.device)) if v is not None}
     cfg = replace(cfg, **overrides)
-    out = Path(args.out)
-    if out.suffix != ".pt":
-        raise ValueError(f"--out must end in .pt, got {out}")
+    refuse_inputs([out, out.with_suffix(".loss.png")], [args.config, cfg.init_from or None])
+    check_writable(out)  # before training: an unwritable output must not cost the training
+    resolve_device(cfg.device)
     log = None if args.json else (lambda line: print(line, flush=True))
     hist = train(cfg, out, log=log)
     emit({"out": str(out), "loss_curve": str(out.with_suffix(".loss.png")),

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from headtwin_app.cli.args import POSITIVE_INT, SEED, float_in
 from headtwin_app.cli.output import emit
 
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
+LABEL_SUFFIXES = (".nii.gz", ".nii", ".mha", ".nrrd")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--image", required=True, help="image file (NIfTI, MHA/NRRD, DICOM, ...)")
     s.add_argument("--out", required=True,
                    help="label map file; for --backend atlas also a folder for the brain layers")
-    s.add_argument("--backend", default="builtin", help="builtin (default), nnunet or atlas")
+    s.add_argument("--backend", default="builtin", choices=("builtin", "nnunet", "atlas"),
+                   help="builtin (default), nnunet or atlas")
     s.add_argument("--model", help="weights (builtin) or trained nnU-Net model folder (nnunet)")
     s.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     s.add_argument("--no-refine", action="store_true",
@@ -39,25 +41,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("dice", help="Dice per label name and the mean over reference labels")
     d.add_argument("--reference", required=True)
     d.add_argument("--prediction", required=True)
+    d.add_argument("--allow-unknown-labels", action="store_true",
+                   help="score ids that are not in the label table too")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=run_dice)
 
     t = sub.add_parser("train-seg", help="train a segmentation backend on a folder of cases")
-    t.add_argument("--backend", default="builtin", help="builtin (default) or nnunet")
+    t.add_argument("--backend", default="builtin", choices=("builtin", "nnunet"),
+                   help="builtin (default) or nnunet")
     t.add_argument("--cases", required=True,
                    help="folder of case folders (image.nii.gz + labels.nii.gz each)")
     t.add_argument("--out", required=True,
                    help="weights file (builtin) or nnU-Net project folder (nnunet)")
-    t.add_argument("--iterations", type=int, help="builtin: training iterations; nnunet: "
+    t.add_argument("--iterations", type=POSITIVE_INT, help="builtin: training iterations; nnunet: "
                                                   "iterations per epoch")
-    t.add_argument("--epochs", type=int, help="nnunet: epochs")
-    t.add_argument("--minutes", type=float, help="builtin: stop after this many minutes")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--lr", type=float, help="builtin: peak learning rate; nnunet: initial one")
+    t.add_argument("--epochs", type=POSITIVE_INT, help="nnunet: epochs")
+    t.add_argument("--minutes", type=float_in(0.0, 1e5, lo_open=True),
+                   help="builtin: stop after this many minutes")
+    t.add_argument("--seed", type=SEED, default=0)
+    t.add_argument("--lr", type=float_in(0.0, 10.0, lo_open=True),
+                   help="builtin: peak learning rate; nnunet: initial one")
     t.add_argument("--trainer", default="short",
                    help="nnunet: short (default; AdamW, set --epochs/--iterations), "
                         "nnUNetTrainer (nnU-Net's 1000 epochs) or package.module:ClassName")
-    t.add_argument("--fold", default="all", help="nnunet: all (default) or 0-4")
+    t.add_argument("--fold", default="all", choices=("all", "0", "1", "2", "3", "4"),
+                   help="nnunet: all (default) or 0-4")
     t.add_argument("--configuration", default="3d_fullres",
                    help="nnunet: 3d_fullres (default), 2d or 3d_lowres")
     t.add_argument("--init-from", help="builtin: continue from this checkpoint")
@@ -68,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="builtin: train the 1 mm fine stage behind --model (save it as "
                         "MODEL.refine.pt for `segment` to use it)")
     t.add_argument("--model", help="builtin --refine: the coarse weights (default: shipped)")
-    t.add_argument("--spacing", type=float,
+    t.add_argument("--spacing", type=float_in(0.25, 8.0),
                    help="builtin: working grid in mm (default 2; with --refine 1)")
     t.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     t.add_argument("--json", action="store_true")
@@ -84,31 +92,46 @@ def _labels_present(data: np.ndarray) -> dict[str, int]:
 
 
 def run_segment(args: argparse.Namespace) -> int:
+    from headtwin_app.core.atomic import check_writable, refuse_inputs
     from headtwin_app.core.io import load_volume, save_volume
     from headtwin_app.core.seg import get_backend
 
+    out = Path(args.out)
+    atlas = args.backend == "atlas"
+    is_file = out.name.endswith(LABEL_SUFFIXES)
+    if not atlas and not is_file:
+        raise ValueError(f"{out}: write the label map as {', '.join(LABEL_SUFFIXES)}")
+    brain_dir = None
+    if atlas:
+        from headtwin_app.core.seg.fusion import BRAIN_FILES
+
+        brain_dir = out.with_name(out.name.split(".")[0] + "_brain") if is_file else out
+        outputs = [brain_dir / f"{stem}.nii.gz" for stem in BRAIN_FILES.values()]
+        refuse_inputs([out if is_file else None, *outputs], [args.image])
+        check_writable(brain_dir, folder=True)
+    else:
+        refuse_inputs([out], [args.image, args.model])
+    if is_file:
+        check_writable(out)
     extra = {"refine": False} if args.no_refine and args.backend == "builtin" else {}
     backend = get_backend(args.backend, model=args.model, device=args.device, **extra)
     image = load_volume(args.image)
-    out = Path(args.out)
+    data = image.data
+    if not data.max() > data.min():
+        raise ValueError(f"{args.image}: the image is constant (every voxel is {data.min():g}); "
+                         "there is nothing to segment")
     t0 = time.perf_counter()
     result: dict = {"backend": backend.name, "image": args.image}
-    if backend.name == "atlas":
-        from headtwin_app.core.seg.fusion import BRAIN_FILES
-
+    if atlas:
         layers = backend.predict_layers(image)  # type: ignore[attr-defined]
         seconds = time.perf_counter() - t0
-        is_file = out.name.endswith(NIFTI_SUFFIXES)
-        brain_dir = out.with_name(out.name.split(".")[0] + "_brain") if is_file else out
         for name, vol in layers.as_dict().items():
-            save_volume(vol, brain_dir / f"{BRAIN_FILES[name]}.nii.gz")
+            save_volume(vol, brain_dir / f"{BRAIN_FILES[name]}.nii.gz")  # type: ignore[operator]
         labels = layers.tissue
         if is_file:
             save_volume(labels, out)
         result["brain_dir"] = str(brain_dir)
     else:
-        if not out.name.endswith(NIFTI_SUFFIXES + (".mha", ".nrrd")):
-            raise ValueError(f"{out}: write the label map as .nii.gz, .nii, .mha or .nrrd")
         labels = backend.predict(image)
         seconds = time.perf_counter() - t0
         save_volume(labels, out)
@@ -119,9 +142,20 @@ def run_segment(args: argparse.Namespace) -> int:
 
 
 def run_fuse(args: argparse.Namespace) -> int:
+    from headtwin_app.core.atomic import check_writable, refuse_inputs
     from headtwin_app.core.io import load_volume
-    from headtwin_app.core.seg.fusion import fuse_twin, load_brain_dir, save_twin
+    from headtwin_app.core.seg.fusion import (
+        BRAIN_FILES,
+        fuse_twin,
+        load_brain_dir,
+        save_twin,
+        twin_paths,
+    )
 
+    brain_files = [Path(args.brain_dir) / f"{stem}.nii.gz" for stem in BRAIN_FILES.values()]
+    planned = twin_paths(args.out, ["regions", "hemispheres"])
+    refuse_inputs(planned.values(), [args.craniofacial, *brain_files])
+    check_writable(args.out)
     fused = fuse_twin(load_volume(args.craniofacial), load_brain_dir(args.brain_dir))
     written = save_twin(fused, args.out)
     emit({"out": str(written["twin"]), "files": {k: str(v) for k, v in written.items()},
@@ -130,24 +164,31 @@ def run_fuse(args: argparse.Namespace) -> int:
 
 
 def run_dice(args: argparse.Namespace) -> int:
-    from headtwin_app.core.io import load_volume
+    from headtwin_app.core.labelmap import check_same_grid, load_label_map
     from headtwin_app.core.seg.evaluate import dice_report
 
-    ref, pred = load_volume(args.reference), load_volume(args.prediction)
-    if ref.shape != pred.shape:
-        raise ValueError(f"reference shape {ref.shape} does not match prediction shape "
-                         f"{pred.shape}")
+    ref = load_label_map(args.reference, args.allow_unknown_labels)
+    pred = load_label_map(args.prediction, args.allow_unknown_labels)
+    check_same_grid(ref, pred, f"the reference {args.reference}", args.prediction)
     emit(dice_report(ref.data, pred.data), args.json)
     return 0
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from headtwin_app.core.atomic import check_writable, refuse_inputs
     from headtwin_app.core.seg import get_backend, load_training_cases
 
-    if args.backend not in ("builtin", "nnunet"):
-        raise ValueError(f"cannot train backend '{args.backend}' (choose builtin or nnunet)")
     if args.refine and args.backend != "builtin":
         raise ValueError("--refine trains the built-in model's fine stage (use --backend builtin)")
+    builtin = args.backend == "builtin"
+    if builtin and not args.out.endswith(".pt"):
+        raise ValueError(f"--out {args.out}: the built-in model's weights file must end in .pt")
+    refuse_inputs([args.out], [args.cases, args.init_from, args.model])
+    check_writable(args.out, folder=not builtin)  # before training, not after it
+    if builtin and args.init_from:
+        from headtwin_app.core.seg.fit import read_checkpoint
+
+        read_checkpoint(Path(args.init_from), "built-in segmentation checkpoint")
     cases = load_training_cases(args.cases)
     extra: dict = {}
     if args.backend == "nnunet":

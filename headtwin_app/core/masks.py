@@ -140,10 +140,22 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def _centre_rows(ny: int, center_fraction: float) -> np.ndarray:
-    """Indices of the round(ny·cf) rows around the DC row (index ny // 2)."""
+    """Indices of the round(ny·cf) rows around the DC row (index ny // 2); at least the DC row
+    itself whenever cf > 0."""
     n = int(round(ny * center_fraction))
+    n = max(n, 1) if center_fraction > 0 else 0
     start = ny // 2 - n // 2
     return np.arange(start, start + n)
+
+
+def _check_centre(n_centre: int, n_keep: int, family: str, cf: float, accel: float,
+                  unit: str) -> None:
+    """The fully sampled centre must fit in what R keeps (else the mask could not hold the DC
+    and still report R)."""
+    if n_centre > n_keep:
+        raise ValueError(f"{family}: the fully sampled centre ({n_centre} {unit}, "
+                         f"center_fraction={cf:g}) is more than the {n_keep} {unit} R={accel:g} "
+                         "keeps; lower the centre fraction or R")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +273,9 @@ def random_line(shape: Shape, accel: float, seed: int = 0, *, center_fraction: f
     support = _check_support(support, (ny, nx))
     cf = _check_fraction("center_fraction", center_fraction)
     score = np.random.default_rng(seed).random(ny)
-    score[_centre_rows(ny, cf)] -= 1.0
+    centre = _centre_rows(ny, cf)
+    _check_centre(centre.size, int(round(ny / accel)), "random_line", cf, accel, "ky lines")
+    score[centre] -= 1.0
     return _select_rows(np.argsort(score, kind="stable"), (ny, nx), accel, "random_line", support)
 
 
@@ -272,6 +286,9 @@ def random_points(shape: Shape, accel: float, seed: int = 0, *, center_fraction:
     accel = _check_accel(accel)
     support = _check_support(support, (ny, nx))
     cf = _check_fraction("center_fraction", center_fraction)
+    if cf > 0:
+        box = (2 * (int(round(ny * cf)) // 2) + 1) * (2 * (int(round(nx * cf)) // 2) + 1)
+        _check_centre(box, int(round(ny * nx / accel)), "random_points", cf, accel, "points")
     order = _random_point_order((ny, nx), int(seed), cf)
     return _select_points(order, (ny, nx), accel, "random_points", support)
 
@@ -291,7 +308,9 @@ def cartesian(shape: Shape, accel: float, seed: int = 0, *, sigma: float = 0.15,
     ky = np.arange(ny) - ny // 2
     # key = -log(u) / w with w = exp(-ky²/2s²), compared in the log domain
     log_key = np.log(-np.log1p(-u)) + ky.astype(np.float64) ** 2 / (2.0 * (sigma * ny) ** 2)
-    log_key[_centre_rows(ny, cf)] = -np.inf
+    centre = _centre_rows(ny, cf)
+    _check_centre(centre.size, int(round(ny / accel)), "cartesian", cf, accel, "ky lines")
+    log_key[centre] = -np.inf
     return _select_rows(np.argsort(log_key, kind="stable"), (ny, nx), accel, "cartesian", support)
 
 

@@ -25,7 +25,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,8 +36,11 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+from headtwin_app.core.atomic import atomic_write, atomic_write_text, remove_stale_temporaries
 from headtwin_app.core.edit.diff import c_order, present_labels
 from headtwin_app.core.edit.proposal import proposal_changes
+from headtwin_app.core.errors import OutputError, describe_os_error
+from headtwin_app.core.labelmap import label_array
 from headtwin_app.core.labels import LabelTable, default_label_table
 from headtwin_app.core.volume import Volume
 
@@ -92,71 +94,10 @@ def case_name_from(path: Path) -> str:
     return name
 
 
-# --- atomic writes -------------------------------------------------------------------------------
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _save_error(path: Path, exc: BaseException) -> OSError:
-    text = str(exc).strip()
-    reason = getattr(exc, "strerror", None) or (text.splitlines()[0] if text else
-                                                type(exc).__name__)
-    if isinstance(exc, PermissionError):
-        return PermissionError(f"cannot save {path.name}: the folder {path.parent} is read-only "
-                               f"({reason})")
-    return OSError(f"cannot save {path.name} in {path.parent}: {reason}")
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
-    """Write `path` atomically: `write(tmp)` writes a temporary file in the same folder (with the
-    same suffix), which is fsync'ed and renamed over `path`. OSError with a one-line message."""
-    path = Path(path)
-    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
-    tmp: Path | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}",
-                                    dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        raise _save_error(path, exc) from None
-    finally:
-        if tmp is not None:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    def write(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
-
-    return atomic_write(path, write)
-
-
+# --- atomic writes (core.atomic) ----------------------------------------------------------------
 def atomic_save_volume(vol: Volume, path: str | os.PathLike[str], dtype: Any = None) -> Path:
-    """Write `vol` as NIfTI atomically (labels as int16, images as float32 by default)."""
+    """Write `vol` as NIfTI atomically (labels as int16, images as float32 by default), in its
+    on-disk order as given (no reorientation: project files are the project's own)."""
     data = np.asarray(vol.data if dtype is None else vol.data.astype(dtype, copy=False))
     return atomic_write(path, lambda tmp: nib.save(nib.Nifti1Image(data, vol.affine), str(tmp)))
 
@@ -245,17 +186,7 @@ def check_labels(data: np.ndarray, image_shape: tuple[int, ...], table: LabelTab
     if tuple(data.shape) != tuple(image_shape):
         raise ValueError(f"{source}: label map shape {tuple(data.shape)} does not match the image "
                          f"{tuple(image_shape)}")
-    if data.dtype.kind == "f":
-        if not np.isfinite(data).all() or not np.array_equal(data, np.round(data)):
-            raise ValueError(f"{source}: the label map holds non-integer values")
-    elif data.dtype.kind not in "iub":
-        raise ValueError(f"{source}: the label map has unsupported type {data.dtype}")
-    present = present_labels(data)
-    bad = [int(v) for v in present if v != 0 and v not in table]
-    if bad:
-        shown = ", ".join(map(str, bad[:8])) + (" …" if len(bad) > 8 else "")
-        raise ValueError(f"{source}: label ids {shown} are not in the label table")
-    return c_order(data, np.int16)
+    return c_order(label_array(data, source, table), np.int16)
 
 
 def read_labels(path: str | os.PathLike[str], image: Volume,
@@ -270,17 +201,21 @@ def read_labels(path: str | os.PathLike[str], image: Volume,
 
 
 def _read_raw(path: Path) -> Volume:
-    """Read a project file. NIfTI (what a project writes) is read straight through nibabel and
+    """Read a project file. NIfTI (what a project writes) is read with its integrity checked and
     kept in its on-disk (Fortran) order — no transposing copy of a large image; anything else
     goes through `load_volume`."""
     from headtwin_app.core.io import load_volume
+    from headtwin_app.core.io.checks import check_affine
+    from headtwin_app.core.io.nifti import read_nifti_checked
     from headtwin_app.core.volume import VolumeError
 
     if not path.name.endswith((".nii.gz", ".nii")):
         return load_volume(path)
     try:
-        img: Any = nib.load(str(path))
+        img: Any = read_nifti_checked(path)
         data = np.asanyarray(img.dataobj)
+    except VolumeError:
+        raise
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise VolumeError(f"{path}: cannot read the file ({reason[:200]})") from None
@@ -288,6 +223,7 @@ def _read_raw(path: Path) -> Volume:
         data = data[..., 0]
     if data.ndim != 3:
         raise VolumeError(f"{path}: expected a 3D image, got shape {data.shape}")
+    check_affine(img.affine, path)
     return Volume(data, np.asarray(img.affine, dtype=float), {"path": str(path)})
 
 
@@ -313,7 +249,7 @@ class Project:
         try:
             (root / "cases").mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _save_error(root / PROJECT_FILE, exc) from None
+            raise OutputError(describe_os_error(exc, root)) from None
         atomic_write_text(root / PROJECT_FILE, json.dumps(meta, indent=2))
         return cls(root, meta)
 
@@ -328,6 +264,9 @@ class Project:
             meta = json.loads(f.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{f}: cannot read the project file ({exc})") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{f}: not a project file (expected a JSON object)")
+        remove_stale_temporaries(root, recursive=True)  # left by a save that was killed
         return cls(root, meta)
 
     @property

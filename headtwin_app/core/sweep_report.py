@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from headtwin_app.core.atomic import atomic_write, atomic_write_bytes
+from headtwin_app.core.errors import OutputError
 
 # The head-twin paper's Table 2 (zero-filled iFFT of their 3D PDw head scans):
 # family → (PSNR 4×, PSNR 8×, SSIM 4×, SSIM 8×), as printed.
@@ -23,16 +27,29 @@ ROW_KEYS = ("mask", "combined_with", "dims", "accel_requested", "accel_achieved"
             "ssim", "nmse", "scan_time_s", "scan_time_full_s", "error")
 
 
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def check_csv_suffix(path: str | os.PathLike[str]) -> None:
+    """The file type follows the suffix: a CSV file must be named .csv."""
+    if Path(path).suffix.lower() != ".csv":
+        raise OutputError(f"{path}: a CSV file must end in .csv")
+
+
+def check_plot_suffix(path: str | os.PathLike[str]) -> None:
+    if Path(path).suffix.lower() not in PLOT_SUFFIXES:
+        raise OutputError(f"{path}: a plot must end in {', '.join(PLOT_SUFFIXES)}")
+
+
 def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """One line per (mask, R) with the sweep's keys."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with open(p, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(ROW_KEYS), extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in ROW_KEYS})
-    return p
+    """One line per (mask, R) with the sweep's keys, written atomically."""
+    check_csv_suffix(path)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=list(ROW_KEYS), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in ROW_KEYS})
+    return atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
 
 
 def write_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str],
@@ -66,10 +83,8 @@ def write_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str],
     fig.suptitle(title or "Zero-filled reconstruction vs acceleration "
                  "(PSNR/SSIM, data_range = max(gt))", fontsize=10)
     fig.tight_layout()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(str(p))
-    return p
+    check_plot_suffix(path)
+    return atomic_write(path, lambda tmp: fig.savefig(str(tmp)))
 
 
 def table2_rows(rows: Sequence[dict[str, Any]],

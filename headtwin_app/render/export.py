@@ -20,6 +20,8 @@ from vtkmodules.vtkIOGeometry import vtkOBJWriter, vtkSTLWriter
 from vtkmodules.vtkIOPLY import vtkPLYWriter
 from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer
 
+from headtwin_app.core.atomic import atomic_output, check_writable
+from headtwin_app.core.errors import OutputError
 from headtwin_app.core.labels import LabelTable, default_label_table
 from headtwin_app.render.mesh import StructureMesh
 
@@ -52,7 +54,6 @@ def write_polydata(pd: vtkPolyData, path: str | os.PathLike[str],
     fmt = p.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(f"{p}: unknown mesh format '{p.suffix}' (use {', '.join(FORMATS)})")
-    p.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "stl":
         w = vtkSTLWriter()
         w.SetFileTypeToBinary()
@@ -71,10 +72,16 @@ def write_polydata(pd: vtkPolyData, path: str | os.PathLike[str],
         w.SetInputData(pd)
     else:
         return write_gltf({p.stem: pd}, p, colours={p.stem: rgb})
-    w.SetFileName(str(p))
-    if not w.Write():
-        raise ValueError(f"{p}: could not write the mesh")
+    with atomic_output(p) as tmp:
+        w.SetFileName(str(tmp))
+        _check_written(w.Write() and w.GetErrorCode() == 0, tmp, p)
     return p
+
+
+def _check_written(ok: bool, tmp: Path, p: Path) -> None:
+    """VTK writers report a full disk only through their error code; refuse an empty file."""
+    if not ok or not tmp.is_file() or tmp.stat().st_size == 0:
+        raise OutputError(f"{p}: could not write the mesh (the disk may be full)")
 
 
 def write_gltf(meshes: Mapping[str, vtkPolyData], path: str | os.PathLike[str],
@@ -83,7 +90,6 @@ def write_gltf(meshes: Mapping[str, vtkPolyData], path: str | os.PathLike[str],
     """Write named meshes as one glTF scene: one mesh node per entry, colour and opacity as its
     material, buffers embedded. (vtkGLTFExporter; node names are mesh0, mesh1, ... in order.)"""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     renderer = vtkRenderer()
     for name, pd in meshes.items():
         mapper = vtkPolyDataMapper()
@@ -104,19 +110,32 @@ def write_scene_gltf(renderer: vtkRenderer, path: str | os.PathLike[str]) -> Pat
     from headtwin_app.render.offscreen import new_render_window
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     window = new_render_window((16, 16))  # never rendered: the exporter only walks the actors
     window.AddRenderer(renderer)
     exporter = vtkGLTFExporter()
     exporter.SetRenderWindow(window)
-    exporter.SetFileName(str(p))
     exporter.InlineDataOn()
     exporter.SaveNormalOn()
-    exporter.Write()
-    window.RemoveRenderer(renderer)
-    if not p.exists() or p.stat().st_size == 0:
-        raise ValueError(f"{p}: could not write the glTF file")
+    try:
+        with atomic_output(p) as tmp:
+            exporter.SetFileName(str(tmp))
+            exporter.Write()
+            _check_written(True, tmp, p)
+            _check_json(tmp, p)
+    finally:
+        window.RemoveRenderer(renderer)
     return p
+
+
+def _check_json(tmp: Path, p: Path) -> None:
+    """A glTF file is JSON; a short write leaves it unparsable."""
+    import json
+
+    try:
+        json.loads(tmp.read_bytes())
+    except ValueError:
+        raise OutputError(f"{p}: could not write the glTF file completely (the disk may be "
+                          "full)") from None
 
 
 def export_meshes(meshes: Mapping[int, StructureMesh | vtkPolyData],
@@ -132,7 +151,7 @@ def export_meshes(meshes: Mapping[int, StructureMesh | vtkPolyData],
         raise ValueError("nothing to export: no structures were meshed")
     table = table or default_label_table()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out, folder=True)
 
     def rgb_of(lid: int) -> tuple[int, int, int] | None:
         return table[lid].rgb if lid in table else None

@@ -22,6 +22,18 @@ from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow, vtkWindowT
 _HEADLESS_CLASSES = ("vtkEGLRenderWindow", "vtkOSOpenGLRenderWindow")
 
 
+def quiet_vtk() -> None:
+    """VTK's warnings and log lines stay off the terminal (our own errors say what failed);
+    writers are checked through their error codes instead."""
+    from vtkmodules.vtkCommonCore import vtkLogger, vtkObject
+
+    vtkObject.GlobalWarningDisplayOff()
+    vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
+
+
+quiet_vtk()
+
+
 def window_class_name() -> str:
     """The render-window class `new_render_window` will create here."""
     chosen = os.environ.get("VTK_DEFAULT_OPENGL_WINDOW")
@@ -81,21 +93,44 @@ def render_to_array(renderers: vtkRenderer | list[vtkRenderer],
         window.Finalize()
 
 
-def save_png(rgb: np.ndarray, path: str | os.PathLike[str]) -> Path:
-    """Write an (H, W, 3) uint8 array as PNG."""
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def check_picture_suffix(path: str | os.PathLike[str]) -> str:
+    """The picture format from the suffix (.png, .jpg/.jpeg), or a clear error: the file type
+    always follows the suffix."""
+    from headtwin_app.core.errors import OutputError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in PICTURE_SUFFIXES:
+        raise OutputError(f"{path}: cannot write '{suffix or Path(path).name}' pictures (use "
+                          f"{', '.join(PICTURE_SUFFIXES)})")
+    return suffix
+
+
+def save_picture(rgb: np.ndarray, path: str | os.PathLike[str]) -> Path:
+    """Write an (H, W, 3) uint8 array as PNG or JPEG (by suffix), atomically."""
     from vtkmodules.vtkCommonDataModel import vtkImageData
+    from vtkmodules.vtkIOImage import vtkJPEGWriter
+
+    from headtwin_app.core.atomic import atomic_output
+    from headtwin_app.core.errors import OutputError
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    jpeg = check_picture_suffix(p) != ".png"
     h, w = rgb.shape[:2]
     image = vtkImageData()
     image.SetDimensions(w, h, 1)
     flat = np.ascontiguousarray(rgb[::-1, :, :3]).reshape(-1, 3)
     image.GetPointData().SetScalars(ns.numpy_to_vtk(flat, deep=True))
-    writer = vtkPNGWriter()
-    writer.SetFileName(str(p))
+    writer = vtkJPEGWriter() if jpeg else vtkPNGWriter()
+    if jpeg:
+        writer.SetQuality(95)
     writer.SetInputData(image)
-    writer.Write()
-    if not p.exists():
-        raise ValueError(f"{p}: could not write the PNG")
+    with atomic_output(p) as tmp:
+        writer.SetFileName(str(tmp))
+        writer.Write()
+        if writer.GetErrorCode() != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
+            raise OutputError(f"{p}: could not write the picture (disk full or not writable)")
     return p
+

@@ -45,7 +45,7 @@ from headtwin_app.core.labels import GROUPS
 from headtwin_app.core.volume import Volume
 from headtwin_app.render.export import FORMATS, export_meshes
 from headtwin_app.render.mesh import MeshOptions, StructureMesh, SurfaceExtractor
-from headtwin_app.render.offscreen import capture, save_png
+from headtwin_app.render.offscreen import capture, save_picture
 from headtwin_app.render.scene import BRAIN_LAYERS, SLICE_AXES, TwinScene, make_lod
 from headtwin_app.ui.state import AppState
 
@@ -591,7 +591,7 @@ class TwinWorkspace(QWidget):
 
     def save_screenshot(self, path: str | Path) -> Path:
         """The 3D view as a PNG."""
-        return save_png(capture(self.vtk_widget.GetRenderWindow()), path)
+        return save_picture(capture(self.vtk_widget.GetRenderWindow()), path)
 
     def _screenshot_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save 3D view", "twin.png", "PNG (*.png)")

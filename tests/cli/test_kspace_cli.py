@@ -92,7 +92,7 @@ def test_simulate_combined_and_pf(volume: Path, capsys) -> None:  # type: ignore
 
 @pytest.mark.parametrize("args,needle", [
     (["--mask", "zigzag", "--accel", "2"], "unknown mask family"),
-    (["--mask", "radial", "--accel", "0.5"], "R must be"),
+    (["--mask", "radial", "--accel", "0.5"], "--accel: 0.5 is outside [1, 1000]"),
     (["--mask", "upper_half", "--accel", "4"], "R <= 2"),
     (["--mask", "random_line", "--accel", "3", "--dims", "2"], "cannot be reached"),
     (["--mask", "radial", "--accel", "2", "--center-fraction", "0.1"], "center_fraction"),

@@ -78,7 +78,7 @@ def test_render_png(labels_file: Path, tmp_path: Path, capsys) -> None:  # type:
 
 @pytest.mark.parametrize("argv, message", [
     (["mesh", "--out", "X", "--decimate", "1.5"], "decimate"),
-    (["mesh", "--out", "X", "--smooth", "-1"], "smooth_iterations"),
+    (["mesh", "--out", "X", "--smooth", "-1"], "--smooth: -1 is outside"),
     (["render", "--out", "X.png", "--image", "MISSING.nii.gz"], "MISSING"),
 ])
 def test_errors_are_one_line(argv: list[str], message: str, labels_file: Path,

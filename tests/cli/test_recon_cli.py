@@ -82,7 +82,7 @@ def test_recon_kspace_h5_without_ground_truth(tmp_path: Path, capsys) -> None:  
 @pytest.mark.parametrize("argv, needle", [
     (["--mask", "nosuchmask", "--method", "zf"], "unknown mask family"),
     (["--mask", "cartesian", "--model", "MISSING"], "not found"),
-    (["--mask", "cartesian", "--model", "CORRUPT"], "cannot read"),
+    (["--mask", "cartesian", "--model", "CORRUPT"], "damaged or of another kind"),
     (["--mask", "cartesian", "--device", "cuda"], "GPU"),
     (["--mask", "cartesian", "--method", "zf", "--model", "x.pt"], "only applies"),
     (["--method", "zf"], "--mask"),

@@ -118,13 +118,13 @@ def test_truncated_nifti(tmp_path: Path) -> None:
     good = save_volume(make_volume(), tmp_path / "good.nii.gz")
     bad = tmp_path / "truncated.nii.gz"
     bad.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
-    expect_error(bad, "cannot read")
+    expect_error(bad, "truncated")
 
 
 def test_corrupt_file(tmp_path: Path) -> None:
     bad = tmp_path / "corrupt.nii.gz"
     bad.write_bytes(gzip.compress(b"this is not an image" * 10))
-    expect_error(bad, "cannot read")
+    expect_error(bad, "not a NIfTI file")
     junk = tmp_path / "junk.mha"
     junk.write_bytes(b"\x00\x01garbage" * 40)
     expect_error(junk, "cannot read")

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from headtwin_app.core.edit import paint
+from headtwin_app.core.errors import OutputError
 from headtwin_app.core.io import save_volume
 from headtwin_app.core.metrics_seg import dice_per_label, mean_dice
 from headtwin_app.core.project import (
@@ -174,11 +175,11 @@ def test_read_only_folder_keeps_labels(project: Project, monkeypatch: pytest.Mon
     paint(lab, (5, 5, 5), 2, 4)
     keep = lab.copy()
 
-    def denied(*args, **kwargs):  # what a read-only folder does (root ignores chmod)
-        raise PermissionError(13, "Permission denied")
+    def denied(img, filename):  # what a read-only folder does (root ignores chmod)
+        raise PermissionError(13, "Permission denied", str(filename))
 
-    monkeypatch.setattr("tempfile.mkstemp", denied)
-    with pytest.raises(PermissionError, match="is read-only") as info:
+    monkeypatch.setattr("nibabel.save", denied)
+    with pytest.raises(OutputError, match="read-only") as info:
         project.save_labels("b", lab, opened.record)
     assert "\n" not in str(info.value) and "labels.nii.gz" in str(info.value)
     np.testing.assert_array_equal(lab, keep)  # nothing lost in memory
@@ -198,7 +199,7 @@ def _save_in_child(proj: Project, labels: np.ndarray, unprivileged: bool) -> str
             try:
                 proj.save_labels("b", labels)
                 msg = "WROTE"
-            except PermissionError as exc:
+            except OutputError as exc:
                 msg = f"REFUSED {exc}"
         except BaseException as exc:  # noqa: BLE001 - report anything to the parent
             msg = f"ERROR {type(exc).__name__}: {exc}"

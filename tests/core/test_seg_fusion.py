@@ -72,9 +72,9 @@ def test_save_twin_sidecar_names_every_label(tmp_path: Path) -> None:
 
 def test_fusion_bad_input() -> None:
     cf, brain = _case()
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(ValueError, match="one voxel grid"):
         fuse_twin(cf, {"tissue": Volume.from_spacing(np.zeros((6, 5, 1), np.int16))})
-    with pytest.raises(ValueError, match="not craniofacial"):
+    with pytest.raises(ValueError, match="not in the twin labels"):
         fuse_twin(brain["tissue"], brain)
     with pytest.raises(ValueError, match="no brain layer"):
         fuse_twin(cf, {})

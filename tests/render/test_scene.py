@@ -12,7 +12,7 @@ from headtwin_app.render.mesh import extract_surfaces
 from headtwin_app.render.offscreen import (
     new_render_window,
     render_to_array,
-    save_png,
+    save_picture,
     window_class_name,
 )
 from headtwin_app.render.scene import TwinScene
@@ -53,7 +53,7 @@ def test_render_is_not_blank(scene: TwinScene, tmp_path: Path) -> None:
     assert img.shape == (SIZE[1], SIZE[0], 3)
     changed = np.abs(img - background_only(scene)).sum(axis=2) > 30
     assert changed.mean() > 0.05  # the structures cover a good part of the view
-    save_png(img.astype(np.uint8), tmp_path / "a.png")
+    save_picture(img.astype(np.uint8), tmp_path / "a.png")
     assert (tmp_path / "a.png").stat().st_size > 1000
 
 

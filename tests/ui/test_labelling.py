@@ -405,10 +405,10 @@ def test_bad_labels_message_and_nothing_lost(qtbot, ws: LabellingWorkspace, tmp_
     np.testing.assert_array_equal(ws.session.labels, mine)
     # a read-only project folder: the save fails with a message, labels stay in memory
 
-    def denied(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise PermissionError(13, "Permission denied")
+    def denied(img, filename):  # type: ignore[no-untyped-def]
+        raise PermissionError(13, "Permission denied", str(filename))
 
-    monkeypatch.setattr("tempfile.mkstemp", denied)
+    monkeypatch.setattr("nibabel.save", denied)
     assert not ws.save()
     assert "read-only" in messages[-1]
     np.testing.assert_array_equal(ws.session.labels, mine)

@@ -27,6 +27,7 @@ GENERATOR_VERSION = 1
 FOV_LO = (-96.0, -126.0, -150.0)
 FOV_HI = (96.0, 122.0, 100.0)
 MAX_SPACING = 4.0
+MIN_SPACING = 0.5  # finer grids need more memory than a desktop has (0.5 mm: 8x the 1 mm head)
 TWIN_NAMES = ("skull", "mandible", "tmj_articular_discs", "temporalis", "masseter",
               "medial_pterygoid", "lateral_pterygoid", "eyeballs", "upper_airway",
               "cervical_vertebrae", "cervical_discs", "spinal_cord")
@@ -124,17 +125,23 @@ def _canonical_coords(a: Subject, shape: tuple[int, int, int], spacing: float,
     return coords
 
 
+def check_spacing(spacing: float) -> float:
+    """The phantom grid's voxel size, checked: a number in [MIN_SPACING, MAX_SPACING] mm."""
+    if (isinstance(spacing, bool) or not isinstance(spacing, (int, float, np.number))
+            or not np.isfinite(spacing) or not MIN_SPACING <= spacing <= MAX_SPACING):
+        raise ValueError(f"spacing must be in [{MIN_SPACING:g}, {MAX_SPACING:g}] mm, got "
+                         f"{spacing!r}")
+    return float(spacing)
+
+
 def make_phantom(seed: int, spacing: float = 1.0) -> Phantom:
     """Generate subject `seed` on an isotropic grid of `spacing` mm (deterministic per seed).
 
     Raises:
-        ValueError: seed negative or not an integer; spacing not in (0, 4] mm.
+        ValueError: seed negative or not an integer; spacing not in [0.5, 4] mm.
     """
-    if (isinstance(spacing, bool) or not isinstance(spacing, (int, float, np.number))
-            or not np.isfinite(spacing) or not 0 < spacing <= MAX_SPACING):
-        raise ValueError(f"spacing must be in (0, {MAX_SPACING:g}] mm, got {spacing!r}")
+    spacing = check_spacing(spacing)
     a = draw_subject(seed)
-    spacing = float(spacing)
     rng = np.random.default_rng([a.seed, 0x1A6E])
     cv = build_canonical(a)
     shape, affine = subject_grid(spacing)

@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from headtwin_app.core.atomic import atomic_write_text
 from headtwin_app.core.io import save_volume
 
 PHANTOM_FILES = ("image", "labels", "brain_tissue", "brain_regions", "brain_hemispheres")
@@ -46,8 +47,7 @@ def save_phantom(ph, out_dir: str | os.PathLike[str]) -> dict[str, Path]:  # typ
         "volumes_ml": ph.label_volumes_ml(),
         "files": {k: p.name for k, p in paths.items()},
     }
-    paths["json"] = out / "phantom.json"
-    paths["json"].write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    paths["json"] = atomic_write_text(out / "phantom.json", json.dumps(info, indent=1) + "\n")
     return paths
 
 

@@ -9,6 +9,10 @@ from torch import nn
 
 from headtwin_app.core.recon.dc import DataConsistency
 
+BOUNDS = {"n_cascades": (0, 64), "n_convs": (2, 32), "width": (1, 512)}
+"""Architecture limits: far above any useful model, low enough that a config (e.g. inside an
+untrusted checkpoint) can never ask for gigabytes of weights."""
+
 
 @dataclass
 class CascadeConfig:
@@ -32,12 +36,16 @@ class CascadeConfig:
     normalisation: str = "p99"
 
     def __post_init__(self) -> None:
-        if self.n_cascades < 0:
-            raise ValueError(f"n_cascades must be >= 0, got {self.n_cascades}")
-        if self.n_convs < 2:
-            raise ValueError(f"n_convs must be >= 2, got {self.n_convs}")
-        if self.width < 1:
-            raise ValueError(f"width must be >= 1, got {self.width}")
+        for name in ("n_cascades", "n_convs", "width"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        if self.dc_lambda is not None and (isinstance(self.dc_lambda, bool) or
+                                           not isinstance(self.dc_lambda, (int, float))):
+            raise ValueError(f"dc_lambda must be a number or null, got {self.dc_lambda!r}")
+        for name, (lo, hi) in BOUNDS.items():
+            if not lo <= getattr(self, name) <= hi:
+                raise ValueError(f"{name} must be in [{lo}, {hi}], got {getattr(self, name)}")
         if self.normalisation not in ("p99", "max"):
             raise ValueError(f"normalisation must be 'p99' or 'max', got {self.normalisation!r}")
 
@@ -46,6 +54,8 @@ class CascadeConfig:
 
     @staticmethod
     def from_dict(d: dict) -> CascadeConfig:
+        if not isinstance(d, dict):
+            raise ValueError(f"a cascade config is a JSON object, got {type(d).__name__}")
         known = set(CascadeConfig.__dataclass_fields__)
         return CascadeConfig(**{k: v for k, v in d.items() if k in known})
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from headtwin_app.core.device import resolve_device
 from headtwin_app.core.fft import ifft2c
 from headtwin_app.core.recon.cascade import CascadeConfig, CascadeNet
 from headtwin_app.core.recon.cs import (
@@ -25,6 +26,13 @@ from headtwin_app.core.recon.cs import (
     cs_reconstruct_iter,
 )
 from headtwin_app.core.recon.data import slice_scale, zero_filled
+from headtwin_app.core.weights import (
+    ModelFileError,
+    build_checked,
+    load_weights,
+    save_weights,
+    state_dict_of,
+)
 
 CHECKPOINT_FORMAT = "headtwin-recon-cascade"
 DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "recon_cascade.pt"
@@ -34,48 +42,29 @@ T = TypeVar("T")
 Progress = Generator[tuple[int, int], None, np.ndarray]
 
 
-class ModelFileError(ValueError):
-    """A weight file that is missing, unreadable or not a cascade checkpoint."""
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' → CUDA when torch sees a GPU, else CPU; 'cuda' without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' asked for, but torch sees no GPU")
-        return torch.device(device)
-    raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
-
-
 def save_checkpoint(model: CascadeNet, path: str | Path,
                     meta: dict[str, Any] | None = None) -> Path:
-    """Write the weights with the architecture config (and free metadata) in one dict."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the weights with the architecture config (and free metadata) in one dict,
+    atomically."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     # plain JSON types only, so torch.load(weights_only=True) can read the metadata back
     plain_meta = json.loads(json.dumps(meta or {}, default=str))
-    torch.save({"format": CHECKPOINT_FORMAT, "version": 1, "config": model.config.to_dict(),
-                "state_dict": state, "meta": plain_meta}, path)
-    return path
+    return save_weights({"format": CHECKPOINT_FORMAT, "version": 1,
+                         "config": model.config.to_dict(), "state_dict": state,
+                         "meta": plain_meta}, path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dict (weights_only=True); ModelFileError when missing or corrupt."""
+    """The checkpoint dict (weights_only=True); ModelFileError when missing, corrupt, refused
+    or not a cascade checkpoint."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file not found: {path}")
+    ckpt = load_weights(path, "HeadTwin cascade checkpoint", "model file not found")
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ModelFileError(f"{path}: not a HeadTwin cascade checkpoint")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        raise ModelFileError(f"cannot read model file {path}: not a valid torch checkpoint "
-                             f"({type(exc).__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ModelFileError(f"{path} is not a HeadTwin cascade checkpoint")
+        CascadeConfig.from_dict(ckpt.get("config"))  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: a bad cascade config ({exc})") from None
     return ckpt
 
 
@@ -90,13 +79,13 @@ def checkpoint_config(path: str | Path) -> CascadeConfig | None:
 def load_cascade(path: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu",
                  ) -> CascadeNet:
     """Rebuild the CascadeNet stored in `path` (config + weights), on `device`, in eval mode."""
+    path = Path(path)
     ckpt = load_checkpoint(path)
-    try:
-        model = CascadeNet(CascadeConfig.from_dict(ckpt["config"]))
-        model.load_state_dict(ckpt["state_dict"])
-    except (KeyError, RuntimeError, TypeError) as exc:
-        raise ModelFileError(f"{path}: weights do not match their config ({exc})") from None
-    model.meta = ckpt.get("meta", {})  # type: ignore[attr-defined]
+    config = CascadeConfig.from_dict(ckpt["config"])
+    state = state_dict_of(ckpt, path, "cascade checkpoint")
+    model = build_checked(lambda: CascadeNet(config), state, path, "cascade checkpoint")
+    meta = ckpt.get("meta", {})
+    model.meta = meta if isinstance(meta, dict) else {}  # type: ignore[assignment]
     dev = resolve_device(device) if isinstance(device, str) else device
     return model.to(dev).eval()
 

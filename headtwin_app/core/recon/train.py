@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from headtwin_app.core.atomic import atomic_write, atomic_write_text
 from headtwin_app.core.masks import FAMILY_NAMES
 from headtwin_app.core.recon.cascade import CascadeConfig, CascadeNet
 from headtwin_app.core.recon.data import recon_mask, slice_scale, training_slices, undersample
@@ -89,20 +90,51 @@ class TrainConfig:
             raise ValueError(f"patch must be 0 or >= 16, got {self.patch}")
         if self.ssim_weight < 0 or not 0 <= self.zoom_out <= 1:
             raise ValueError("need ssim_weight >= 0 and 0 <= zoom_out <= 1")
+        if not self.lr >= 0 or not self.max_minutes > 0 or self.edge_weight < 0:
+            raise ValueError("need lr >= 0, max_minutes > 0 and edge_weight >= 0")
+        if not 0 < self.val_fraction < 1 or self.val_every < 1 or self.threads < 0:
+            raise ValueError("need 0 < val_fraction < 1, val_every >= 1 and threads >= 0")
+        if not self.families or any(f not in FAMILY_NAMES for f in self.families):
+            raise ValueError(f"families must be a non-empty list of {', '.join(FAMILY_NAMES)}")
         CascadeConfig.from_dict(self.model)  # validates
 
     @staticmethod
     def from_json(path: str | Path) -> TrainConfig:
+        """Read a config file: a JSON object whose keys are TrainConfig fields, each of the
+        field's type (a clear error names the first field that is not)."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"cannot read training config {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a training config is a JSON object {{...}}, got "
+                             f"{type(data).__name__}")
         known = set(TrainConfig.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown config key(s) {', '.join(unknown)}")
+        defaults = TrainConfig()
+        for key, value in data.items():
+            _check_field(path, key, value, getattr(defaults, key))
         return TrainConfig(**data)
+
+
+def _check_field(path: Path, key: str, value: Any, default: Any) -> None:
+    """`value` must have the type of the field's default (an int is fine for a float)."""
+    want: tuple[type, ...] = (type(default),)
+    if isinstance(default, float):
+        want = (int, float)
+    ok = isinstance(value, want) and not (isinstance(value, bool) and not isinstance(default,
+                                                                                       bool))
+    if ok and isinstance(value, float) and not math.isfinite(value):
+        ok = False
+    if ok and isinstance(default, list):
+        ok = all(isinstance(v, str) for v in value)
+    if not ok:
+        kind = {bool: "true/false", int: "a whole number", float: "a number", str: "a string",
+                list: "a list of strings", dict: "an object"}.get(type(default), "another type")
+        raise ValueError(f"{path}: config field '{key}' must be {kind}, got {value!r}")
 
 
 class TrainStep(NamedTuple):
@@ -330,7 +362,7 @@ def save_loss_curve(hist: dict[str, Any], path: str | Path, title: str = "") -> 
     ax.set_title(title or "cascade training")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
 
@@ -353,5 +385,5 @@ def train(cfg: TrainConfig, out: str | Path, log=print) -> dict[str, Any]:  # ty
             "final_val_loss": hist["val_loss"][-1], "torch": torch.__version__}
     save_checkpoint(model, out, meta)
     save_loss_curve(hist, out.with_suffix(".loss.png"), f"{out.name}: {hist['steps']} steps")
-    (out.with_suffix(".history.json")).write_text(json.dumps(hist))
+    atomic_write_text(out.with_suffix(".history.json"), json.dumps(hist))
     return hist

@@ -39,9 +39,10 @@ class TrainingCase:
     labels: Volume
 
     def __post_init__(self) -> None:
-        if self.image.shape != self.labels.shape:
-            raise ValueError(f"case '{self.name}': image shape {self.image.shape} does not match "
-                             f"label shape {self.labels.shape}")
+        from headtwin_app.core.labelmap import check_same_grid
+
+        check_same_grid(self.image, self.labels, f"case '{self.name}' image",
+                        f"case '{self.name}' labels")
 
 
 @runtime_checkable
@@ -66,6 +67,7 @@ def load_training_cases(folder: str | os.PathLike[str], layer: str = "labels",
     writes; `layer` may name another label file stem, e.g. "brain_tissue"). `folder` may also be
     one case folder."""
     from headtwin_app.core.io import load_volume
+    from headtwin_app.core.labelmap import load_label_map
 
     root = Path(folder)
     if not root.is_dir():
@@ -77,7 +79,7 @@ def load_training_cases(folder: str | os.PathLike[str], layer: str = "labels",
         lab = d / f"{layer}.nii.gz"
         if not lab.exists():
             raise ValueError(f"{d}: has an image but no {lab.name}")
-        cases.append(TrainingCase(d.name, load_volume(d / "image.nii.gz"), load_volume(lab)))
+        cases.append(TrainingCase(d.name, load_volume(d / "image.nii.gz"), load_label_map(lab)))
     if not cases:
         raise ValueError(f"{root}: no case folders (image.nii.gz + {layer}.nii.gz) found")
     return cases

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from headtwin_app.core.device import resolve_device
 from headtwin_app.core.seg.backend import MODELS_DIR, Progress, TrainingCase
 from headtwin_app.core.seg.fit import fit, init_from, load_checkpoint, save_checkpoint
 from headtwin_app.core.seg.unet import UNet3D
@@ -48,13 +49,6 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default
     init_from: str = ""  # checkpoint to continue from (same architecture and labels)
     bf16: bool = False  # bfloat16 autocast: ~3x faster on CPUs with AVX512-BF16 (and on CUDA)
-
-
-def pick_device(device: str | None) -> torch.device:
-    """The requested device, else CUDA when torch sees one, else CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def coarse_shape(shape: Sequence[int], spacing: Sequence[float], target_mm: float) -> tuple:
@@ -179,7 +173,7 @@ class BuiltinUNetBackend:
     def __init__(self, model: str | os.PathLike[str] | None = None, device: str | None = None,
                  threads: int | None = None, refine: bool | str | os.PathLike[str] = True):
         self.weights = Path(model) if model else DEFAULT_WEIGHTS
-        self.device = pick_device(device)
+        self.device = resolve_device(device)
         self.threads = threads
         self.refine = refine
         self._net: UNet3D | None = None

@@ -14,6 +14,14 @@ import torch
 from torch import nn
 
 from headtwin_app.core.seg.backend import Progress
+from headtwin_app.core.weights import (
+    ModelFileError,
+    build_checked,
+    check_config,
+    load_weights,
+    save_weights,
+    state_dict_of,
+)
 
 Net = TypeVar("Net", bound=nn.Module)
 Batch = Callable[[], tuple[tuple[torch.Tensor, ...], torch.Tensor]]
@@ -28,12 +36,31 @@ def one_cycle(opt: torch.optim.Optimizer, lr: float, iterations: int) -> Any:
                                                pct_start=max(0.05, 2.0 / iterations))
 
 
+UNET_BOUNDS = {"base": (1, 256), "depth": (1, 7), "patch": (8, 512), "spacing_mm": (0.05, 20.0)}
+"""What a built-in segmentation checkpoint may ask for before anything is built from it."""
+
+
+def read_checkpoint(path: Path, what: str, missing: str = "") -> dict[str, Any]:
+    """A built-in segmentation checkpoint with its config and label ids bounded."""
+    ck = load_weights(path, what, missing)
+    check_config(ck.get("config"), UNET_BOUNDS, path, what)
+    ids = ck.get("label_ids")
+    if not isinstance(ids, (list, tuple)) or not 1 <= len(ids) <= 255 or \
+            not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 2**15
+                    for i in ids):
+        raise ModelFileError(f"{path}: not a {what} (no valid label_ids)")
+    return ck
+
+
 def init_from(net: nn.Module, path: str, ids: list[int]) -> None:
     """Start `net` from a checkpoint trained on the same labels (clear error otherwise)."""
-    prev = torch.load(path, map_location="cpu", weights_only=True)
+    p = Path(path)
+    what = "built-in segmentation checkpoint"
+    prev = read_checkpoint(p, what)
     if [int(i) for i in prev["label_ids"]] != ids:
-        raise ValueError(f"{path}: trained on other labels {prev['label_ids']}")
-    net.load_state_dict(prev["state_dict"])
+        raise ModelFileError(f"{p}: trained on other labels {prev['label_ids']}")
+    state = state_dict_of(prev, p, what)
+    build_checked(lambda: net, state, p, what)
 
 
 def fit(net: nn.Module, batch: Batch, loss_fn: Callable[[torch.Tensor, torch.Tensor],
@@ -69,24 +96,14 @@ def fit(net: nn.Module, batch: Batch, loss_fn: Callable[[torch.Tensor, torch.Ten
 
 def load_checkpoint(path: Path, build: Callable[[dict[str, Any]], Net], what: str,
                     missing: str) -> tuple[Net, dict[str, Any]]:
-    """(network, checkpoint) from `path`, the network made by `build(checkpoint)`; a missing or
-    foreign file is a clear ValueError ("<path>: <missing>", "<path>: not a <what> ...")."""
-    if not path.exists():
-        raise ValueError(f"{path}: {missing}")
-    try:
-        ck = torch.load(str(path), map_location="cpu", weights_only=True)
-        net = build(ck)
-        net.load_state_dict(ck["state_dict"])
-    except Exception as exc:
-        raise ValueError(f"{path}: not a {what} ({str(exc).splitlines()[0][:120]})") from None
-    return net, ck
+    """(network, checkpoint) from `path`, the network made by `build(checkpoint)` after the
+    config is bounded and the weights are checked to fit it; a clear ModelFileError otherwise
+    ("<path>: <missing>", "<path>: not a <what> ...")."""
+    ck = read_checkpoint(Path(path), what, missing)
+    state = state_dict_of(ck, Path(path), what)
+    return build_checked(lambda: build(ck), state, Path(path), what), ck
 
 
 def save_checkpoint(ck: dict[str, Any], out: str | os.PathLike[str]) -> Path:
     """Write through a temporary file and rename, so a crash never leaves half a checkpoint."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(ck, str(tmp))
-    os.replace(tmp, out)
-    return out
+    return save_weights(ck, out)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from headtwin_app.core.atomic import atomic_write_text
+from headtwin_app.core.labelmap import check_same_grid, label_array
 from headtwin_app.core.labels import LabelTable, default_label_table
 from headtwin_app.core.volume import Volume
 
@@ -26,6 +28,8 @@ FUSION_RULE = ("brain model owns the intracranial cavity (its brain mask): insid
                "conflicts); outside it craniofacial/CNS labels win and brain layers are cleared")
 BRAIN_FILES = {"tissue": "brain_tissue", "regions": "brain_regions",
                "hemispheres": "brain_hemispheres", "mask": "brain_mask"}
+BRAIN_LAYERS = {"tissue": "tissue", "regions": "regions", "hemispheres": "hemispheres"}
+"""Brain layer → the label-table layer its ids come from (the mask holds 0/1)."""
 
 
 @dataclass
@@ -35,14 +39,6 @@ class FusedTwin:
     twin: Volume
     layers: dict[str, Volume] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
-
-
-def _check_grid(ref: Volume, other: Volume, what: str) -> None:
-    if other.shape != ref.shape:
-        raise ValueError(f"{what} shape {other.shape} does not match the craniofacial map "
-                         f"shape {ref.shape}")
-    if not np.allclose(other.affine, ref.affine, atol=1e-3):
-        raise ValueError(f"{what} affine differs from the craniofacial map's: not on one grid")
 
 
 def fuse_twin(craniofacial: Volume, brain: dict[str, Volume],
@@ -63,14 +59,14 @@ def fuse_twin(craniofacial: Volume, brain: dict[str, Volume],
         raise ValueError(f"unknown brain layer(s) {sorted(unknown)}; expected {list(BRAIN_FILES)}")
     if not brain:
         raise ValueError("no brain layer given: need at least one of tissue/regions/hemispheres")
+    cf = label_array(craniofacial.data, "craniofacial map", table, layers=("twin",))
+    brain = dict(brain)
     for name, vol in brain.items():
-        _check_grid(craniofacial, vol, f"brain {name}")
-    cf = np.asarray(craniofacial.data).astype(np.int16)
-    twin_ids = set(table.layer("twin").ids())
-    bad = sorted(set(np.unique(cf).tolist()) - twin_ids - {0})
-    if bad:
-        raise ValueError(f"craniofacial map holds ids {bad[:8]} that are not craniofacial/CNS "
-                         f"labels (1-12)")
+        what = f"brain {name} layer"
+        check_same_grid(craniofacial, vol, "the craniofacial map", what)
+        ids_from = () if name == "mask" else (BRAIN_LAYERS[name],)
+        brain[name] = vol.with_data(label_array(vol.data, what, table, layers=ids_from,
+                                                allowed_extra=(1,) if name == "mask" else ()))
     if "mask" in brain:
         cavity = np.asarray(brain["mask"].data) > 0
     else:
@@ -123,6 +119,14 @@ def _stem(p: Path) -> str:
     raise ValueError(f"{p}: the fused twin is written as NIfTI (.nii or .nii.gz)")
 
 
+def twin_paths(path: str | os.PathLike[str], layers: list[str]) -> dict[str, Path]:
+    """Where `save_twin` writes: {"twin": path, layer: <stem>_<layer>.nii.gz, "sidecar": json}."""
+    p = Path(path)
+    stem = _stem(p)
+    return {"twin": p, **{name: p.with_name(f"{stem}_{name}.nii.gz") for name in layers},
+            "sidecar": p.with_name(f"{stem}.json")}
+
+
 def save_twin(fused: FusedTwin, path: str | os.PathLike[str],
               table: LabelTable | None = None) -> dict[str, Path]:
     """Write the twin map to `path` (NIfTI), each extra layer beside it as `<stem>_<layer>.nii.gz`
@@ -131,19 +135,16 @@ def save_twin(fused: FusedTwin, path: str | os.PathLike[str],
     from headtwin_app.core.io import save_volume
 
     table = table or default_label_table()
-    p = Path(path)
-    stem = _stem(p)
-    written = {"twin": save_volume(fused.twin, p)}
+    paths = twin_paths(path, list(fused.layers))
+    written = {"twin": save_volume(fused.twin, paths["twin"])}
     for name, vol in fused.layers.items():
-        written[name] = save_volume(vol, p.with_name(f"{stem}_{name}.nii.gz"))
+        written[name] = save_volume(vol, paths[name])
     files = {}
     for name, fp in written.items():
         vol = fused.twin if name == "twin" else fused.layers[name]
         ids = [int(i) for i in np.unique(vol.data) if i > 0]
         files[name] = {"file": fp.name,
                        "labels": {str(i): table.name_of(i) for i in ids}}
-    sidecar = p.with_name(f"{stem}.json")
-    sidecar.write_text(json.dumps({"files": files, "fusion": fused.report}, indent=1),
-                       encoding="utf-8")
-    written["sidecar"] = sidecar
+    written["sidecar"] = atomic_write_text(
+        paths["sidecar"], json.dumps({"files": files, "fusion": fused.report}, indent=1))
     return written

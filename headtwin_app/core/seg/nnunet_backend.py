@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from headtwin_app.core.errors import MissingPackageError
 from headtwin_app.core.seg.backend import Progress, TrainingCase
 from headtwin_app.core.volume import Volume
 
@@ -133,14 +134,6 @@ def trainer_class(name: str) -> type:
                      f"'package.module:ClassName'")
 
 
-def _pick_device(device: str | None) -> Any:
-    import torch
-
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 @contextlib.contextmanager
 def _quiet(enabled: bool) -> Iterator[None]:
     """nnU-Net prints a lot; keep stdout clean (the CLI's JSON goes there)."""
@@ -149,6 +142,83 @@ def _quiet(enabled: bool) -> Iterator[None]:
         return
     with contextlib.redirect_stdout(io.StringIO()):
         yield
+
+
+def require_nnunet() -> None:
+    """MissingPackageError unless the optional `nnunetv2` package can be imported."""
+    try:
+        import nnunetv2  # noqa: F401
+    except ImportError:
+        raise MissingPackageError("the nnunet backend needs the optional package nnunetv2 "
+                                  "(pip install -c constraints.txt '.[nnunet]'); or use "
+                                  "--backend builtin") from None
+
+
+def nnunet_safe_globals() -> list[Any]:
+    """The numpy types an nnU-Net checkpoint pickles (its training log holds numpy scalars):
+    the only globals allowed besides torch's own when one is loaded."""
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
+    kinds = [getattr(np.dtypes, n) for n in ("Float32DType", "Float64DType", "Int64DType",
+                                             "Int32DType", "BoolDType")
+             if hasattr(np, "dtypes") and hasattr(np.dtypes, n)]
+    return [scalar, np.dtype, *kinds]
+
+
+def load_nnunet_checkpoint(path: Path) -> dict[str, Any]:
+    """nnU-Net's checkpoint_final.pth read with weights_only=True and an allow-list (nnU-Net
+    itself unpickles it with weights_only=False, which runs whatever a crafted file asks)."""
+    from headtwin_app.core.weights import ModelFileError, load_weights, state_dict_of
+
+    what = "nnU-Net checkpoint"
+    ck = load_weights(path, what, allowed=nnunet_safe_globals())
+    state_dict_of(ck, path, what, key="network_weights")
+    init = ck.get("init_args")
+    if not isinstance(init, dict) or not isinstance(init.get("configuration"), str) or \
+            not isinstance(ck.get("trainer_name"), str):
+        raise ModelFileError(f"{path}: not an {what} (no init_args/configuration/trainer_name)")
+    return ck
+
+
+NETWORK_MODULES = ("dynamic_network_architectures.",)
+LAYER_MODULES = ("torch.nn.",)
+
+
+def check_plans(plans: Any, path: Path) -> None:
+    """plans.json names Python classes that nnU-Net imports and builds: only network classes
+    from dynamic_network_architectures and layers from torch.nn are allowed, with bounded
+    sizes, so a crafted model folder can neither import other code nor ask for a huge net."""
+    from headtwin_app.core.weights import ModelFileError
+
+    configs = plans.get("configurations") if isinstance(plans, dict) else None
+    if not isinstance(configs, dict):
+        raise ModelFileError(f"{path}: not an nnU-Net plans file (no configurations)")
+    for name, cfg in configs.items():
+        arch = cfg.get("architecture") if isinstance(cfg, dict) else None
+        if arch is None:
+            continue
+        cls = arch.get("network_class_name") if isinstance(arch, dict) else None
+        kwargs = arch.get("arch_kwargs", {}) if isinstance(arch, dict) else None
+        if not isinstance(cls, str) or not cls.startswith(NETWORK_MODULES) or \
+                not isinstance(kwargs, dict):
+            raise ModelFileError(f"{path}: configuration '{name}' asks for the network class "
+                                 f"{cls!r}; only {NETWORK_MODULES[0]}* classes are allowed")
+        for key in arch.get("_kw_requires_import", []):
+            value = kwargs.get(key)
+            if value is not None and (not isinstance(value, str) or
+                                      not value.startswith(LAYER_MODULES)):
+                raise ModelFileError(f"{path}: configuration '{name}' asks to import {value!r} "
+                                     f"for '{key}'; only torch.nn layers are allowed")
+        stages = kwargs.get("n_stages", 1)
+        features = kwargs.get("features_per_stage", [])
+        if not isinstance(stages, int) or not 1 <= stages <= 12 or \
+                not isinstance(features, list) or \
+                any(not isinstance(f, int) or not 1 <= f <= 2048 for f in features):
+            raise ModelFileError(f"{path}: configuration '{name}' asks for an implausible "
+                                 "network size (stages 1-12, 1-2048 features each)")
+
 
 
 class NnUNetBackend:
@@ -169,9 +239,12 @@ class NnUNetBackend:
             quiet: swallow nnU-Net's console output.
             bf16: train the short trainer in bfloat16 autocast on CPU (see `bf16_forward`).
         """
+        require_nnunet()
         self.bf16 = bool(bf16)
         self.model = Path(model) if model else None
-        self.device = _pick_device(device)
+        from headtwin_app.core.device import resolve_device
+
+        self.device = resolve_device(device)
         self.configuration = configuration
         if str(fold) not in ("all", "0", "1", "2", "3", "4"):
             raise ValueError(f"nnU-Net fold '{fold}': use 'all' or 0-4")
@@ -325,7 +398,6 @@ class NnUNetBackend:
         """Build the network from plans.json and the checkpoint, without the trainer lookup."""
         if self._predictor is not None:
             return self._predictor
-        import torch
         from batchgenerators.utilities.file_and_folder_operations import load_json
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
         from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -339,19 +411,24 @@ class NnUNetBackend:
         ck_file = folder / f"fold_{fold}" / "checkpoint_final.pth"
         if not ck_file.exists():
             raise ValueError(f"{ck_file}: missing nnU-Net weights (train first)")
-        ck = torch.load(str(ck_file), map_location="cpu", weights_only=False)
+        from headtwin_app.core.weights import build_checked
+
+        ck = load_nnunet_checkpoint(ck_file)
         dataset_json = load_json(str(folder / "dataset.json"))
-        plans_manager = PlansManager(load_json(str(folder / "plans.json")))
+        plans = load_json(str(folder / "plans.json"))
+        check_plans(plans, folder / "plans.json")
+        plans_manager = PlansManager(plans)
         cm = plans_manager.get_configuration(ck["init_args"]["configuration"])
         n_in = determine_num_input_channels(plans_manager, cm, dataset_json)
         n_out = plans_manager.get_label_manager(dataset_json).num_segmentation_heads
-        net = nnUNetTrainer.build_network_architecture(plans_manager, cm, n_in, n_out,
-                                                       enable_deep_supervision=False)
+        net = build_checked(lambda: nnUNetTrainer.build_network_architecture(
+            plans_manager, cm, n_in, n_out, enable_deep_supervision=False),
+            ck["network_weights"], ck_file, "nnU-Net checkpoint")
         cuda = self.device.type == "cuda"
         pred = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=cuda,
                                perform_everything_on_device=cuda, device=self.device,
                                verbose=False, verbose_preprocessing=False, allow_tqdm=False)
-        pred.manual_initialization(net, plans_manager, cm, [ck["network_weights"]], dataset_json,
+        pred.manual_initialization(net, plans_manager, cm, [net.state_dict()], dataset_json,
                                    ck["trainer_name"], ck.get("inference_allowed_mirroring_axes"))
         self._to_ours = _prediction_lut(dataset_json)
         self._predictor = pred
