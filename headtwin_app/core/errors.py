@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
+import tempfile
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -145,3 +149,33 @@ def route_warnings_to_log() -> None:
             pass
 
     warnings.showwarning = show
+
+
+@contextmanager
+def stderr_to_log() -> Iterator[None]:
+    """C/C++ libraries (ITK's MetaIO and GDCM, VTK, Mesa) print straight to the process's
+    stderr, not through Python: for the duration of a call, file descriptor 2 goes to a
+    temporary file whose text is then appended to `warnings.log`."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable descriptor 2 (embedded interpreters)
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", errors="replace").strip()
+            if text:
+                try:
+                    folder = log_dir()
+                    folder.mkdir(parents=True, exist_ok=True)
+                    with (folder / "warnings.log").open("a", encoding="utf-8") as fh:
+                        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+                except OSError:
+                    pass

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from headtwin_app.core.atomic import atomic_write
-from headtwin_app.core.errors import UserError, one_line
+from headtwin_app.core.errors import OutputError, UserError, one_line
 
 Net = TypeVar("Net", bound=nn.Module)
 
@@ -105,4 +105,12 @@ def build_checked(build: Callable[[], Net], state: Mapping[str, torch.Tensor], p
 
 def save_weights(obj: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """torch.save through a temporary file and a rename: never half a checkpoint."""
-    return atomic_write(path, lambda tmp: torch.save(obj, str(tmp)))
+
+    def write(tmp: Path) -> None:
+        try:
+            torch.save(obj, str(tmp))
+        except RuntimeError as exc:  # torch's zip writer reports a failed write this way
+            raise OutputError(f"{path}: cannot write the weights (the disk may be full; "
+                              f"{one_line(str(exc), 80)})") from None
+
+    return atomic_write(path, write)

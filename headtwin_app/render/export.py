@@ -21,7 +21,7 @@ from vtkmodules.vtkIOPLY import vtkPLYWriter
 from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer
 
 from headtwin_app.core.atomic import atomic_output, check_writable
-from headtwin_app.core.errors import OutputError
+from headtwin_app.core.errors import OutputError, stderr_to_log
 from headtwin_app.core.labels import LabelTable, default_label_table
 from headtwin_app.render.mesh import StructureMesh
 
@@ -74,7 +74,9 @@ def write_polydata(pd: vtkPolyData, path: str | os.PathLike[str],
         return write_gltf({p.stem: pd}, p, colours={p.stem: rgb})
     with atomic_output(p) as tmp:
         w.SetFileName(str(tmp))
-        _check_written(w.Write() and w.GetErrorCode() == 0, tmp, p)
+        with stderr_to_log():
+            written = w.Write() and w.GetErrorCode() == 0
+        _check_written(written, tmp, p)
     return p
 
 
@@ -119,7 +121,8 @@ def write_scene_gltf(renderer: vtkRenderer, path: str | os.PathLike[str]) -> Pat
     try:
         with atomic_output(p) as tmp:
             exporter.SetFileName(str(tmp))
-            exporter.Write()
+            with stderr_to_log():
+                exporter.Write()
             _check_written(True, tmp, p)
             _check_json(tmp, p)
     finally:

@@ -22,17 +22,6 @@ from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow, vtkWindowT
 _HEADLESS_CLASSES = ("vtkEGLRenderWindow", "vtkOSOpenGLRenderWindow")
 
 
-def quiet_vtk() -> None:
-    """VTK's warnings and log lines stay off the terminal (our own errors say what failed);
-    writers are checked through their error codes instead."""
-    from vtkmodules.vtkCommonCore import vtkLogger, vtkObject
-
-    vtkObject.GlobalWarningDisplayOff()
-    vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
-
-
-quiet_vtk()
-
 
 def window_class_name() -> str:
     """The render-window class `new_render_window` will create here."""
@@ -114,7 +103,7 @@ def save_picture(rgb: np.ndarray, path: str | os.PathLike[str]) -> Path:
     from vtkmodules.vtkIOImage import vtkJPEGWriter
 
     from headtwin_app.core.atomic import atomic_output
-    from headtwin_app.core.errors import OutputError
+    from headtwin_app.core.errors import OutputError, stderr_to_log
 
     p = Path(path)
     jpeg = check_picture_suffix(p) != ".png"
@@ -127,7 +116,7 @@ def save_picture(rgb: np.ndarray, path: str | os.PathLike[str]) -> Path:
     if jpeg:
         writer.SetQuality(95)
     writer.SetInputData(image)
-    with atomic_output(p) as tmp:
+    with atomic_output(p) as tmp, stderr_to_log():  # libpng reports write errors on stderr
         writer.SetFileName(str(tmp))
         writer.Write()
         if writer.GetErrorCode() != 0 or not tmp.is_file() or tmp.stat().st_size == 0:

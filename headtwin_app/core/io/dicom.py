@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headtwin_app.core.errors import stderr_to_log
 from headtwin_app.core.volume import Volume, VolumeError
 
 UNDEFINED_LENGTH = 0xFFFFFFFF  # encapsulated (compressed) pixel data: the codec checks it
@@ -63,13 +64,16 @@ def series_files(folder: Path) -> list[str]:
     import SimpleITK as sitk
 
     reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
+    with stderr_to_log():
+        series = reader.GetGDCMSeriesIDs(str(folder))
     if not series:
         raise VolumeError(f"{folder}: the folder holds no DICOM series")
     # The series with the most slices is the image the user means.
     files = max((list(reader.GetGDCMSeriesFileNames(str(folder), s)) for s in series), key=len)
-    for f in files:
-        check_file(Path(f))
+    # GDCM leaves out a damaged slice without a word: check every DICOM file in the folder.
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and (f.suffix.lower() in (".dcm", ".dicom", ".ima") or looks_like_dicom(f)):
+            check_file(f)
     return files
 
 
@@ -113,4 +117,5 @@ def write_series(vol: Volume, folder: Path) -> None:
         for key, value in tags.items():
             sl.SetMetaData(key, value)
         writer.SetFileName(str(folder / f"slice_{z:04d}.dcm"))
-        writer.Execute(sl)
+        with stderr_to_log():
+            writer.Execute(sl)

@@ -3,11 +3,13 @@ before the voxels are read), and ITK-format writes."""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from headtwin_app.core.errors import stderr_to_log
 from headtwin_app.core.io.checks import check_affine, check_voxel_count
 from headtwin_app.core.volume import Volume, VolumeError
 
@@ -74,9 +76,13 @@ def load_itk(p: Path, fmt: str = "itk") -> Volume:
     quiet_itk()
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(p))
-    reader.ReadImageInformation()
-    check_info(reader, p)
-    return from_itk(reader.Execute(), p, fmt)
+    with stderr_to_log():
+        reader.ReadImageInformation()
+        check_info(reader, p)
+        if p.suffix.lower() in (".mha", ".mhd"):
+            check_metaimage(p, reader)
+        image = reader.Execute()
+    return from_itk(image, p, fmt)
 
 
 def load_series(p: Path, files: list[str]) -> Volume:
@@ -85,7 +91,61 @@ def load_series(p: Path, files: list[str]) -> Volume:
     quiet_itk()
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
-    return from_itk(reader.Execute(), p, "dicom-series")
+    with stderr_to_log():
+        image = reader.Execute()
+    return from_itk(image, p, "dicom-series")
+
+
+def _meta_header(p: Path) -> tuple[dict[str, str], int]:
+    """MetaImage header fields and the byte offset where the LOCAL data start."""
+    fields: dict[str, str] = {}
+    with open(p, "rb") as fh:
+        head = fh.read(65536)
+    pos = 0
+    for line in head.split(b"\n"):
+        pos += len(line) + 1
+        key, _, value = line.decode("latin-1").partition("=")
+        fields[key.strip()] = value.strip()
+        if key.strip() == "ElementDataFile":
+            break
+    return fields, pos
+
+
+def check_metaimage(p: Path, reader) -> None:  # type: ignore[no-untyped-def]
+    """MetaIO meets a damaged compressed stream with a line on stderr and returns the voxels
+    it has: inflate the stream here first (zlib checks its Adler-32 and its end) and compare
+    its length with what the header announces."""
+    fields, start = _meta_header(p)
+    if fields.get("CompressedData", "").lower() != "true":
+        return
+    source = fields.get("ElementDataFile", "")
+    if source == "LOCAL":
+        with open(p, "rb") as fh:
+            fh.seek(start)
+            stream = fh.read()
+    elif (p.parent / source).is_file():
+        stream = (p.parent / source).read_bytes()
+    else:
+        return  # a missing data file: ITK's own error says so
+    inflater = zlib.decompressobj()
+    try:
+        size = len(inflater.decompress(stream))
+    except zlib.error as exc:
+        raise VolumeError(f"{p}: the compressed voxel data are damaged ({exc})") from None
+    need = int(np.prod(reader.GetSize())) * reader.GetNumberOfComponents() * \
+        _itk_bytes(reader.GetPixelIDValue())
+    if not inflater.eof or (need and size != need):
+        raise VolumeError(f"{p}: the compressed voxel data are truncated or damaged ({size} "
+                          f"bytes inflated, {need} expected)")
+
+
+def _itk_bytes(pixel_id: int) -> int:
+    import SimpleITK as sitk
+
+    sizes = {sitk.sitkUInt8: 1, sitk.sitkInt8: 1, sitk.sitkUInt16: 2, sitk.sitkInt16: 2,
+             sitk.sitkUInt32: 4, sitk.sitkInt32: 4, sitk.sitkUInt64: 8, sitk.sitkInt64: 8,
+             sitk.sitkFloat32: 4, sitk.sitkFloat64: 8}
+    return sizes.get(pixel_id, 0)
 
 
 def to_itk(vol: Volume):  # type: ignore[no-untyped-def]
@@ -105,4 +165,5 @@ def write_itk(vol: Volume, tmp: Path) -> None:
     import SimpleITK as sitk
 
     quiet_itk()
-    sitk.WriteImage(to_itk(vol), str(tmp), True)
+    with stderr_to_log():
+        sitk.WriteImage(to_itk(vol), str(tmp), True)

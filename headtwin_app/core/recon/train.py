@@ -117,7 +117,10 @@ class TrainConfig:
         defaults = TrainConfig()
         for key, value in data.items():
             _check_field(path, key, value, getattr(defaults, key))
-        return TrainConfig(**data)
+        try:
+            return TrainConfig(**data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from None
 
 
 def _check_field(path: Path, key: str, value: Any, default: Any) -> None:
