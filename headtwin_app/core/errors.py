@@ -87,8 +87,6 @@ def user_message(exc: BaseException) -> str | None:
         return one_line(str(exc).strip("'\"")) or type(exc).__name__
     if isinstance(exc, OSError):
         return describe_os_error(exc)
-    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
-        return one_line(exc.args[0])
     if isinstance(exc, MemoryError):
         return "not enough memory for this operation (try a smaller image or a coarser grid)"
     oom = _torch_out_of_memory()

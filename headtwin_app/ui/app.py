@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Sequence
-from pathlib import Path
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -21,28 +19,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _install_excepthook() -> None:
-    """Unexpected errors become a dialog and a log line, never a silent crash."""
+    """An exception no handler caught becomes a dialog (its one line: the user-facing message,
+    or for a bug the log path holding the traceback), never a silent crash."""
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from headtwin_app.ui.errors import error_text
+
     def hook(exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
-        log = Path.home() / ".cache" / "headtwin" / "errors.log"
-        try:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("a", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-        except OSError:
-            pass
-        sys.stderr.write(text)
+        exc.__traceback__ = tb
+        text = error_text(exc)
+        sys.stderr.write(f"headtwin: {text}\n")
         if QApplication.instance() is not None:
-            QMessageBox.critical(None, "Unexpected error",
-                                 f"{exc_type.__name__}: {exc}\n\nDetails were written to {log}.")
+            QMessageBox.critical(None, "HeadTwin Studio", text)
 
     sys.excepthook = hook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from headtwin_app.core.errors import route_warnings_to_log
+
     args = parse_args(argv)
+    route_warnings_to_log()
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 

@@ -54,6 +54,7 @@ from headtwin_app.core.mask_designer import (
 from headtwin_app.core.masks import FAMILIES, FAMILY_NAMES
 from headtwin_app.core.scantime import DEFAULT_TR_S
 from headtwin_app.core.sweep_report import PAPER_TABLE2, table2_rows, write_csv, write_plot
+from headtwin_app.ui.errors import error_text
 from headtwin_app.ui.state import AppState
 
 R_MIN, R_STEP, R_STEPS = 1.0, 0.25, 60  # slider: R = 1 … 16 in steps of 0.25
@@ -216,7 +217,7 @@ class SweepView(QWidget):
         worker = create_worker(self.ws.designer.sweep, params, accels, _start_thread=False,
                                _ignore_errors=True)
         worker.yielded.connect(self._on_row)
-        worker.errored.connect(lambda exc: self.ws.show_error(f"sweep failed: {exc}"))
+        worker.errored.connect(lambda exc: self.ws.show_error(f"sweep failed: {error_text(exc)}"))
         worker.finished.connect(self._on_finished)
         self._worker = worker
         worker.start()
@@ -585,7 +586,7 @@ class DesignerWorkspace(QWidget):
         worker = create_worker(self.designer.update, params, painted, _start_thread=False,
                                _ignore_errors=True)
         worker.returned.connect(self._show)
-        worker.errored.connect(lambda exc: self.show_error(str(exc)))
+        worker.errored.connect(lambda exc: self.show_error(error_text(exc)))
         worker.finished.connect(self._worker_done)
         self._worker = worker
         worker.start()

@@ -62,6 +62,7 @@ from headtwin_app.core.project import (
     read_labels,
 )
 from headtwin_app.core.volume import Volume
+from headtwin_app.ui.errors import error_text
 from headtwin_app.ui.ortho_view import OrthoViewer
 from headtwin_app.ui.slice_view import PLANES
 from headtwin_app.ui.state import AppState
@@ -1000,8 +1001,7 @@ class LabellingWorkspace(QWidget):
         worker = create_worker(job, _ignore_errors=True)
         worker.yielded.connect(self._proposal_step)
         worker.returned.connect(self._proposal_arrived)
-        worker.errored.connect(lambda exc: self.warn("Proposal failed", str(exc) or
-                                                     type(exc).__name__))
+        worker.errored.connect(lambda exc: self.warn("Proposal failed", error_text(exc)))
         worker.aborted.connect(lambda: self.tell("proposal cancelled"))
         worker.finished.connect(self._proposal_finished)
         self._proposal_worker = worker
@@ -1130,7 +1130,7 @@ class LabellingWorkspace(QWidget):
         worker = create_worker(auto_label, self.project, predictor, source=self.predictor_name,
                                _ignore_errors=True)
         worker.yielded.connect(self._auto_progress)
-        worker.errored.connect(lambda exc: self.warn("Auto-labelling failed", str(exc)))
+        worker.errored.connect(lambda exc: self.warn("Auto-labelling failed", error_text(exc)))
         worker.aborted.connect(lambda: self.tell("auto-labelling cancelled; run it again to "
                                                  "resume"))
         worker.finished.connect(self._auto_finished)
@@ -1185,7 +1185,7 @@ class LabellingWorkspace(QWidget):
         self.save_if_dirty()
         worker = create_worker(self.retrainer, self.project, _ignore_errors=True)
         worker.yielded.connect(lambda p: self.tell(f"retraining: {getattr(p, 'message', p)}"))
-        worker.errored.connect(lambda exc: self.warn("Retraining failed", str(exc)))
+        worker.errored.connect(lambda exc: self.warn("Retraining failed", error_text(exc)))
         worker.returned.connect(self._trained)
         worker.finished.connect(self._train_finished)
         self._train_worker = worker

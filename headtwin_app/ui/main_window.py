@@ -20,6 +20,7 @@ from superqt.utils import create_worker
 
 from headtwin_app.core.case import Case, load_case
 from headtwin_app.core.io import OPEN_FILTER
+from headtwin_app.ui.errors import error_text
 from headtwin_app.ui.ortho_view import OrthoViewer
 from headtwin_app.ui.placeholder import PlaceholderWorkspace
 from headtwin_app.ui.state import AppState
@@ -172,7 +173,7 @@ class MainWindow(QMainWindow):
             self._add_recent(remember)
 
     def _load_failed(self, exc: BaseException, what: str) -> None:
-        msg = str(exc) or type(exc).__name__
+        msg = error_text(exc)
         self.statusBar().showMessage(f"Could not open {what}", 8000)
         QMessageBox.critical(self, "Cannot open image", msg)
 
@@ -242,15 +243,26 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "headtwin.png",
                                               "PNG (*.png)")
         if path:
-            self.save_screenshot(path)
+            try:
+                self.save_screenshot(path)
+            except (OSError, ValueError) as exc:
+                QMessageBox.warning(self, "Screenshot not saved", error_text(exc))
 
     def save_screenshot(self, path: str | Path) -> Path:
+        from headtwin_app.core.atomic import atomic_write
+        from headtwin_app.core.errors import OutputError
         from headtwin_app.ui.screenshot import grab_window
 
         image = grab_window(self)
-        if not image.save(str(path)):
-            raise OSError(f"{path}: could not write the PNG")
-        return Path(path)
+        suffix = Path(path).suffix.lower()
+        if suffix not in (".png", ".jpg", ".jpeg"):
+            raise OutputError(f"{path}: screenshots are .png or .jpg files")
+
+        def write(tmp: Path) -> None:
+            if not image.save(str(tmp), suffix.lstrip(".").upper().replace("JPG", "JPEG")):
+                raise OutputError(f"{path}: could not write the picture")
+
+        return atomic_write(path, write)
 
     def _restore(self) -> None:
         geometry = self.settings.value("geometry")

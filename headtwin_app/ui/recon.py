@@ -42,6 +42,7 @@ from headtwin_app.core.recon.cascade import CascadeConfig
 from headtwin_app.core.recon.data import recon_mask
 from headtwin_app.core.recon.job import ReconResult, case_slices, recon_job
 from headtwin_app.core.recon.predict import DEFAULT_MODEL, checkpoint_config, resolve_device
+from headtwin_app.ui.errors import error_text
 from headtwin_app.ui.state import AppState
 
 METHOD_TITLES = {"zf": "zero-filled", "cs": "compressed sensing", "cascade": "cascade CNN"}
@@ -348,7 +349,7 @@ class ReconWorkspace(QWidget):
                                _ignore_errors=True)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(self._on_result)
-        worker.errored.connect(lambda exc: self.show_error(str(exc)))
+        worker.errored.connect(lambda exc: self.show_error(error_text(exc)))
         worker.aborted.connect(lambda: self.progress_label.setText("cancelled"))
         worker.finished.connect(self._on_finished)
         self._worker = worker
@@ -526,14 +527,17 @@ class TrainDialog(QDialog):
         return self._worker is not None
 
     def start(self, **extra: Any) -> None:
+        from headtwin_app.core.atomic import check_writable
         from headtwin_app.core.recon.train import train_iter
 
         if self._worker is not None:
             return
         try:
             cfg = self.config(**extra)
-        except ValueError as exc:
-            self.status.setText(str(exc))
+            # an unwritable output must show now, not after the training
+            check_writable(Path(self.out.text()).expanduser())
+        except (OSError, ValueError) as exc:
+            self.status.setText(error_text(exc))
             return
         self.steps_seen, self.train_losses, self.val_steps, self.val_losses = [], [], [], []
         self._cfg = cfg
@@ -541,7 +545,7 @@ class TrainDialog(QDialog):
                                _ignore_errors=True)
         worker.yielded.connect(self._on_step)
         worker.returned.connect(self._on_done)
-        worker.errored.connect(lambda exc: self.status.setText(f"error: {exc}"))
+        worker.errored.connect(lambda exc: self.status.setText(f"error: {error_text(exc)}"))
         worker.aborted.connect(lambda: self.status.setText("cancelled; nothing saved"))
         worker.finished.connect(self._on_finished)
         self._worker = worker
@@ -579,8 +583,8 @@ class TrainDialog(QDialog):
                                          "steps": hist["steps"], "device": hist["device"],
                                          "seconds": round(hist["seconds"], 1)})
             save_loss_curve(hist, out.with_suffix(".loss.png"), out.name)
-        except OSError as exc:
-            self.status.setText(f"cannot save {out}: {exc}")
+        except (OSError, ValueError) as exc:
+            self.status.setText(f"not saved: {error_text(exc)}")
             return
         self.status.setText(f"saved {out} ({hist['steps']} steps, {hist['seconds']:.0f} s)")
         self.trained.emit(str(out))

@@ -47,6 +47,7 @@ from headtwin_app.render.export import FORMATS, export_meshes
 from headtwin_app.render.mesh import MeshOptions, StructureMesh, SurfaceExtractor
 from headtwin_app.render.offscreen import capture, save_picture
 from headtwin_app.render.scene import BRAIN_LAYERS, SLICE_AXES, TwinScene, make_lod
+from headtwin_app.ui.errors import error_text
 from headtwin_app.ui.state import AppState
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -596,7 +597,10 @@ class TwinWorkspace(QWidget):
     def _screenshot_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save 3D view", "twin.png", "PNG (*.png)")
         if path:
-            self.state.status.emit(f"Saved {self.save_screenshot(path)}")
+            try:
+                self.state.status.emit(f"Saved {self.save_screenshot(path)}")
+            except (OSError, ValueError) as exc:
+                self.message.setText(f"Screenshot not saved: {error_text(exc)}")
 
     def export(self, folder: str | Path, fmt: str = "stl", single_file: bool = False,
                visible_only: bool = True) -> list[Path]:
@@ -612,8 +616,8 @@ class TwinWorkspace(QWidget):
         try:
             paths = self.export(dialog.folder.text(), dialog.format.currentText().lower(),
                                 dialog.single.isChecked(), dialog.visible_only.isChecked())
-        except ValueError as exc:
-            self.message.setText(f"Export failed: {exc}")
+        except (OSError, ValueError) as exc:
+            self.message.setText(f"Export failed: {error_text(exc)}")
             return
         self.state.status.emit(f"Exported {len(paths)} file(s) to {dialog.folder.text()}")
 

@@ -80,6 +80,34 @@ def test_bad_file_gives_dialog_not_crash(  # type: ignore[no-untyped-def]
     assert window.recent_files() == []
 
 
+def test_bitflipped_file_and_a_bug_follow_the_error_policy(  # type: ignore[no-untyped-def]
+        window: MainWindow, qtbot, tmp_path: Path, monkeypatch) -> None:
+    """A damaged .nii.gz (one flipped bit) is refused in one line naming it; a genuine bug
+    shows one line naming the log that holds its traceback."""
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append(text))
+    monkeypatch.setenv("HEADTWIN_CACHE", str(tmp_path / "cache"))
+    good = save_volume(synthetic_head(), tmp_path / "head.nii.gz").read_bytes()
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x04
+    (tmp_path / "flipped.nii.gz").write_bytes(bytes(flipped))
+    window.open_path(tmp_path / "flipped.nii.gz")
+    qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
+    assert "flipped.nii.gz" in shown[0] and "\n" not in shown[0] and "corrupt" in shown[0]
+    assert window.state.case is None
+    qtbot.waitUntil(lambda: window._worker is None, timeout=5000)
+
+    def broken(path):  # type: ignore[no-untyped-def]
+        return {}["no such key"]
+
+    monkeypatch.setattr("headtwin_app.ui.main_window.load_case", broken)
+    window.open_path(tmp_path / "head.nii.gz")
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=20_000)
+    log = tmp_path / "cache" / "logs" / "errors.log"
+    assert "internal error" in shown[1] and str(log) in shown[1] and "\n" not in shown[1]
+    assert "KeyError" in log.read_text()
+
+
 def test_drop_opens_file(window: MainWindow, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = save_volume(synthetic_head(), tmp_path / "dropped.mha")
     mime = QMimeData()
