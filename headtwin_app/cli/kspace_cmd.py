@@ -213,6 +213,9 @@ def run_sweep(args: argparse.Namespace) -> int:
                           **_params(args)):
         row["slice"] = z
         rows.append(row)
+    if all(r["error"] for r in rows):
+        raise ValueError(f"no (mask, R) pair could be simulated; e.g. {rows[0]['mask']} at "
+                         f"R={rows[0]['accel_requested']:g}: {rows[0]['error']}")
     if args.csv:
         write_csv(rows, args.csv)
     if args.plot:

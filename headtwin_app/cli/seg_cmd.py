@@ -116,6 +116,9 @@ def run_segment(args: argparse.Namespace) -> int:
     extra = {"refine": False} if args.no_refine and args.backend == "builtin" else {}
     backend = get_backend(args.backend, model=args.model, device=args.device, **extra)
     image = load_volume(args.image)
+    if min(image.shape) < 2:
+        raise ValueError(f"{args.image}: a 2D image (shape {image.shape}); segmentation needs a "
+                         "3D head volume")
     data = image.data
     if not data.max() > data.min():
         raise ValueError(f"{args.image}: the image is constant (every voxel is {data.min():g}); "

@@ -47,6 +47,8 @@ def _temp_path(path: Path, mark: str) -> Path:
 
 def check_name(path: Path) -> None:
     """A file name the file system can hold (clear error instead of ENAMETOOLONG later)."""
+    if str(path) in ("", ".", "..") or not path.name:
+        raise OutputError(f"'{path}': give an output file or folder name")
     if len(os.fsencode(path.name)) > NAME_MAX:
         raise OutputError(f"{str(path)[:80]}…: the file name is too long "
                           f"({len(os.fsencode(path.name))} bytes; at most {NAME_MAX})")
@@ -132,6 +134,9 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     _make_parent(target)
     if target.is_dir():
         raise OutputError(f"{target}: is a folder; give a file name")
+    if target.exists() and not target.is_file():
+        raise OutputError(f"{target}: not a regular file (a device, pipe or socket); give a "
+                          "file name")
     remove_stale_temporaries(target.parent)
     tmp = _temp_path(target, TMP_MARK)
     try:
@@ -265,6 +270,9 @@ def check_writable(path: str | os.PathLike[str], folder: bool = False) -> None:
     else:
         if target.is_dir():
             raise OutputError(f"{target}: is a folder; give a file name")
+        if target.exists() and not target.is_file():
+            raise OutputError(f"{target}: not a regular file (a device, pipe or socket); give "
+                              "a file name")
         probe_dir = target.parent
     try:
         probe_dir.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,9 @@ def load_case(path: str | Path) -> Case:
     if image_file is None or not image_file.exists():
         vol = load_volume(p)
         return Case(vol, name=_case_name(p), source=p)
+    from headtwin_app.core.atomic import remove_stale_temporaries
+
+    remove_stale_temporaries(p)  # left by a write into this case folder that was killed
     case = Case(load_volume(image_file), name=p.name, source=p)
     labels_file = p / "labels.nii.gz"
     if labels_file.exists():
@@ -49,12 +52,11 @@ def load_case(path: str | Path) -> Case:
 
 
 def _load_on_grid(path: Path, image: Volume) -> Volume:
-    from headtwin_app.core.io import load_volume
-    from headtwin_app.core.volume import VolumeError
+    """A label map of the case, checked (whole known ids) and on the image's grid."""
+    from headtwin_app.core.labelmap import check_same_grid, load_label_map
 
-    vol = load_volume(path)
-    if vol.shape != image.shape:
-        raise VolumeError(f"{path}: label map shape {vol.shape} does not match image {image.shape}")
+    vol = load_label_map(path)
+    check_same_grid(image, vol, "the image", str(path))
     vol.data = vol.data.astype("int16", copy=False)
     return vol
 

@@ -68,6 +68,19 @@ def _flip(src: Path, dst: Path, byte: int, bit: int) -> Path:
     return dst
 
 
+def _gzip_bomb(path: Path) -> Path:
+    """A 4³ NIfTI followed by 400 MB of zeros, gzipped to well under a megabyte."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    header = nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)).to_bytes()
+    zeros = bytes(10**7)
+    parts = [packer.compress(header), *(packer.compress(zeros) for _ in range(40)),
+             packer.flush()]
+    path.write_bytes(b"".join(parts))
+    return path
+
+
 def _malicious_pickle(path: Path, marker: Path) -> Path:
     """A torch file whose unpickling would run `touch MARKER` (refused by weights_only)."""
     import torch
@@ -161,6 +174,7 @@ def make_files(root: Path) -> dict[str, Path]:  # noqa: PLR0915 - one place list
     f["truncated.nii"] = root / "truncated.nii"
     (root / "trailing_garbage.nii.gz").write_bytes(good + b"garbage after the stream")
     f["trailing_garbage.nii.gz"] = root / "trailing_garbage.nii.gz"
+    f["gzip_bomb.nii.gz"] = _gzip_bomb(root / "gzip_bomb.nii.gz")
     # single-bit flips spread over the compressed stream and its trailer
     n = len(good)
     for k, pos in enumerate(np.linspace(12, n - 1, 12).astype(int)):
@@ -369,7 +383,8 @@ BAD_IMAGES = {  # file key → what the error line must mention
     "junk.npy": "junk.npy", "junk.h5": "junk.h5", "junk.dcm": "junk.dcm",
     "unknown_suffix": "image.xyz", "truncated.nii.gz": "truncated.nii.gz",
     "gzip_of_text.nii.gz": "gzip_of_text", "truncated.nii": "truncated.nii",
-    "trailing_garbage.nii.gz": "trailing_garbage", "nan_affine": "nan_affine",
+    "trailing_garbage.nii.gz": "trailing_garbage", "gzip_bomb.nii.gz": "gzip_bomb",
+    "nan_affine": "nan_affine",
     "zero_spacing": "zero_spacing", "nan_voxels": "nan_voxels", "inf_voxels": "inf_voxels",
     "rgb": "rgb.nii.gz", "complex_nii": "complex.nii.gz", "4d": "fourd.nii.gz",
     "1d": "oned.nii.gz", "huge_header": "huge_header.nii", "structured.npy": "structured.npy",
@@ -630,6 +645,14 @@ def build_corpus(root: Path) -> list[Case]:  # noqa: PLR0915 - one list of every
     err("convert/out_name_too_long", ["convert", "--image", img, "--out",
                                       o / ("y" * 300 + ".nii.gz")], "too long")
     err("cli/no_such_command", ["frobnicate"], "frobnicate")
+    err("info/empty_path", ["info", "--image", ""], "empty path")
+    err("convert/out_empty_path", ["convert", "--image", img, "--out", ""], "name")
+    err("convert/out_device", ["convert", "--image", img, "--out", "/dev/null"], "/dev/null")
+    err("sweep/every_pair_fails", ["sweep", "--image", img, "--masks", "cartesian",
+                                   "--accels", "1e308"], "cartesian")
+    flat = _nii(root / "slice2d.nii.gz", _image()[:, :, :1])
+    err("segment/2d_image", ["segment", "--image", flat, "--out", o / "s.nii.gz"],
+        "slice2d.nii.gz")
     err("info/no_image_flag", ["info"], "--image")
 
     # edge inputs that must work

@@ -47,6 +47,8 @@ def read_nifti(path: str | os.PathLike[str]) -> nib.Nifti1Image:
 def load_volume(path: str | os.PathLike[str]) -> Volume:
     """Read any supported image into a RAS+ `Volume`; raise `VolumeError` on any problem."""
     p = Path(path)
+    if str(path) == "":
+        raise VolumeError("no image file given (an empty path)")
     try:
         exists = p.exists()
     except OSError as exc:  # e.g. a name longer than the file system allows

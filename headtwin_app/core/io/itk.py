@@ -127,13 +127,13 @@ def check_metaimage(p: Path, reader) -> None:  # type: ignore[no-untyped-def]
         stream = (p.parent / source).read_bytes()
     else:
         return  # a missing data file: ITK's own error says so
-    inflater = zlib.decompressobj()
-    try:
-        size = len(inflater.decompress(stream))
-    except zlib.error as exc:
-        raise VolumeError(f"{p}: the compressed voxel data are damaged ({exc})") from None
     need = int(np.prod(reader.GetSize())) * reader.GetNumberOfComponents() * \
         _itk_bytes(reader.GetPixelIDValue())
+    inflater = zlib.decompressobj()
+    try:  # at most one byte more than announced: a "zip bomb" stops here
+        size = len(inflater.decompress(stream, need + 1 if need else 0))
+    except zlib.error as exc:
+        raise VolumeError(f"{p}: the compressed voxel data are damaged ({exc})") from None
     if not inflater.eof or (need and size != need):
         raise VolumeError(f"{p}: the compressed voxel data are truncated or damaged ({size} "
                           f"bytes inflated, {need} expected)")

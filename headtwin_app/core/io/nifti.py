@@ -19,15 +19,28 @@ from headtwin_app.core.io.checks import MAX_VOXELS, check_affine, check_scalar_d
 from headtwin_app.core.volume import Volume, VolumeError
 
 GZIP_MAGIC = b"\x1f\x8b"
+CHUNK = 1 << 24  # inflate 16 MiB at a time
 
 
-def gunzip_verified(raw: bytes, p: Path) -> bytes:
-    """Inflate every gzip member of `raw`, checking each member's CRC-32 and length."""
+def gunzip_verified(raw: bytes, p: Path, limit: int | None = None) -> bytes:
+    """Inflate every gzip member of `raw`, checking each member's CRC-32 and length; more than
+    `limit` bytes (a "gzip bomb") are refused before they fill the memory."""
     parts: list[bytes] = []
+    total = 0
     while raw:
         inflater = zlib.decompressobj(wbits=31)
+        pending = raw
         try:
-            parts.append(inflater.decompress(raw))
+            while True:
+                out = inflater.decompress(pending, CHUNK)
+                pending = inflater.unconsumed_tail
+                total += len(out)
+                parts.append(out)
+                if limit is not None and total > limit:
+                    raise VolumeError(f"{p}: the compressed data inflate to more than the "
+                                      f"{limit} bytes the header announces; the file is corrupt")
+                if inflater.eof or (not out and not pending):
+                    break
         except zlib.error as exc:
             raise VolumeError(f"{p}: the compressed data is damaged ({exc}); the file is "
                               "corrupt") from None
@@ -40,6 +53,21 @@ def gunzip_verified(raw: bytes, p: Path) -> bytes:
                                   "is corrupt")
             break
     return b"".join(parts)
+
+
+def _announced_size(raw: bytes, p: Path) -> int | None:
+    """Header + voxel bytes the NIfTI header at the start of the gzip stream announces (None
+    when the start does not inflate to a header: the full check then says why)."""
+    try:
+        head = zlib.decompressobj(wbits=31).decompress(raw[:65536], 540)
+        klass = _header_class(head, p)
+        size = 348 if klass is nib.Nifti1Image else 540
+        header = klass.header_class(head[:size])
+        shape = header.get_data_shape()
+        n = int(np.prod(shape, dtype=np.float64)) if shape else 0
+        return int(header.get_data_offset()) + n * header.get_data_dtype().itemsize + 2**20
+    except Exception:  # noqa: BLE001 - anything odd here is reported by the full read
+        return None
 
 
 def _header_class(raw: bytes, p: Path) -> type[nib.Nifti1Image]:
@@ -55,7 +83,7 @@ def read_nifti_checked(p: Path) -> nib.Nifti1Image:
     """The NIfTI image in `p` with its bytes verified (gzip CRC/length, header against size)."""
     raw = p.read_bytes()
     if raw.startswith(GZIP_MAGIC):
-        raw = gunzip_verified(raw, p)
+        raw = gunzip_verified(raw, p, _announced_size(raw, p))
     klass = _header_class(raw, p)
     if len(raw) < 348:
         raise VolumeError(f"{p}: the file is truncated ({len(raw)} bytes, smaller than a NIfTI "
