@@ -13,6 +13,23 @@ os.environ.setdefault("HEADTWIN_CACHE", str(ROOT / ".cache" / "headtwin"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+try:
+    import torch
+
+    TORCH_THREADS = torch.get_num_threads()  # the machine's default, before any test sets it
+except ImportError:  # core-only environments
+    torch = None  # type: ignore[assignment]
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():  # type: ignore[no-untyped-def]
+    """Commands run in process (`recon --threads 1`, training configs) set torch's global
+    thread count; every test starts with the machine's default again."""
+    if torch is not None and torch.get_num_threads() != TORCH_THREADS:
+        torch.set_num_threads(TORCH_THREADS)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """QSettings go to a throwaway folder so tests never touch the user's recent files."""

@@ -304,6 +304,12 @@ def make_files(root: Path) -> dict[str, Path]:  # noqa: PLR0915 - one place list
                                              "spacing_mm": 2.0}, "label_ids": [1, 2]}
     torch.save(seg_bomb, root / "seg_bomb.pt")
     f["seg_bomb.pt"] = root / "seg_bomb.pt"
+    # the shipped coarse model with a malicious fine stage beside it (MODEL.refine.pt)
+    shipped = Path(__file__).resolve().parents[2] / "models" / "seg_builtin.pt"
+    (root / "evil_refine").mkdir(exist_ok=True)
+    shutil.copyfile(shipped, root / "evil_refine" / "seg.pt")
+    _malicious_pickle(root / "evil_refine" / "seg.refine.pt", marker)
+    f["evil_refine"] = root / "evil_refine" / "seg.pt"
     configs = {"cfg_list.json": "[1, 2]", "cfg_number.json": "3", "cfg_null.json": "null",
                "cfg_string.json": '"steps"', "cfg_bad_json.json": "{steps: 3",
                "cfg_unknown.json": '{"stepz": 3}', "cfg_type.json": '{"steps": "ten"}',
@@ -557,6 +563,7 @@ def build_corpus(root: Path) -> list[Case]:  # noqa: PLR0915 - one list of every
         (["--device", "cuda"], "cuda"), (["--device", "tpu"], "tpu"),
         (["--backend", "magic"], "--backend"), (["--model", f["garbage.pt"]], "garbage.pt"),
         (["--model", f["evil.pt"]], "refused"), (["--model", f["seg_bomb.pt"]], "seg_bomb.pt"),
+        (["--model", f["evil_refine"]], "seg.refine.pt"),
         (["--model", f["tiny_cascade.pt"]], "tiny_cascade.pt"),
         (["--backend", "nnunet"], "--model"),
         (["--backend", "nnunet", "--model", root / "none"], "none"),
