@@ -137,16 +137,20 @@ def route_warnings_to_log() -> None:
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
-        text = warnings.formatwarning(message, category, filename, lineno, line)
-        try:
-            folder = log_dir()
-            folder.mkdir(parents=True, exist_ok=True)
-            with (folder / "warnings.log").open("a", encoding="utf-8") as fh:
-                fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
-        except OSError:
-            pass
+        log_warning(warnings.formatwarning(message, category, filename, lineno, line))
 
     warnings.showwarning = show
+
+
+def log_warning(text: str) -> None:
+    """Append `text` to `warnings.log` (quietly: a log that cannot be written is skipped)."""
+    try:
+        folder = log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "warnings.log").open("a", encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text.rstrip()}\n")
+    except OSError:
+        pass
 
 
 @contextmanager
@@ -170,10 +174,4 @@ def stderr_to_log() -> Iterator[None]:
             tmp.seek(0)
             text = tmp.read().decode("utf-8", errors="replace").strip()
             if text:
-                try:
-                    folder = log_dir()
-                    folder.mkdir(parents=True, exist_ok=True)
-                    with (folder / "warnings.log").open("a", encoding="utf-8") as fh:
-                        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
-                except OSError:
-                    pass
+                log_warning(text)

@@ -23,7 +23,7 @@ from headtwin_app.core.atomic import (
     full_suffix,
     remove_stale_temporaries,
 )
-from headtwin_app.core.errors import OutputError, describe_os_error, one_line
+from headtwin_app.core.errors import OutputError, describe_os_error, log_warning, one_line
 from headtwin_app.core.io import dicom
 from headtwin_app.core.io.checks import check_affine, validate
 from headtwin_app.core.volume import Volume, VolumeError
@@ -133,8 +133,7 @@ def save_volume(vol: Volume, path: str | os.PathLike[str]) -> Path:
         except (OutputError, VolumeError):
             raise
         except Exception as exc:
-            raise OutputError(f"{folder}: cannot write the DICOM series "
-                              f"({one_line(str(exc), 200) or type(exc).__name__})") from None
+            raise _write_failure(folder, "the DICOM series", exc) from None
         return folder
     writer = {".nii": write_nifti, ".nii.gz": write_nifti, ".mha": write_itk,
               ".nrrd": write_itk, ".h5": write_fastmri, ".hdf5": write_fastmri,
@@ -145,11 +144,18 @@ def save_volume(vol: Volume, path: str | os.PathLike[str]) -> Path:
     except (OutputError, VolumeError):
         raise
     except Exception as exc:
-        if isinstance(exc, OSError) and exc.errno is not None:
-            raise OutputError(describe_os_error(exc, p)) from None
-        raise OutputError(f"{p}: cannot write the file "
-                          f"({one_line(str(exc), 200) or type(exc).__name__})") from None
+        raise _write_failure(p, "the file", exc) from None
     return p
+
+
+def _write_failure(p: Path, what: str, exc: Exception) -> OutputError:
+    """One line for a writer's failure: the OS reason when there is one; a library's long
+    exception text (ITK's C++ trace) goes to the log instead."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return OutputError(describe_os_error(exc, p))
+    log_warning(f"writing {p}: {type(exc).__name__}: {exc}")
+    return OutputError(f"{p}: cannot write {what} (the disk may be full or the folder not "
+                       "writable)")
 
 
 __all__ = ["NIFTI_SUFFIXES", "ITK_SUFFIXES", "DICOM_SUFFIXES", "HDF5_SUFFIXES", "OPEN_FILTER",

@@ -42,7 +42,9 @@ def gunzip_verified(raw: bytes, p: Path, limit: int | None = None) -> bytes:
                 if inflater.eof or (not out and not pending):
                     break
         except zlib.error as exc:
-            raise VolumeError(f"{p}: the compressed data is damaged ({exc}); the file is "
+            what = ("its CRC-32/length check fails" if "check" in str(exc)
+                    else f"the deflate stream is invalid: {exc}")
+            raise VolumeError(f"{p}: the compressed data is damaged ({what}); the file is "
                               "corrupt") from None
         if not inflater.eof:
             raise VolumeError(f"{p}: the compressed data ends early; the file is truncated")
