@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+from headtwin_app.core.package_data import RESOURCES_DIR
+
+RESOURCES = RESOURCES_DIR
 DEFAULT_TABLE = RESOURCES / "label_table.tsv"
 
 GROUPS = ("craniofacial", "CNS", "brain")

@@ -18,6 +18,7 @@ import torch
 
 from headtwin_app.core.device import resolve_device
 from headtwin_app.core.fft import ifft2c
+from headtwin_app.core.package_data import MODELS_DIR
 from headtwin_app.core.recon.cascade import CascadeConfig, CascadeNet
 from headtwin_app.core.recon.cs import (
     DEFAULT_ITERS,
@@ -35,7 +36,7 @@ from headtwin_app.core.weights import (
 )
 
 CHECKPOINT_FORMAT = "headtwin-recon-cascade"
-DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "recon_cascade.pt"
+DEFAULT_MODEL = MODELS_DIR / "recon_cascade.pt"
 METHODS = ("zf", "cs", "cascade")
 
 T = TypeVar("T")

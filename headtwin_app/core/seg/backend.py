@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from headtwin_app.core.package_data import MODELS_DIR
 from headtwin_app.core.volume import Volume
 
 BACKENDS = ("builtin", "nnunet", "atlas")
-MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
+__all__ = ["BACKENDS", "MODELS_DIR", "Progress", "SegmentationBackend", "TrainingCase",
+           "get_backend", "load_training_cases"]
 
 
 @dataclass(frozen=True)
