@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from headtwin_app.cli.args import float_in, int_in
 from headtwin_app.cli.output import emit
@@ -17,7 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     m = sub.add_parser("mesh", help="mesh every structure of a label map and export the meshes")
     m.add_argument("--labels", required=True, help="label map (NIfTI, MHA/NRRD, .npy ...)")
     m.add_argument("--out", required=True, help="output folder")
-    m.add_argument("--format", default="stl", choices=("stl", "obj", "ply", "gltf"))
+    m.add_argument("--format", default="stl", choices=("stl", "obj", "ply", "gltf", "glb", "3mf"),
+                   help="stl/obj/ply/3mf: millimetres in --space; gltf/glb: glTF 2.0 as the "
+                        "format defines it (metres, +Y superior)")
+    m.add_argument("--space", default="LPS", choices=("LPS", "RAS"),
+                   help="coordinate system of stl/obj/ply/3mf, written into the file (default "
+                        "LPS, as 3D Slicer and ITK read untagged meshes)")
     m.add_argument("--smooth", type=int_in(0, 1000), default=None, metavar="N",
                    help="windowed-sinc smoothing iterations (0: none; default 25)")
     m.add_argument("--decimate", type=float_in(0.0, 0.99), default=0.0, metavar="F",
@@ -46,7 +52,7 @@ def run_mesh(args: argparse.Namespace) -> int:
     from headtwin_app.core.atomic import check_writable
     from headtwin_app.core.labelmap import load_label_map
     from headtwin_app.core.labels import default_label_table
-    from headtwin_app.render.export import export_meshes
+    from headtwin_app.render.export import SIDECAR, export_meshes
     from headtwin_app.render.mesh import MeshOptions, SurfaceExtractor
 
     labels = load_label_map(args.labels, args.allow_unknown_labels)
@@ -59,7 +65,9 @@ def run_mesh(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     meshes = extractor.extract()
     mesh_seconds = time.perf_counter() - t0
-    paths = export_meshes(meshes, args.out, args.format, args.single_file)
+    paths = export_meshes(meshes, args.out, args.format, args.single_file, space=args.space,
+                          source=labels, options={"smooth_iterations": options.smooth_iterations,
+                                                  "decimate": options.decimate})
     table = default_label_table()
     structures = []
     for lid, sm in meshes.items():
@@ -77,7 +85,9 @@ def run_mesh(args: argparse.Namespace) -> int:
     result = {
         "labels": args.labels,
         "format": args.format,
+        "space": "glTF (metres, +Y superior)" if args.format in ("gltf", "glb") else args.space,
         "files": [str(p) for p in paths],
+        "sidecar": str(Path(args.out) / SIDECAR),
         "mesh_seconds": round(mesh_seconds, 4),
         "structures": structures,
     }

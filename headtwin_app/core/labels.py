@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from headtwin_app.core.atomic import atomic_write_text
 from headtwin_app.core.package_data import RESOURCES_DIR
 
 RESOURCES = RESOURCES_DIR
@@ -125,7 +126,7 @@ def write_label_table(table: LabelTable, path: str | os.PathLike[str]) -> None:
     for lab in table:
         lines.append("\t".join(map(str, (lab.id, lab.name, lab.group, lab.layer, *lab.rgb,
                                           lab.opacity))))
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 # ITK-SNAP label description format: IDX -R- -G- -B- -A-- VIS MSH "LABEL"
@@ -149,7 +150,7 @@ def write_itksnap(table: LabelTable, path: str | os.PathLike[str]) -> None:
         text = f"{lab.name} [{lab.group}/{lab.layer}]"
         out.append(f'{lab.id:5d} {r:5d} {g:4d} {b:4d} {lab.opacity:8.3g} {int(lab.visible):2d}  1'
                    f'    "{text}"')
-    Path(path).write_text("\n".join(out) + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(out) + "\n")
 
 
 def read_itksnap(path: str | os.PathLike[str]) -> LabelTable:

@@ -1,175 +1,151 @@
-"""Write structure meshes as STL, OBJ, PLY or glTF: one file per structure or one scene file.
+"""Export structure meshes: one file per structure or one scene file, in the formats' own
+conventions (`mesh_formats`), every file written atomically, plus a sidecar JSON.
 
-Coordinates are written as they are held, in millimetres (world RAS). glTF viewers assume metres,
-so a scene opened there looks 1000× too large; scale it there if needed, the numbers stay mm.
+STL/OBJ/PLY/3MF are in millimetres in LPS by default (what 3D Slicer and ITK assume for untagged
+files) or RAS on request, the space written into each file; glTF/GLB are in glTF's own frame
+(metres, +Y superior). The sidecar `headtwin_export.json` beside the files states space, units,
+the source label map's affine and SHA-256, and per structure its id, name, colour, opacity,
+SNOMED CT code and file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from vtkmodules.util import numpy_support as ns
 from vtkmodules.vtkCommonDataModel import vtkPolyData
-from vtkmodules.vtkFiltersCore import vtkAppendPolyData
-from vtkmodules.vtkIOExport import vtkGLTFExporter
-from vtkmodules.vtkIOGeometry import vtkOBJWriter, vtkSTLWriter
-from vtkmodules.vtkIOPLY import vtkPLYWriter
-from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer
 
-from headtwin_app.core.atomic import atomic_output, check_writable
-from headtwin_app.core.errors import OutputError, stderr_to_log
+from headtwin_app.core.atomic import atomic_output, atomic_write_text, check_writable
+from headtwin_app.core.codes import snomed_code
 from headtwin_app.core.labels import LabelTable, default_label_table
-from headtwin_app.render.mesh import StructureMesh
+from headtwin_app.core.volume import Volume
+from headtwin_app.render import mesh_formats as mf
+from headtwin_app.render.mesh import StructureMesh, decimate, with_normals
 
-FORMATS = ("stl", "obj", "ply", "gltf")
+FORMATS = ("stl", "obj", "ply", "gltf", "glb", "3mf")
+SPACES = mf.SPACES
+SIDECAR = "headtwin_export.json"
+_LPS_FRAME = "LPS: x right→left, y anterior→posterior, z inferior→superior"
+_RAS_FRAME = "RAS: x left→right, y posterior→anterior, z inferior→superior"
 
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "structure"
 
 
-def _as_polydata(mesh: StructureMesh | vtkPolyData) -> vtkPolyData:
-    return mesh.polydata if isinstance(mesh, StructureMesh) else mesh
+def part_of(mesh: StructureMesh | vtkPolyData, label_id: int, name: str,
+            rgb: tuple[int, int, int], opacity: float) -> mf.Part:
+    """A mesh as numpy arrays (RAS mm) with its display properties."""
+    pd = mesh.polydata if isinstance(mesh, StructureMesh) else mesh
+    pts = ns.vtk_to_numpy(pd.GetPoints().GetData()).astype(np.float64) \
+        if pd.GetNumberOfPoints() else np.zeros((0, 3))
+    tris = ns.vtk_to_numpy(pd.GetPolys().GetConnectivityArray()).reshape(-1, 3).astype(np.int64)
+    normals = pd.GetPointData().GetNormals()
+    nrm = ns.vtk_to_numpy(normals).astype(np.float64) if normals is not None else None
+    return mf.Part(name, label_id, rgb, float(opacity), pts, tris, nrm)
 
 
-def _colour_array(pd: vtkPolyData, rgb: tuple[int, int, int], on_points: bool) -> vtkPolyData:
-    """A shallow copy of `pd` carrying a constant RGB array named "RGB"."""
-    out = vtkPolyData()
-    out.ShallowCopy(pd)
-    n = pd.GetNumberOfPoints() if on_points else pd.GetNumberOfCells()
-    arr = ns.numpy_to_vtk(np.tile(np.asarray(rgb, np.uint8), (n, 1)), deep=True)
-    arr.SetName("RGB")
-    (out.GetPointData() if on_points else out.GetCellData()).SetScalars(arr)
-    return out
+def _writer(fmt: str, space: str, target: Path) -> Callable[[Path, list[mf.Part]], None]:
+    return {
+        "stl": lambda p, parts: mf.write_stl(p, parts, space),
+        "ply": lambda p, parts: mf.write_ply(p, parts, space),
+        "3mf": lambda p, parts: mf.write_3mf(p, parts, space),
+        "gltf": lambda p, parts: mf.write_gltf(p, parts, binary=False),
+        "glb": lambda p, parts: mf.write_gltf(p, parts, binary=True),
+        "obj": lambda p, parts: mf.write_obj(p, parts, space, target.with_suffix(".mtl").name),
+    }[fmt]
 
 
-def write_polydata(pd: vtkPolyData, path: str | os.PathLike[str],
-                   rgb: tuple[int, int, int] | None = None) -> Path:
-    """Write one mesh; the format comes from the suffix (.stl, .obj, .ply, .gltf)."""
-    p = Path(path)
-    fmt = p.suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise ValueError(f"{p}: unknown mesh format '{p.suffix}' (use {', '.join(FORMATS)})")
-    if fmt == "stl":
-        w = vtkSTLWriter()
-        w.SetFileTypeToBinary()
-        w.SetInputData(pd)
-    elif fmt == "obj":
-        w = vtkOBJWriter()
-        w.SetInputData(pd)
-    elif fmt == "ply":
-        w = vtkPLYWriter()
-        w.SetFileTypeToBinary()
-        if rgb is not None:
-            pd = _colour_array(pd, rgb, on_points=True)
-        if pd.GetPointData().GetArray("RGB") is not None:
-            w.SetArrayName("RGB")
-            w.SetColorModeToDefault()
-        w.SetInputData(pd)
-    else:
-        return write_gltf({p.stem: pd}, p, colours={p.stem: rgb})
-    with atomic_output(p) as tmp:
-        w.SetFileName(str(tmp))
-        with stderr_to_log():
-            written = w.Write() and w.GetErrorCode() == 0
-        _check_written(written, tmp, p)
-    return p
+def write_parts(parts: list[mf.Part], path: Path, fmt: str, space: str) -> list[Path]:
+    """One file holding `parts` (and the .mtl of an OBJ), each written atomically."""
+    with atomic_output(path) as tmp:
+        _writer(fmt, space, path)(tmp, parts)
+    if fmt != "obj":
+        return [path]
+    mtl = path.with_suffix(".mtl")
+    with atomic_output(mtl) as tmp:
+        mf.write_mtl(tmp, parts, space)
+    return [path, mtl]
 
 
-def _check_written(ok: bool, tmp: Path, p: Path) -> None:
-    """VTK writers report a full disk only through their error code; refuse an empty file."""
-    if not ok or not tmp.is_file() or tmp.stat().st_size == 0:
-        raise OutputError(f"{p}: could not write the mesh (the disk may be full)")
-
-
-def write_gltf(meshes: Mapping[str, vtkPolyData], path: str | os.PathLike[str],
-               colours: Mapping[str, tuple[int, int, int] | None] | None = None,
-               opacities: Mapping[str, float] | None = None) -> Path:
-    """Write named meshes as one glTF scene: one mesh node per entry, colour and opacity as its
-    material, buffers embedded. (vtkGLTFExporter; node names are mesh0, mesh1, ... in order.)"""
-    p = Path(path)
-    renderer = vtkRenderer()
-    for name, pd in meshes.items():
-        mapper = vtkPolyDataMapper()
-        mapper.SetInputData(pd)
-        mapper.ScalarVisibilityOff()
-        actor = vtkActor()
-        actor.SetMapper(mapper)
-        rgb = (colours or {}).get(name) or (200, 200, 200)
-        actor.GetProperty().SetColor(*(c / 255.0 for c in rgb))
-        actor.GetProperty().SetOpacity(float((opacities or {}).get(name, 1.0)))
-        renderer.AddActor(actor)
-    write_scene_gltf(renderer, p)
-    return p
-
-
-def write_scene_gltf(renderer: vtkRenderer, path: str | os.PathLike[str]) -> Path:
-    """Write the visible actors of a renderer (e.g. a TwinScene's) as one glTF file."""
-    from headtwin_app.render.offscreen import new_render_window
-
-    p = Path(path)
-    window = new_render_window((16, 16))  # never rendered: the exporter only walks the actors
-    window.AddRenderer(renderer)
-    exporter = vtkGLTFExporter()
-    exporter.SetRenderWindow(window)
-    exporter.InlineDataOn()
-    exporter.SaveNormalOn()
-    try:
-        with atomic_output(p) as tmp:
-            exporter.SetFileName(str(tmp))
-            with stderr_to_log():
-                exporter.Write()
-            _check_written(True, tmp, p)
-            _check_json(tmp, p)
-    finally:
-        window.RemoveRenderer(renderer)
-    return p
-
-
-def _check_json(tmp: Path, p: Path) -> None:
-    """A glTF file is JSON; a short write leaves it unparsable."""
-    import json
-
-    try:
-        json.loads(tmp.read_bytes())
-    except ValueError:
-        raise OutputError(f"{p}: could not write the glTF file completely (the disk may be "
-                          "full)") from None
+def source_hash(volume: Volume) -> str:
+    """SHA-256 of a label map's voxels (C order) and affine: the same for the same map,
+    whatever file format it was read from."""
+    h = hashlib.sha256(np.ascontiguousarray(volume.data).tobytes())
+    h.update(np.asarray(volume.affine, np.float64).tobytes())
+    return h.hexdigest()
 
 
 def export_meshes(meshes: Mapping[int, StructureMesh | vtkPolyData],
                   out_dir: str | os.PathLike[str], fmt: str = "stl", single_file: bool = False,
-                  table: LabelTable | None = None) -> list[Path]:
+                  table: LabelTable | None = None, space: str = "LPS",
+                  source: Volume | None = None, options: dict[str, Any] | None = None,
+                  reduce: float = 0.0) -> list[Path]:
     """Export structures to `out_dir`: `<id>_<name>.<fmt>` each, or `twin.<fmt>` when
-    `single_file` (one glTF node per structure; STL/OBJ/PLY get the meshes appended, PLY keeps
-    each structure's colour). Returns the written paths."""
+    `single_file` (named objects/nodes per structure), plus the sidecar JSON. `reduce` removes
+    that fraction of each mesh's triangles first (the export dialog's decimation). Returns the
+    mesh files written (an OBJ's .mtl included)."""
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(f"unknown mesh format '{fmt}' (use {', '.join(FORMATS)})")
+    if space not in SPACES:
+        raise ValueError(f"unknown space '{space}' (use LPS or RAS)")
     if not meshes:
         raise ValueError("nothing to export: no structures were meshed")
     table = table or default_label_table()
     out = Path(out_dir)
     check_writable(out, folder=True)
+    parts = []
+    for lid, mesh in meshes.items():
+        lab = table[lid] if lid in table else None
+        pd = mesh.polydata if isinstance(mesh, StructureMesh) else mesh
+        if reduce > 0:
+            pd = with_normals(decimate(pd, reduce))
+        parts.append(part_of(pd, int(lid), lab.name if lab else f"label_{lid}",
+                             lab.rgb if lab else (200, 200, 200), lab.opacity if lab else 1.0))
+    if reduce > 0:
+        options = {**(options or {}), "export_decimate": reduce}
+    files: dict[int, str] = {}
+    written: list[Path] = []
+    if single_file:
+        written = write_parts(parts, out / f"twin.{fmt}", fmt, space)
+        files = {p.label_id: written[0].name for p in parts}
+    else:
+        for part in parts:
+            paths = write_parts([part], out / f"{part.label_id}_{_slug(part.name)}.{fmt}", fmt,
+                                space)
+            files[part.label_id] = paths[0].name
+            written += paths
+    atomic_write_text(out / SIDECAR, json.dumps(
+        sidecar(parts, files, fmt, space, source, options), indent=1))
+    return written
 
-    def rgb_of(lid: int) -> tuple[int, int, int] | None:
-        return table[lid].rgb if lid in table else None
 
-    names = {lid: f"{lid}_{_slug(table.name_of(lid))}" for lid in meshes}
-    if not single_file:
-        return [write_polydata(_as_polydata(m), out / f"{names[lid]}.{fmt}", rgb_of(lid))
-                for lid, m in meshes.items()]
-    if fmt == "gltf":
-        return [write_gltf({names[lid]: _as_polydata(m) for lid, m in meshes.items()},
-                           out / "twin.gltf", {names[lid]: rgb_of(lid) for lid in meshes},
-                           {names[lid]: table[lid].opacity for lid in meshes if lid in table})]
-    append = vtkAppendPolyData()
-    for lid, m in meshes.items():
-        rgb = rgb_of(lid) or (200, 200, 200)
-        append.AddInputData(_colour_array(_as_polydata(m), rgb, on_points=True))
-    append.Update()
-    return [write_polydata(append.GetOutput(), out / f"twin.{fmt}")]
+def sidecar(parts: list[mf.Part], files: dict[int, str], fmt: str, space: str,
+            source: Volume | None, options: dict[str, Any] | None) -> dict[str, Any]:
+    """What a reader needs to place and name the meshes without guessing."""
+    gltf = fmt in ("gltf", "glb")
+    structures = []
+    for p in parts:
+        code = snomed_code(p.label_id)
+        structures.append({"id": p.label_id, "name": p.name, "file": files[p.label_id],
+                           "rgb": list(p.rgb), "opacity": p.opacity,
+                           "triangles": int(len(p.triangles)),
+                           "snomed_ct": None if code is None else code.as_dict()})
+    src: dict[str, Any] | None = None
+    if source is not None:
+        src = {"file": source.meta.get("path"), "shape": list(source.shape),
+               "affine_ras_mm": np.asarray(source.affine).round(6).tolist(),
+               "sha256": source_hash(source),
+               "sha256_of": "label map voxels (C order) + affine (float64)"}
+    return {"generator": "HeadTwin Studio", "format": fmt,
+            "space": "glTF" if gltf else space, "units": "m" if gltf else "mm",
+            "frame": mf.GLTF_FRAME if gltf else (_LPS_FRAME if space == "LPS" else _RAS_FRAME),
+            "source": src, "options": options or {}, "structures": structures}

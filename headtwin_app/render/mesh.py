@@ -237,25 +237,36 @@ def _merge_coincident(surface: vtkPolyData) -> vtkPolyData:
     return merged
 
 
+def decimate(pd: vtkPolyData, fraction: float) -> vtkPolyData:
+    """`pd` with about `fraction` of its triangles removed (quadric decimation, volume kept)."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"decimate must be in [0, 1), got {fraction}")
+    if fraction == 0 or pd.GetNumberOfCells() <= 8:
+        return pd
+    dec = vtkQuadricDecimation()
+    dec.SetInputData(pd)
+    dec.SetTargetReduction(fraction)
+    dec.VolumePreservationOn()
+    dec.Update()
+    return dec.GetOutput()
+
+
 def _finish(pd: vtkPolyData, options: MeshOptions) -> vtkPolyData:
     """Optional decimation, then point normals (orientation is already outward)."""
-    if options.decimate > 0 and pd.GetNumberOfCells() > 8:
-        dec = vtkQuadricDecimation()
-        dec.SetInputData(pd)
-        dec.SetTargetReduction(options.decimate)
-        dec.VolumePreservationOn()
-        dec.Update()
-        pd = dec.GetOutput()
-    if options.normals:
-        nrm = vtkPolyDataNormals()
-        nrm.SetInputData(pd)
-        nrm.SplittingOff()
-        nrm.ConsistencyOff()
-        nrm.AutoOrientNormalsOff()
-        nrm.ComputeCellNormalsOff()
-        nrm.Update()
-        pd = nrm.GetOutput()
-    return pd
+    pd = decimate(pd, options.decimate)
+    return with_normals(pd) if options.normals else pd
+
+
+def with_normals(pd: vtkPolyData) -> vtkPolyData:
+    """Point normals for smooth shading (the orientation is already outward)."""
+    nrm = vtkPolyDataNormals()
+    nrm.SetInputData(pd)
+    nrm.SplittingOff()
+    nrm.ConsistencyOff()
+    nrm.AutoOrientNormalsOff()
+    nrm.ComputeCellNormalsOff()
+    nrm.Update()
+    return nrm.GetOutput()
 
 
 class SurfaceExtractor:

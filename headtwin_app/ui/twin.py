@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -95,17 +96,32 @@ def _mesh_job(sources: list[SurfaceExtractor]):  # type: ignore[no-untyped-def]
 
 
 class ExportDialog(QDialog):
-    """Format, one file or one per structure, visible or all structures, output folder."""
+    """Format, coordinate space, decimation, one file or one per structure, visible or all
+    structures, output folder; the choices are remembered for the next export."""
 
     def __init__(self, folder: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export meshes")
+        settings = QSettings()
         self.format = QComboBox()
         self.format.addItems([f.upper() for f in FORMATS])
+        self.format.setCurrentText(str(settings.value("export/format", "STL")))
+        self.space = QComboBox()
+        self.space.addItem("LPS (3D Slicer, ITK, DICOM)", "LPS")
+        self.space.addItem("RAS (NIfTI world)", "RAS")
+        self.space.setCurrentIndex(0 if settings.value("export/space", "LPS") == "LPS" else 1)
+        self.space.setToolTip("STL/OBJ/PLY/3MF coordinates; written into the file. glTF/GLB "
+                              "always use glTF's frame (metres, +Y superior).")
+        self.reduce = QDoubleSpinBox()
+        self.reduce.setRange(0.0, 0.95)
+        self.reduce.setSingleStep(0.1)
+        self.reduce.setValue(float(settings.value("export/decimate", 0.0)))
+        self.reduce.setToolTip("Fraction of triangles removed before writing (0 = none)")
         self.single = QCheckBox("One scene file (twin.<format>)")
+        self.single.setChecked(settings.value("export/single", "false") in (True, "true"))
         self.visible_only = QCheckBox("Visible structures only")
         self.visible_only.setChecked(True)
-        self.folder = QLineEdit(folder)
+        self.folder = QLineEdit(str(settings.value("export/folder", folder)))
         browse = QPushButton("…")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
@@ -113,6 +129,8 @@ class ExportDialog(QDialog):
         row.addWidget(browse)
         form = QFormLayout(self)
         form.addRow("Format", self.format)
+        form.addRow("Coordinates", self.space)
+        form.addRow("Decimate", self.reduce)
         form.addRow("", self.single)
         form.addRow("", self.visible_only)
         form.addRow("Folder", row)
@@ -126,6 +144,14 @@ class ExportDialog(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Export to folder", self.folder.text())
         if folder:
             self.folder.setText(folder)
+
+    def remember(self) -> None:
+        settings = QSettings()
+        settings.setValue("export/format", self.format.currentText())
+        settings.setValue("export/space", self.space.currentData())
+        settings.setValue("export/decimate", self.reduce.value())
+        settings.setValue("export/single", self.single.isChecked())
+        settings.setValue("export/folder", self.folder.text())
 
 
 class TwinWorkspace(QWidget):
@@ -603,19 +629,24 @@ class TwinWorkspace(QWidget):
                 self.message.setText(f"Screenshot not saved: {error_text(exc)}")
 
     def export(self, folder: str | Path, fmt: str = "stl", single_file: bool = False,
-               visible_only: bool = True) -> list[Path]:
-        """Write the (visible) structures' meshes to `folder`."""
+               visible_only: bool = True, space: str = "LPS", reduce: float = 0.0,
+               ) -> list[Path]:
+        """Write the (visible) structures' meshes to `folder` (core of the export dialog)."""
         ids = self.scene.visible_ids() if visible_only else sorted(self.meshes)
         return export_meshes({i: self.meshes[i] for i in ids if i in self.meshes}, folder, fmt,
-                             single_file, self.scene.table)
+                             single_file, self.scene.table, space=space,
+                             source=self.state.case.labels if self.state.case else None,
+                             options={"smooth_iterations": self.smooth.value()}, reduce=reduce)
 
     def _export_dialog(self) -> None:
         dialog = ExportDialog(str(Path.home() / "headtwin_meshes"), self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
+        dialog.remember()
         try:
             paths = self.export(dialog.folder.text(), dialog.format.currentText().lower(),
-                                dialog.single.isChecked(), dialog.visible_only.isChecked())
+                                dialog.single.isChecked(), dialog.visible_only.isChecked(),
+                                dialog.space.currentData(), dialog.reduce.value())
         except (OSError, ValueError) as exc:
             self.message.setText(f"Export failed: {error_text(exc)}")
             return

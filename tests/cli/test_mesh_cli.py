@@ -62,8 +62,11 @@ def test_mesh_formats_and_options(fmt: str, labels_file: Path, tmp_path: Path,
             "--smooth", "0", "--decimate", "0.5", "--json"]
     assert cli.main(args) == 0
     result = json.loads(capsys.readouterr().out)
-    assert sorted(p.name for p in out.iterdir()) == [f"1_skull.{fmt}", f"5_masseter.{fmt}"]
+    extra = ["1_skull.mtl", "5_masseter.mtl"] if fmt == "obj" else []
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"1_skull.{fmt}", f"5_masseter.{fmt}", "headtwin_export.json", *extra])
     assert all(s["triangles"] > 0 for s in result["structures"])
+    assert result["sidecar"] == str(out / "headtwin_export.json")
 
 
 def test_render_png(labels_file: Path, tmp_path: Path, capsys) -> None:  # type: ignore

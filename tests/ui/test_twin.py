@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QStyle, QStyleOptionViewItem
 
 from headtwin_app.core.case import Case
 from headtwin_app.core.volume import Volume
 from headtwin_app.ui.state import AppState
-from headtwin_app.ui.twin import TwinWorkspace
+from headtwin_app.ui.twin import ExportDialog, TwinWorkspace
 
 pytestmark = pytest.mark.gui
 
@@ -109,6 +109,32 @@ def test_tools(workspace: TwinWorkspace, tmp_path: Path) -> None:
     assert shot.stat().st_size > 2000
     files = workspace.export(tmp_path / "out", "stl")
     assert len(files) == 5
+
+
+def test_export_dialog_writes_glb_in_metres_and_remembers(workspace: TwinWorkspace, qtbot,  # type: ignore
+                                                          tmp_path: Path) -> None:
+    import json
+
+    def fill() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, ExportDialog)
+        dialog.format.setCurrentText("GLB")
+        dialog.space.setCurrentIndex(1)  # RAS
+        dialog.reduce.setValue(0.5)
+        dialog.single.setChecked(True)
+        dialog.folder.setText(str(tmp_path / "exp"))
+        save = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save)
+        qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(300, fill)
+    workspace._export_dialog()
+    glb = tmp_path / "exp" / "twin.glb"
+    assert glb.exists() and glb.read_bytes()[:4] == b"glTF"
+    side = json.loads((tmp_path / "exp" / "headtwin_export.json").read_text())
+    assert side["units"] == "m" and side["options"]["export_decimate"] == 0.5
+    again = ExportDialog("elsewhere")
+    assert again.format.currentText() == "GLB" and again.space.currentData() == "RAS"
+    assert again.folder.text() == str(tmp_path / "exp") and again.single.isChecked()
 
 
 def test_opacity_slider(workspace: TwinWorkspace) -> None:
