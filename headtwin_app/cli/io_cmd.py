@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--out", required=True, help=".nii.gz, .mha, .nrrd, .h5, or a folder (DICOM)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_convert)
+    register_export_seg(sub)
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -46,4 +47,50 @@ def run_convert(args: argparse.Namespace) -> int:
     vol = load_volume(args.image)
     out = save_volume(vol, args.out)
     emit({"in": args.image, "out": str(out), "shape": list(vol.shape)}, args.json)
+    return 0
+
+
+def register_export_seg(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("export-seg", help="write a label map as a 3D Slicer segmentation "
+                                          "(.seg.nrrd) or a DICOM-SEG, with names and colours")
+    e.add_argument("--labels", required=True, help="label map (NIfTI, NRRD, MHA, ...)")
+    e.add_argument("--out", required=True,
+                   help="FILE.seg.nrrd, or a folder for --format dicom-seg")
+    e.add_argument("--format", default="seg-nrrd", choices=("seg-nrrd", "dicom-seg"))
+    e.add_argument("--image", help="dicom-seg: the source DICOM series folder it refers to")
+    e.add_argument("--colour-table", metavar="FILE.ctbl",
+                   help="also write the label table as a 3D Slicer colour table")
+    e.add_argument("--allow-unknown-labels", action="store_true")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=run_export_seg)
+
+
+def run_export_seg(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from headtwin_app.core.atomic import check_writable, refuse_inputs
+    from headtwin_app.core.labelmap import load_label_map
+    from headtwin_app.core.labels import default_label_table, write_slicer_colour_table
+    from headtwin_app.core.segfile import SEG_NRRD, write_dicom_seg, write_seg_nrrd
+
+    dicom_seg = args.format == "dicom-seg"
+    out = Path(args.out) / "segmentation.dcm" if dicom_seg else Path(args.out)
+    if dicom_seg and not args.image:
+        raise ValueError("--format dicom-seg needs --image: the source DICOM series folder")
+    if not dicom_seg and not out.name.lower().endswith(SEG_NRRD):
+        raise ValueError(f"{out}: a Slicer segmentation file ends in {SEG_NRRD}")
+    if args.colour_table and not args.colour_table.lower().endswith((".ctbl", ".txt")):
+        raise ValueError(f"{args.colour_table}: a Slicer colour table ends in .ctbl")
+    refuse_inputs([out, args.colour_table], [args.labels, args.image])
+    check_writable(out)
+    labels = load_label_map(args.labels, args.allow_unknown_labels)
+    if dicom_seg:
+        write_dicom_seg(labels, args.image, out)
+    else:
+        write_seg_nrrd(labels, out)
+    result = {"labels": args.labels, "out": str(out), "format": args.format}
+    if args.colour_table:
+        write_slicer_colour_table(default_label_table(), args.colour_table)
+        result["colour_table"] = args.colour_table
+    emit(result, args.json)
     return 0

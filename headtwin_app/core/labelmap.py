@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -69,10 +70,14 @@ def as_label_map(vol: Volume, source: str, **kwargs: object) -> Volume:
 
 def load_label_map(path: str | os.PathLike[str], allow_unknown: bool = False,
                    layers: Iterable[str] | None = None) -> Volume:
-    """Read a label map file (any image format) and check it with `label_array`."""
+    """Read a label map file — any image format, a Slicer `.seg.nrrd` or a DICOM-SEG (their
+    segments matched to our ids by name) — and check it with `label_array`."""
     from headtwin_app.core.io import load_volume
+    from headtwin_app.core.segfile import read_segmentation
 
-    return as_label_map(load_volume(path), str(path), allow_unknown=allow_unknown, layers=layers)
+    vol = read_segmentation(path) if Path(path).is_file() else None
+    vol = vol if vol is not None else load_volume(path)
+    return as_label_map(vol, str(path), allow_unknown=allow_unknown, layers=layers)
 
 
 def check_same_grid(ref: Volume, other: Volume, ref_name: str, other_name: str,

@@ -129,6 +129,17 @@ def write_label_table(table: LabelTable, path: str | os.PathLike[str]) -> None:
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+def write_slicer_colour_table(table: LabelTable, path: str | os.PathLike[str]) -> None:
+    """A 3D Slicer colour table (.ctbl: `id name r g b a`), so a label map loaded into Slicer
+    with it keeps our names and colours."""
+    lines = [f"# Color table file {Path(path).name} (HeadTwin Studio)",
+             f"# {len(table) + 1} values", "0 Background 0 0 0 0"]
+    for lab in table:
+        r, g, b = lab.rgb
+        lines.append(f"{lab.id} {lab.name} {r} {g} {b} {round(255 * lab.opacity)}")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
 # ITK-SNAP label description format: IDX -R- -G- -B- -A-- VIS MSH "LABEL"
 _SNAP_LINE = re.compile(
     r'^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([0-9.]+)\s+(\d)\s+(\d)\s+"(.*)"\s*$'

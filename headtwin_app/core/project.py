@@ -194,8 +194,11 @@ def read_labels(path: str | os.PathLike[str], image: Volume,
     """Load a label file for `image`, checked by `check_labels` (ValueError one line)."""
     from headtwin_app.core.io import load_volume
 
+    from headtwin_app.core.segfile import read_segmentation
+
     table = table if table is not None else default_label_table()
-    vol = load_volume(path)
+    vol = read_segmentation(path, table) if Path(path).is_file() else None
+    vol = vol if vol is not None else load_volume(path)
     data = check_labels(vol.data, image.shape, table, str(path))
     return image.with_data(data)
 

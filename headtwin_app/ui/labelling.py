@@ -61,6 +61,7 @@ from headtwin_app.core.project import (
     check_labels,
     read_labels,
 )
+from headtwin_app.core.segfile import LABEL_FILE_FILTER, save_label_file
 from headtwin_app.core.volume import Volume
 from headtwin_app.ui.errors import error_text
 from headtwin_app.ui.ortho_view import OrthoViewer
@@ -890,7 +891,7 @@ class LabellingWorkspace(QWidget):
             return False
         if self.project is None or self.case_name is None:
             path, _ = QFileDialog.getSaveFileName(self, "Save labels", "labels.nii.gz",
-                                                  "NIfTI (*.nii.gz *.nii)")
+                                                  LABEL_FILE_FILTER)
             return self.save_labels_as(path) if path else False
         try:
             self.record = self.project.save_labels(
@@ -908,14 +909,15 @@ class LabellingWorkspace(QWidget):
         return True
 
     def save_labels_as(self, path: str | Path) -> bool:
-        from headtwin_app.core.project import atomic_save_volume
-
+        """NIfTI/NRRD/MHA, a 3D Slicer `.seg.nrrd` or a DICOM-SEG (`.dcm`, for a case opened
+        from a DICOM series), by the suffix; names and colours travel with the last two."""
         if self.session is None:
             return False
+        source = self.state.case.source if self.state.case is not None else None
         try:
-            atomic_save_volume(self.session.volume, path, np.int16)
-        except OSError as exc:
-            self.warn("Not saved — your labels are still here", str(exc))
+            save_label_file(self.session.volume, path, source, self.table)
+        except (OSError, ValueError) as exc:
+            self.warn("Not saved — your labels are still here", error_text(exc))
             return False
         self.session.dirty = False
         self._refresh_dirty()
@@ -943,8 +945,8 @@ class LabellingWorkspace(QWidget):
         return True
 
     def load_labels_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load labels", "",
-                                              "Label maps (*.nii.gz *.nii *.mha *.nrrd)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load labels", "", "Label maps (*.nii.gz *.nii *.mha *.nrrd *.seg.nrrd *.dcm)")
         if path:
             self.load_labels_file(path)
 

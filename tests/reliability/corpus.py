@@ -409,6 +409,11 @@ BAD_LABELS = {"labels_float": "not whole numbers", "labels_unknown": "99",
               "labels_nan": "labels_nan", "labels_empty": "no structures"}
 
 
+def _junk(path: Path) -> Path:
+    path.write_bytes(b"NRRD0004\ntype: uchar\ndimension: 3\nsizes: 9 9\n\n" + os.urandom(50))
+    return path
+
+
 def _slug(flags: list) -> str:  # type: ignore[type-arg]
     return "_".join(Path(str(x)).name.removeprefix("--") for x in flags)[:60]
 
@@ -652,6 +657,22 @@ def build_corpus(root: Path) -> list[Case]:  # noqa: PLR0915 - one list of every
     err("convert/out_name_too_long", ["convert", "--image", img, "--out",
                                       o / ("y" * 300 + ".nii.gz")], "too long")
     err("cli/no_such_command", ["frobnicate"], "frobnicate")
+    exs = ["export-seg", "--labels", lab]
+    err("export-seg/out_suffix", exs + ["--out", o / "t.nrrd"], "t.nrrd")
+    err("export-seg/dicom_without_image", exs + ["--out", o / "d", "--format", "dicom-seg"],
+        "--image")
+    err("export-seg/dicom_image_not_series", exs + ["--out", o / "d", "--format", "dicom-seg",
+                                                    "--image", img], "image.nii.gz")
+    err("export-seg/dicom_empty_series", exs + ["--out", o / "d", "--format", "dicom-seg",
+                                                "--image", f["empty_folder"]], "empty_folder")
+    err("export-seg/float_labels", ["export-seg", "--labels", f["labels_float"], "--out",
+                                    o / "t.seg.nrrd"], "whole numbers")
+    err("export-seg/out_is_input", ["export-seg", "--labels", lab, "--out", lab], "t")
+    err("export-seg/bad_colour_table", exs + ["--out", o / "t.seg.nrrd", "--colour-table",
+                                              o / "t.xyz"], "t.xyz")
+    err("export-seg/junk_seg_nrrd", ["dice", "--reference", lab, "--prediction",
+                                     _junk(root / "junk.seg.nrrd")], "junk.seg.nrrd")
+    ok("export-seg/seg_nrrd", exs + ["--out", o / "t.seg.nrrd", "--json"])
     err("info/empty_path", ["info", "--image", ""], "empty path")
     err("convert/out_empty_path", ["convert", "--image", img, "--out", ""], "name")
     err("convert/out_device", ["convert", "--image", img, "--out", "/dev/null"], "/dev/null")

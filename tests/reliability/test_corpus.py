@@ -28,7 +28,7 @@ from corpus import (
 from headtwin_app.cli.main import main
 
 GROUPS = ("info", "convert", "simulate", "sweep", "recon", "train-recon", "segment",
-          "train-seg", "mesh", "render", "dice", "fuse", "phantom", "cli")
+          "train-seg", "mesh", "render", "dice", "fuse", "phantom", "export-seg", "cli")
 
 
 @pytest.fixture(scope="module")

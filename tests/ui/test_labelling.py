@@ -482,3 +482,22 @@ def test_stage3_cancel_then_resume(qtbot, ws: LabellingWorkspace, tmp_path: Path
     qtbot.waitUntil(lambda: ws._auto_worker is None, timeout=10_000)
     assert all(proj.has_labels(n) for n in proj.case_names()) and len(calls) == 2
     assert ws.last_report
+
+
+def test_labels_saved_for_slicer_and_loaded_back(ws: LabellingWorkspace, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                 ) -> None:
+    """Save as .seg.nrrd (names and colours for 3D Slicer), load it back: the same labels."""
+    import nrrd
+
+    ws.open_project(make_project(tmp_path).root)
+    assert ws.open_case("case0")
+    ws.session.labels[2:5, 2:5, 2:5] = 8
+    mine = ws.session.labels.copy()
+    assert ws.save_labels_as(tmp_path / "out.seg.nrrd")
+    _, header = nrrd.read(str(tmp_path / "out.seg.nrrd"))
+    names = {v for k, v in header.items() if k.endswith("_Name")}
+    assert "eyeballs" in names
+    ws.session.labels[:] = 0
+    assert ws.load_labels_file(tmp_path / "out.seg.nrrd")
+    np.testing.assert_array_equal(ws.session.labels, mine)
+    assert not ws.save_labels_as(tmp_path / "out.dcm")  # not a DICOM case: a clear message

@@ -4,6 +4,7 @@ past a short PixelData into uninitialised memory), and the MR series writer."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from headtwin_app.core.errors import stderr_to_log
 from headtwin_app.core.volume import Volume, VolumeError
 
 UNDEFINED_LENGTH = 0xFFFFFFFF  # encapsulated (compressed) pixel data: the codec checks it
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 
 
 def looks_like_dicom(p: Path) -> bool:
@@ -83,39 +85,52 @@ def is_series_folder(folder: Path) -> bool:
 
 
 def write_series(vol: Volume, folder: Path) -> None:
-    """Write a minimal but valid MR DICOM series (one file per axial slice) into `folder`."""
-    import SimpleITK as sitk
-    from pydicom.uid import generate_uid
+    """Write a classic MR Image Storage series (one single-frame file per slice along the third
+    voxel axis) with the geometry scanners write: ImagePositionPatient, ImageOrientationPatient,
+    PixelSpacing, FrameOfReferenceUID; voxels as int16 with rescale slope/intercept."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    from headtwin_app.core.io.itk import quiet_itk, to_itk
+    from headtwin_app.core.io.itk import LPS_TO_RAS
 
-    quiet_itk()
-    data = np.asarray(vol.data, dtype=np.float32)
+    data = np.asarray(vol.data, dtype=np.float64)
     lo, hi = float(data.min()), float(data.max())
-    # Stored as signed 16-bit with rescale slope/intercept: 30000 steps over the data range.
-    scale = (hi - lo) / 30000.0 if hi > lo else 1.0
-    image = to_itk(vol.with_data(data))
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    study_uid, series_uid = generate_uid(), generate_uid()  # unique per written series
-    direction = image.GetDirection()
-    for z in range(image.GetDepth()):
-        sl = image[:, :, z]
-        origin = image.TransformIndexToPhysicalPoint((0, 0, z))
-        tags = {
-            "0008|0060": "MR",
-            "0020|000d": study_uid,
-            "0020|000e": series_uid,
-            "0020|0013": str(z + 1),
-            "0020|0032": "\\".join(f"{c:.6f}" for c in origin),
-            "0020|0037": "\\".join(f"{c:.6f}" for c in direction[:3] + direction[3:6]),
-            "0018|0050": f"{image.GetSpacing()[2]:.6f}",
-            "0028|0100": "16", "0028|0101": "16", "0028|0102": "15", "0028|0103": "1",
-            "0028|1052": f"{lo + 15000 * scale:.6f}",
-            "0028|1053": f"{scale:.9g}",
-        }
-        for key, value in tags.items():
-            sl.SetMetaData(key, value)
-        writer.SetFileName(str(folder / f"slice_{z:04d}.dcm"))
-        with stderr_to_log():
-            writer.Execute(sl)
+    # 30000 signed 16-bit steps over the data range, centred on 0
+    slope = (hi - lo) / 30000.0 if hi > lo else 1.0
+    intercept = lo + 15000.0 * slope
+    stored = np.clip(np.round((data - intercept) / slope), -32768, 32767).astype(np.int16)
+    lps = LPS_TO_RAS @ vol.affine
+    spacing = np.sqrt((lps[:3, :3] ** 2).sum(axis=0))
+    row_dir, col_dir = lps[:3, 0] / spacing[0], lps[:3, 1] / spacing[1]
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    now = time.strftime("%Y%m%d"), time.strftime("%H%M%S")
+    for k in range(stored.shape[2]):
+        uid = generate_uid()
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
+        meta.MediaStorageSOPInstanceUID = uid
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = pydicom.Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = MR_IMAGE_STORAGE, uid
+        ds.Modality, ds.Manufacturer = "MR", "HeadTwin Studio"
+        ds.PatientName, ds.PatientID = "HeadTwin^Export", "HEADTWIN"
+        ds.PatientBirthDate = ds.PatientSex = ds.ReferringPhysicianName = ""
+        ds.AccessionNumber = ""
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+        ds.StudyDate = ds.SeriesDate = ds.ContentDate = now[0]
+        ds.StudyTime = ds.SeriesTime = ds.ContentTime = now[1]
+        ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, k + 1
+        ds.ImageType = ["DERIVED", "SECONDARY"]
+        ds.ImagePositionPatient = [float(f"{c:.6f}") for c in (lps @ [0.0, 0.0, k, 1.0])[:3]]
+        ds.ImageOrientationPatient = [float(f"{c:.6f}") for c in (*row_dir, *col_dir)]
+        ds.PixelSpacing = [float(f"{spacing[1]:.6f}"), float(f"{spacing[0]:.6f}")]
+        ds.SliceThickness = ds.SpacingBetweenSlices = float(f"{spacing[2]:.6f}")
+        ds.Rows, ds.Columns = stored.shape[1], stored.shape[0]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope = f"{intercept:.6f}"[:16], f"{slope:.9g}"[:16]
+        ds.RescaleType = "US"
+        ds.PixelData = np.ascontiguousarray(stored[:, :, k].T).tobytes()
+        ds.save_as(str(folder / f"slice_{k:04d}.dcm"), enforce_file_format=True)
