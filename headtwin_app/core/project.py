@@ -193,7 +193,6 @@ def read_labels(path: str | os.PathLike[str], image: Volume,
                 table: LabelTable | None = None) -> Volume:
     """Load a label file for `image`, checked by `check_labels` (ValueError one line)."""
     from headtwin_app.core.io import load_volume
-
     from headtwin_app.core.segfile import read_segmentation
 
     table = table if table is not None else default_label_table()
