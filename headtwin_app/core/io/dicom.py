@@ -90,7 +90,7 @@ def write_series(vol: Volume, folder: Path) -> None:
     PixelSpacing, FrameOfReferenceUID; voxels as int16 with rescale slope/intercept."""
     import pydicom
     from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     from headtwin_app.core.io.itk import LPS_TO_RAS
 
@@ -108,7 +108,7 @@ def write_series(vol: Volume, folder: Path) -> None:
     for k in range(stored.shape[2]):
         uid = generate_uid()
         meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
+        meta.MediaStorageSOPClassUID = UID(MR_IMAGE_STORAGE)
         meta.MediaStorageSOPInstanceUID = uid
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds = pydicom.Dataset()
