@@ -37,8 +37,12 @@ def main() -> None:
     from headtwin_app.core.io import load_volume, save_volume
     from headtwin_app.core.labels import default_label_table
     from headtwin_app.core.phantom import sample_case_dir
-    from headtwin_app.core.segfile import read_dicom_seg, read_seg_nrrd, write_dicom_seg, \
-        write_seg_nrrd
+    from headtwin_app.core.segfile import (
+        read_dicom_seg,
+        read_seg_nrrd,
+        write_dicom_seg,
+        write_seg_nrrd,
+    )
     from headtwin_app.render.export import export_meshes
     from headtwin_app.render.mesh import SurfaceExtractor
 
