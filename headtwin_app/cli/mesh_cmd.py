@@ -32,6 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="one scene file (twin.<format>) instead of one file per structure")
     m.add_argument("--allow-unknown-labels", action="store_true",
                    help="mesh ids that are not in the label table too")
+    m.add_argument("--printable", action="store_true",
+                   help="mesh each structure on its own as a closed 2-manifold (for 3D "
+                        "printing; neighbours no longer share a surface)")
+    m.add_argument("--check", action="store_true",
+                   help="print-readiness report per structure: manifold, watertight, volume "
+                        "vs voxels, wall thickness vs --printer-resolution")
+    m.add_argument("--printer-resolution", type=float_in(0.0, 10.0, lo_open=True),
+                   default=0.4, metavar="MM", help="smallest printable wall (default 0.4 mm)")
     m.add_argument("--json", action="store_true", help="print JSON")
     m.set_defaults(func=run_mesh)
 
@@ -53,7 +61,7 @@ def run_mesh(args: argparse.Namespace) -> int:
     from headtwin_app.core.labelmap import load_label_map
     from headtwin_app.core.labels import default_label_table
     from headtwin_app.render.export import SIDECAR, export_meshes
-    from headtwin_app.render.mesh import MeshOptions, SurfaceExtractor
+    from headtwin_app.render.mesh import MeshOptions, SurfaceExtractor, extract_printable
 
     labels = load_label_map(args.labels, args.allow_unknown_labels)
     check_writable(args.out, folder=True)
@@ -63,7 +71,7 @@ def run_mesh(args: argparse.Namespace) -> int:
     if not extractor.label_ids:
         raise ValueError(f"{args.labels}: the label map has no structures (all voxels are 0)")
     t0 = time.perf_counter()
-    meshes = extractor.extract()
+    meshes = extract_printable(labels, options) if args.printable else extractor.extract()
     mesh_seconds = time.perf_counter() - t0
     paths = export_meshes(meshes, args.out, args.format, args.single_file, space=args.space,
                           source=labels, options={"smooth_iterations": options.smooth_iterations,
@@ -82,7 +90,7 @@ def run_mesh(args: argparse.Namespace) -> int:
             "boundary_edges": metrics.boundary_edges,
             "seconds": round(sm.seconds, 4),
         })
-    result = {
+    result: dict = {
         "labels": args.labels,
         "format": args.format,
         "space": "glTF (metres, +Y superior)" if args.format in ("gltf", "glb") else args.space,
@@ -91,13 +99,22 @@ def run_mesh(args: argparse.Namespace) -> int:
         "mesh_seconds": round(mesh_seconds, 4),
         "structures": structures,
     }
+    if args.check:
+        from headtwin_app.render.print_check import print_report
+
+        result["print_check"] = print_report(labels, meshes, args.printer_resolution)
     if args.json:
         emit(result, True)
     else:
-        emit({k: v for k, v in result.items() if k != "structures"}, False)
+        emit({k: v for k, v in result.items() if k not in ("structures", "print_check")},
+             False)
         for s in structures:
             print(f"{s['id']:4d} {s['name']:<28} {s['triangles']:8d} tri "
                   f"{s['area_mm2']:10.1f} mm² {s['volume_ml']:9.3f} ml")
+        for row in result.get("print_check", []):
+            verdict = "printable" if row["printable"] else "; ".join(row["problems"])
+            print(f"{row['id']:4d} {row['name']:<28} walls ≥ {row['wall_thickness']['min_mm']} "
+                  f"mm, volume {row['volume_error_pct']:+.2f} %: {verdict}")
     return 0
 
 

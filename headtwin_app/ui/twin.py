@@ -45,7 +45,13 @@ from headtwin_app.core.case import Case
 from headtwin_app.core.labels import GROUPS
 from headtwin_app.core.volume import Volume
 from headtwin_app.render.export import FORMATS, export_meshes
-from headtwin_app.render.mesh import MeshOptions, StructureMesh, SurfaceExtractor
+from headtwin_app.render.mesh import (
+    MeshOptions,
+    StructureMesh,
+    SurfaceExtractor,
+    extract_printable,
+    label_counts,
+)
 from headtwin_app.render.offscreen import capture, save_picture
 from headtwin_app.render.scene import BRAIN_LAYERS, SLICE_AXES, TwinScene, make_lod
 from headtwin_app.ui.errors import error_text
@@ -119,6 +125,10 @@ class ExportDialog(QDialog):
         self.reduce.setToolTip("Fraction of triangles removed before writing (0 = none)")
         self.single = QCheckBox("One scene file (twin.<format>)")
         self.single.setChecked(settings.value("export/single", "false") in (True, "true"))
+        self.printable = QCheckBox("For 3D printing: each structure a closed 2-manifold")
+        self.printable.setToolTip("Meshes every structure on its own (no edge-only voxel "
+                                  "contacts), so each is watertight; slower")
+        self.printable.setChecked(settings.value("export/printable", "false") in (True, "true"))
         self.visible_only = QCheckBox("Visible structures only")
         self.visible_only.setChecked(True)
         self.folder = QLineEdit(str(settings.value("export/folder", folder)))
@@ -132,6 +142,7 @@ class ExportDialog(QDialog):
         form.addRow("Coordinates", self.space)
         form.addRow("Decimate", self.reduce)
         form.addRow("", self.single)
+        form.addRow("", self.printable)
         form.addRow("", self.visible_only)
         form.addRow("Folder", row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
@@ -151,6 +162,7 @@ class ExportDialog(QDialog):
         settings.setValue("export/space", self.space.currentData())
         settings.setValue("export/decimate", self.reduce.value())
         settings.setValue("export/single", self.single.isChecked())
+        settings.setValue("export/printable", self.printable.isChecked())
         settings.setValue("export/folder", self.folder.text())
 
 
@@ -630,10 +642,19 @@ class TwinWorkspace(QWidget):
 
     def export(self, folder: str | Path, fmt: str = "stl", single_file: bool = False,
                visible_only: bool = True, space: str = "LPS", reduce: float = 0.0,
-               ) -> list[Path]:
-        """Write the (visible) structures' meshes to `folder` (core of the export dialog)."""
+               printable: bool = False) -> list[Path]:
+        """Write the (visible) structures' meshes to `folder` (core of the export dialog);
+        `printable` re-meshes each structure as a closed 2-manifold first."""
         ids = self.scene.visible_ids() if visible_only else sorted(self.meshes)
-        return export_meshes({i: self.meshes[i] for i in ids if i in self.meshes}, folder, fmt,
+        meshes = {i: self.meshes[i] for i in ids if i in self.meshes}
+        if printable:
+            options = MeshOptions(smooth_iterations=self.smooth.value())
+            for vol in self._sources(self.state.case):
+                present = set(label_counts(vol.data))
+                wanted = [i for i in meshes if i in present]
+                if wanted:
+                    meshes.update(extract_printable(vol, options, wanted))
+        return export_meshes(meshes, folder, fmt,
                              single_file, self.scene.table, space=space,
                              source=self.state.case.labels if self.state.case else None,
                              options={"smooth_iterations": self.smooth.value()}, reduce=reduce)
@@ -646,7 +667,8 @@ class TwinWorkspace(QWidget):
         try:
             paths = self.export(dialog.folder.text(), dialog.format.currentText().lower(),
                                 dialog.single.isChecked(), dialog.visible_only.isChecked(),
-                                dialog.space.currentData(), dialog.reduce.value())
+                                dialog.space.currentData(), dialog.reduce.value(),
+                                dialog.printable.isChecked())
         except (OSError, ValueError) as exc:
             self.message.setText(f"Export failed: {error_text(exc)}")
             return

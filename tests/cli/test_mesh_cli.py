@@ -101,3 +101,14 @@ def test_empty_and_float_label_maps(tmp_path: Path, capsys) -> None:  # type: ig
     assert cli.main(["render", "--labels", str(tmp_path / "f.nii.gz"), "--out",
                      str(tmp_path / "f.png")]) == 2
     assert "not a label map" in capsys.readouterr().err
+
+
+def test_printable_meshes_and_the_print_check(labels_file: Path, tmp_path: Path,
+                                              capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli.main(["mesh", "--labels", str(labels_file), "--out", str(tmp_path / "p"),
+                     "--printable", "--check", "--printer-resolution", "0.5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["print_check"]
+    assert [r["name"] for r in report] == ["skull", "masseter"]
+    for row in report:
+        assert row["nonmanifold_edges"] == 0 and row["boundary_edges"] == 0
+        assert abs(row["volume_error_pct"]) < 5 and row["wall_thickness"]["min_mm"] > 0

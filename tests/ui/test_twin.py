@@ -160,3 +160,10 @@ def test_ruler_by_clicking_on_surfaces(workspace: TwinWorkspace, qtbot) -> None:
                                                                               centre.y()))
     assert workspace.scene.ruler_mm is not None and workspace.scene.ruler_mm > 1.0
     assert "mm" in workspace.ruler_label.text()
+
+
+def test_export_for_printing_is_watertight(workspace: TwinWorkspace, tmp_path: Path) -> None:
+    import trimesh
+
+    files = workspace.export(tmp_path / "print", "stl", printable=True)
+    assert files and all(trimesh.load(str(f)).is_watertight for f in files)
