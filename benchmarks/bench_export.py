@@ -7,8 +7,9 @@ craniofacial/CNS + 3 tissues + 55 regions + 2 hemispheres) is meshed once, then
 - exported as one `.glb` with decimation 0.5 (median of repeats: seconds, MB) and its height
   along glTF's +Y read back from the file;
 - exported as LPS STLs: each file's bounding box against its structure's voxel box mapped to LPS;
-- the 12 craniofacial/CNS STLs checked with trimesh: watertight (every edge in exactly two
-  faces), non-manifold edges, volume against the voxel volume;
+- the 12 craniofacial/CNS structures meshed for printing (`--printable`) and exported as STLs,
+  checked with trimesh: watertight (every edge in exactly two faces), non-manifold edges,
+  volume against the voxel volume — beside the non-manifold edges of the default meshes;
 - the craniofacial labels written as `.seg.nrrd` and as DICOM-SEG (over a DICOM series of the
   image) and read back: ids, names and colours compared.
 Writes benchmarks/results/export.json.
@@ -44,7 +45,7 @@ def main() -> None:
         write_seg_nrrd,
     )
     from headtwin_app.render.export import export_meshes
-    from headtwin_app.render.mesh import SurfaceExtractor
+    from headtwin_app.render.mesh import SurfaceExtractor, extract_printable
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
@@ -85,7 +86,9 @@ def main() -> None:
             "triangles": int(sum(doc["accessors"][doc["meshes"][n["mesh"]]["primitives"][0]
                                  ["indices"]]["count"] for n in doc["nodes"]) // 3)}
 
-        cf = {lid: meshes[lid] for lid in range(1, 13)}
+        t0 = time.perf_counter()
+        cf = extract_printable(labels, label_ids=range(1, 13))
+        result["printable_meshing_s"] = round(time.perf_counter() - t0, 2)
         export_meshes(cf, tmp / "stl", "stl", source=labels)
         rows = []
         for lid, mesh in cf.items():
@@ -106,7 +109,9 @@ def main() -> None:
                          "nonmanifold_edges": int((counts > 2).sum()),
                          "boundary_edges": int((counts == 1).sum()),
                          "volume_vs_voxels_pct": round(100 * (abs(m.volume) / 1000
-                                                              / mesh.voxel_volume_ml - 1), 2)})
+                                                              / mesh.voxel_volume_ml - 1), 2),
+                         "default_mesh_nonmanifold_edges":
+                             meshes[lid].metrics().nonmanifold_edges})
         result["stl_lps"] = rows
 
         seg = write_seg_nrrd(labels, tmp / "twin.seg.nrrd")
