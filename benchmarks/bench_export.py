@@ -93,7 +93,7 @@ def main() -> None:
         rows = []
         for lid, mesh in cf.items():
             path = next((tmp / "stl").glob(f"{lid}_*.stl"))
-            m = trimesh.load(str(path), process=False)
+            m = trimesh.load(str(path))  # STL stores corners per face: merge them
             ijk = np.argwhere(labels.data == lid)
             corners = np.array([[a, b, c, 1.0]
                                 for a in (ijk[:, 0].min() - 0.5, ijk[:, 0].max() + 0.5)
@@ -108,7 +108,7 @@ def main() -> None:
                          "watertight": bool(m.is_watertight),
                          "nonmanifold_edges": int((counts > 2).sum()),
                          "boundary_edges": int((counts == 1).sum()),
-                         "volume_vs_voxels_pct": round(100 * (abs(m.volume) / 1000
+                         "volume_vs_voxels_pct": round(100 * float(abs(m.volume) / 1000
                                                               / mesh.voxel_volume_ml - 1), 2),
                          "default_mesh_nonmanifold_edges":
                              meshes[lid].metrics().nonmanifold_edges})
