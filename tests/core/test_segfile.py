@@ -123,7 +123,7 @@ def test_export_seg_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["export-seg", "--labels", str(labels), "--out", str(tmp_path / "t.seg.nrrd"),
                  "--colour-table", str(tmp_path / "t.ctbl")]) == 0
     assert (tmp_path / "t.seg.nrrd").exists()
-    assert "1 skull 241 214 145 255" in (tmp_path / "t.ctbl").read_text()
+    assert "1 skull 241 213 144 255" in (tmp_path / "t.ctbl").read_text()
     capsys.readouterr()
     assert main(["export-seg", "--labels", str(labels), "--out", str(tmp_path / "d"),
                  "--format", "dicom-seg"]) == 2
