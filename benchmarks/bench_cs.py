@@ -9,8 +9,8 @@ app now uses sigpy (`core/recon/cs.py`); the former solver lives on in
 `benchmarks/cs_fista_baseline.py` for this comparison only.
 
 Images: the held-out real MR of the recon benchmark (FSL MNI152 brain slices, pydicom MR_small,
-nibabel EPI slices; none seen in training). Masks: cartesian R 4 and random_points R 4 with a
-fully sampled centre of 8 %, radial R 4, spiral R 4 (seed 0). Both solvers: 60 iterations, db4 wavelet, the slice
+nibabel EPI slices; none seen in training). Masks at R 4 (seed 0): cartesian, radial, spiral,
+random_points with a fully sampled centre of 8 %. Both solvers: 60 iterations, db4, the slice
 scaled so its zero-filled 99th percentile is 1 (FISTA with cycle spinning; sigpy single coil
 with unit sensitivity). λ: each method's default and the best of a grid searched on the first
 4 images; the table is over the other images. PSNR/SSIM: project convention (magnitude,
