@@ -3,7 +3,7 @@ wall thickness against the printer's resolution (`headtwin mesh --check`, the tw
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from headtwin_app.core.labels import LabelTable, default_label_table
@@ -42,4 +42,25 @@ def print_report(labels: Volume, meshes: Mapping[int, StructureMesh], resolution
                      "voxel_volume_ml": round(mesh.voxel_volume_ml, 3),
                      "volume_error_pct": round(error, 2), "wall_thickness": wall,
                      "printable": not problems, "problems": problems})
+    return rows
+
+
+def iter_print_check(volumes: list[Volume], label_ids: list[int], resolution_mm: float,
+                     options: Any = None, table: LabelTable | None = None,
+                     ) -> Generator[tuple[int, int], None, list[dict[str, Any]]]:
+    """The print check of `label_ids` over the label volumes that hold them, each structure
+    meshed for printing first; yields (structures done, total) so a worker can show progress
+    and stop between structures; returns the report rows."""
+    from headtwin_app.render.mesh import extract_printable, label_counts
+
+    jobs = []
+    for vol in volumes:
+        present = set(label_counts(vol.data))
+        jobs += [(vol, lid) for lid in label_ids if lid in present]
+    rows: list[dict[str, Any]] = []
+    yield 0, len(jobs)
+    for n, (vol, lid) in enumerate(jobs):
+        mesh = extract_printable(vol, options, [lid])
+        rows += print_report(vol, mesh, resolution_mm, table)
+        yield n + 1, len(jobs)
     return rows

@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
     QSlider,
     QSpinBox,
     QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -53,6 +55,7 @@ from headtwin_app.render.mesh import (
     label_counts,
 )
 from headtwin_app.render.offscreen import capture, save_picture
+from headtwin_app.render.print_check import iter_print_check
 from headtwin_app.render.scene import BRAIN_LAYERS, SLICE_AXES, TwinScene, make_lod
 from headtwin_app.ui.errors import error_text
 from headtwin_app.ui.state import AppState
@@ -166,10 +169,38 @@ class ExportDialog(QDialog):
         settings.setValue("export/folder", self.folder.text())
 
 
+class PrintCheckDialog(QDialog):
+    """The print check as a table: one row per structure, problems spelled out."""
+
+    COLUMNS = ("structure", "watertight", "non-manifold edges", "volume vs voxels",
+               "thinnest wall", "verdict")
+
+    def __init__(self, rows: list[dict], resolution: float, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Print check (printer {resolution:g} mm)")
+        self.table = QTableWidget(len(rows), len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        for r, row in enumerate(rows):
+            cells = (row["name"].replace("_", " "), "yes" if row["watertight"] else "no",
+                     str(row["nonmanifold_edges"]), f"{row['volume_error_pct']:+.2f} %",
+                     f"{row['wall_thickness']['min_mm']:g} mm",
+                     "printable" if row["printable"] else "; ".join(row["problems"]))
+            for c, text in enumerate(cells):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout.addWidget(close)
+        self.resize(760, 420)
+
+
 class TwinWorkspace(QWidget):
     """Scene view + structure tree + controls for the open case's head twin."""
 
     meshing_finished = Signal()
+    print_checked = Signal(list)  # the print check's rows, when it is done
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -178,6 +209,7 @@ class TwinWorkspace(QWidget):
         self.meshes: dict[int, StructureMesh] = {}
         self._extractors: dict[int, SurfaceExtractor] = {}  # id(Volume) → extractor (cache)
         self._worker = None
+        self._print_worker = None
         self._generation = 0
         self._syncing = False
         self._ruler_points: list[tuple[float, float, float]] = []
@@ -310,6 +342,19 @@ class TwinWorkspace(QWidget):
         export.clicked.connect(self._export_dialog)
         tl.addWidget(shot, 7, 0, 1, 2)
         tl.addWidget(export, 7, 2)
+        self.print_button = QPushButton("Print check")
+        self.print_button.setToolTip("For each visible structure: closed 2-manifold mesh, volume "
+                                     "against the voxels, thinnest wall against the printer")
+        self.print_button.clicked.connect(self.run_print_check)
+        self.printer = QDoubleSpinBox()
+        self.printer.setRange(0.05, 5.0)
+        self.printer.setSingleStep(0.1)
+        self.printer.setSuffix(" mm")
+        self.printer.setValue(float(QSettings().value("print/resolution", 0.4)))
+        self.printer.setToolTip("Smallest wall the printer makes")
+        tl.addWidget(self.print_button, 8, 0, 1, 2)
+        tl.addWidget(self.printer, 8, 2)
+        self.print_rows: list[dict] = []
 
         panel = QWidget()
         pl = QVBoxLayout(panel)
@@ -659,6 +704,41 @@ class TwinWorkspace(QWidget):
                              source=self.state.case.labels if self.state.case else None,
                              options={"smooth_iterations": self.smooth.value()}, reduce=reduce)
 
+    def run_print_check(self) -> None:
+        """The print check of the visible structures in a worker (progress; Cancel stops it
+        between structures); the table appears when it is done."""
+        if self.state.case is None or self._print_worker is not None:
+            return
+        ids = self.scene.visible_ids()
+        QSettings().setValue("print/resolution", self.printer.value())
+        options = MeshOptions(smooth_iterations=self.smooth.value())
+        worker = create_worker(iter_print_check, self._sources(self.state.case), ids,
+                               self.printer.value(), options, self.scene.table,
+                               _ignore_errors=True)
+        worker.yielded.connect(lambda p: self.progress.setValue(
+            int(100 * p[0] / max(p[1], 1))))
+        worker.returned.connect(self._show_print_check)
+        worker.errored.connect(lambda exc: self.message.setText(
+            f"Print check failed: {error_text(exc)}"))
+        worker.finished.connect(self._print_done)
+        self._print_worker = worker
+        self.print_button.setEnabled(False)
+        self.message.setText("print check: meshing each structure for printing…")
+        worker.start()
+
+    def _print_done(self) -> None:
+        self._print_worker = None
+        self.print_button.setEnabled(True)
+
+    def _show_print_check(self, rows: list[dict]) -> None:
+        self.print_rows = rows
+        bad = [r["name"] for r in rows if not r["printable"]]
+        self.message.setText(f"print check: {len(rows) - len(bad)} of {len(rows)} printable"
+                             + (f"; not: {', '.join(bad)}" if bad else ""))
+        self.print_dialog = PrintCheckDialog(rows, self.printer.value(), self)
+        self.print_dialog.show()
+        self.print_checked.emit(rows)
+
     def _export_dialog(self) -> None:
         dialog = ExportDialog(str(Path.home() / "headtwin_meshes"), self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
@@ -681,6 +761,8 @@ class TwinWorkspace(QWidget):
             return
         self._closed = True
         self._cancel_worker()
+        if self._print_worker is not None:
+            self._print_worker.quit()
         self._render_timer.stop()
         window = self.vtk_widget.GetRenderWindow()
         for renderer in self.scene.renderers():

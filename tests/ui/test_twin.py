@@ -167,3 +167,15 @@ def test_export_for_printing_is_watertight(workspace: TwinWorkspace, tmp_path: P
 
     files = workspace.export(tmp_path / "print", "stl", printable=True)
     assert files and all(trimesh.load(str(f)).is_watertight for f in files)
+
+
+def test_print_check_button_shows_the_table(workspace: TwinWorkspace, qtbot) -> None:  # type: ignore[no-untyped-def]
+    workspace.printer.setValue(0.5)
+    with qtbot.waitSignal(workspace.print_checked, timeout=60_000):
+        qtbot.mouseClick(workspace.print_button, Qt.MouseButton.LeftButton)
+    rows = workspace.print_rows
+    assert rows and all(r["nonmanifold_edges"] == 0 and r["boundary_edges"] == 0 for r in rows)
+    dialog = workspace.print_dialog
+    assert dialog.table.rowCount() == len(rows) and "printer 0.5 mm" in dialog.windowTitle()
+    assert "printable" in workspace.message.text()
+    dialog.close()
