@@ -99,18 +99,21 @@ def _is_stale(entry: os.DirEntry[str], pid: int | None, max_age_s: float) -> boo
 
 
 def remove_stale_temporaries(folder: str | os.PathLike[str], recursive: bool = False,
-                             ) -> list[Path]:
+                             legacy: bool = False) -> list[Path]:
     """Delete the temporaries left in `folder` by writers that died (their process is gone, or
-    the file is a day old); returns what was removed. Never raises."""
+    the file is a day old); returns what was removed. Never raises. `legacy` also removes the
+    `tempfile.mkstemp` leftovers of earlier versions' project saves (only where a project is
+    opened: elsewhere such a name could be someone else's file)."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return removed
     for entry in entries:
-        ours, legacy = _OURS.match(entry.name), _LEGACY.match(entry.name)
+        ours = _OURS.match(entry.name)
+        old = legacy and _LEGACY.match(entry.name)
         if ours and _is_stale(entry, int(ours.group(1)), STALE_AFTER_S) or \
-                legacy and not ours and _is_stale(entry, None, LEGACY_STALE_AFTER_S):
+                old and not ours and _is_stale(entry, None, LEGACY_STALE_AFTER_S):
             try:
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path)
@@ -120,7 +123,7 @@ def remove_stale_temporaries(folder: str | os.PathLike[str], recursive: bool = F
             except OSError:
                 pass
         elif recursive and entry.is_dir(follow_symlinks=False):
-            removed += remove_stale_temporaries(entry.path, recursive=True)
+            removed += remove_stale_temporaries(entry.path, recursive=True, legacy=legacy)
     return removed
 
 

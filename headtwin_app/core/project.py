@@ -268,7 +268,7 @@ class Project:
             raise ValueError(f"{f}: cannot read the project file ({exc})") from None
         if not isinstance(meta, dict):
             raise ValueError(f"{f}: not a project file (expected a JSON object)")
-        remove_stale_temporaries(root, recursive=True)  # left by a save that was killed
+        remove_stale_temporaries(root, recursive=True, legacy=True)  # from killed saves
         return cls(root, meta)
 
     @property
