@@ -28,18 +28,10 @@ class Code:
 
 @lru_cache(maxsize=1)
 def _codes() -> dict[str, Code]:
-    rows: dict[str, Code] = {}
-    header = None
-    for line in CODES_FILE.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        cols = line.split("\t")
-        if header is None:
-            header = cols
-            continue
-        row = dict(zip(header, cols, strict=True))
-        rows[row["id"]] = Code(row["code"], row["scheme"], row["meaning"], row["match"])
-    return rows
+    from headtwin_app.core.labels import tsv_rows
+
+    return {row["id"]: Code(row["code"], row["scheme"], row["meaning"], row["match"])
+            for row in tsv_rows(CODES_FILE.read_text(encoding="utf-8"))}
 
 
 def snomed_code(label_id: int) -> Code | None:

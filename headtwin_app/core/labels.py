@@ -93,7 +93,15 @@ def load_label_table(path: str | os.PathLike[str] = DEFAULT_TABLE) -> LabelTable
     first = next((ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")), "")
     if not first.startswith("id\t"):
         return read_itksnap(p)
-    labels = []
+    labels = [Label(int(row["id"]), row["name"], row["group"], row["layer"],
+                    (int(row["r"]), int(row["g"]), int(row["b"])), float(row["opacity"]))
+              for row in tsv_rows(text)]
+    return LabelTable(labels)
+
+
+def tsv_rows(text: str) -> list[dict[str, str]]:
+    """The rows of a tab-separated table as dicts by its header line ('#' lines skipped)."""
+    rows: list[dict[str, str]] = []
     header: list[str] | None = None
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
@@ -102,11 +110,8 @@ def load_label_table(path: str | os.PathLike[str] = DEFAULT_TABLE) -> LabelTable
         if header is None:
             header = cols
             continue
-        row = dict(zip(header, cols, strict=False))
-        labels.append(Label(int(row["id"]), row["name"], row["group"], row["layer"],
-                            (int(row["r"]), int(row["g"]), int(row["b"])),
-                            float(row["opacity"])))
-    return LabelTable(labels)
+        rows.append(dict(zip(header, cols, strict=False)))
+    return rows
 
 
 def default_label_table() -> LabelTable:
