@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "headtwin_app.cli.recon_cmd",
     "headtwin_app.cli.kspace_cmd",
     "headtwin_app.cli.seg_cmd",
+    "headtwin_app.cli.pipeline_cmd",
 )
 
 EXIT_BUG = 70  # EX_SOFTWARE

@@ -1,0 +1,72 @@
+"""Run one function over many items (cases, sweep rows) serially or on Dask distributed.
+
+Dask's distributed scheduler is the existing engine for this (task graph, workers, futures,
+cancellation, dashboards, remote clusters); we only map a picklable function over items.
+Default: an in-process LocalCluster (threads, no extra processes, so no start-up cost and
+nothing to pickle); `scheduler="tcp://host:8786"` uses a running cluster; `scheduler="serial"`
+runs in this thread. The results come back in the items' order whichever path ran them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, TypeVar
+
+from headtwin_app.core.seg.backend import Progress
+
+T = TypeVar("T")
+SERIAL = "serial"
+
+
+def iter_map(fn: Callable[[Any], T], items: Sequence[Any], scheduler: str | None = None,
+             workers: int = 2, what: str = "item") -> Generator[Progress, None, list[T]]:
+    """Apply `fn` to every item; yield `Progress` as each finishes (stop iterating to cancel
+    the rest), return the results in input order. An exception in `fn` cancels the rest and
+    propagates, naming the item."""
+    items = list(items)
+    if scheduler == SERIAL or not items:
+        out = []
+        for i, item in enumerate(items):
+            out.append(fn(item))
+            yield Progress("cohort", (i + 1) / len(items), f"{what} {i + 1}/{len(items)}")
+        return out
+    return (yield from _dask_map(fn, items, scheduler, workers, what))
+
+
+def _dask_map(fn: Callable[[Any], T], items: list[Any], scheduler: str | None, workers: int,
+              what: str) -> Generator[Progress, None, list[T]]:
+    from distributed import Client, LocalCluster, as_completed
+
+    if scheduler:
+        client = Client(scheduler, timeout="10s")
+        cluster = None
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
+                               dashboard_address=None)
+        client = Client(cluster)
+    futures = client.map(fn, items, pure=False)
+    index = {f.key: i for i, f in enumerate(futures)}
+    results: list[Any] = [None] * len(items)
+    try:
+        for done, future in enumerate(as_completed(futures), 1):
+            i = index[future.key]
+            if future.status == "error":
+                raise _named(future.exception(), f"{what} {i + 1} ({items[i]})")
+            results[i] = future.result()
+            yield Progress("cohort", done / len(items), f"{what} {done}/{len(items)}")
+    finally:  # normal end, error, or the caller stopped iterating (cancel)
+        client.cancel(futures)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return results
+
+
+def _named(exc: BaseException, where: str) -> BaseException:
+    """The same kind of error with the failing item named in its message (when it can be)."""
+    try:
+        named = type(exc)(f"{where}: {exc}")
+    except Exception:  # noqa: BLE001 - an exception class with another constructor
+        return exc
+    named.__cause__ = exc
+    return named
