@@ -201,6 +201,7 @@ class LabellingWorkspace(QWidget):
 
         state.case_changed.connect(self._on_state_case)
         state.labels_changed.connect(self._on_state_labels)
+        state.proposal_requested.connect(self.request_proposal)
         if state.case is not None:
             self._on_state_case(state.case)
         self.set_tool("navigate")

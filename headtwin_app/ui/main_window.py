@@ -13,10 +13,10 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QTabWidget,
     QWidget,
 )
-from superqt.utils import create_worker
 
 from headtwin_app.core.case import Case, load_case
 from headtwin_app.core.io import OPEN_FILTER
@@ -46,7 +46,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                                                  "HeadTwin", "HeadTwin Studio")
         self.state = AppState()
-        self._worker = None
+        self.jobs = self.state.jobs  # the one runner for every long job of this window
         self.setWindowTitle("HeadTwin Studio")
         self.setAcceptDrops(True)
 
@@ -67,18 +67,29 @@ class MainWindow(QMainWindow):
         self.state.case_changed.connect(self._show_case)
         self.state.labels_changed.connect(self.case_view.set_labels)
         self.state.status.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
+        self.state.show_workspace.connect(self.show_tab)
         self.case_view.cursor.connect(self._show_cursor)
 
         self.case_label = QLabel("No case open")
         self.cursor_label = QLabel("")
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
+        self.progress.setMaximumWidth(220)
         self.progress.setRange(0, 0)
         self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("job-cancel")
+        self.cancel_button.setToolTip("stop the running job at its next step")
+        self.cancel_button.clicked.connect(self.jobs.cancel)
+        self.cancel_button.hide()
         bar = self.statusBar()
         bar.addPermanentWidget(self.cursor_label)
         bar.addPermanentWidget(self.case_label)
         bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cancel_button)
+        self.jobs.busy_changed.connect(self._on_busy)
+        self.jobs.progress.connect(self._on_job_progress)
+        self.jobs.failed.connect(self._on_job_failed)
+        self.jobs.refused.connect(lambda msg: self.statusBar().showMessage(msg, 4000))
 
         self._build_menus()
         self._restore()
@@ -155,31 +166,41 @@ class MainWindow(QMainWindow):
         self._run_load(lambda: load_case(p), p.name, remember=p)
 
     def _run_load(self, loader, what: str, remember: Path | None) -> None:  # type: ignore[no-untyped-def]
-        if self._worker is not None:
-            self.statusBar().showMessage("Still loading the previous case…", 4000)
-            return
-        self.progress.show()
-        self.statusBar().showMessage(f"Loading {what}…")
-        worker = create_worker(loader, _ignore_errors=True)
-        worker.returned.connect(lambda case: self._loaded(case, remember))
-        worker.errored.connect(lambda exc: self._load_failed(exc, what))
-        worker.finished.connect(self._load_finished)
-        self._worker = worker
-        worker.start()
+        self._loading = what
+        self.jobs.start(f"loading {what}", loader,
+                        on_result=lambda case: self._loaded(case, remember))
 
     def _loaded(self, case: Case, remember: Path | None) -> None:
         self.set_case(case)
         if remember is not None:
             self._add_recent(remember)
 
-    def _load_failed(self, exc: BaseException, what: str) -> None:
-        msg = error_text(exc)
-        self.statusBar().showMessage(f"Could not open {what}", 8000)
-        QMessageBox.critical(self, "Cannot open image", msg)
+    # --- the job runner ------------------------------------------------------------------------
+    def _on_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)
+        else:
+            self.statusBar().clearMessage()
 
-    def _load_finished(self) -> None:
-        self._worker = None
-        self.progress.hide()
+    def _on_job_progress(self, text: str, fraction: float) -> None:
+        if fraction < 0:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(round(1000 * min(fraction, 1.0))))
+        self.progress.setFormat(f"{100 * max(fraction, 0):.0f} %")
+        self.statusBar().showMessage(text)
+
+    def _on_job_failed(self, name: str, message: str) -> None:
+        """Every job's error, shown one way: the status line and a dialog."""
+        if name.startswith("loading "):
+            self.statusBar().showMessage(f"Could not open {name[len('loading '):]}", 8000)
+            QMessageBox.critical(self, "Cannot open image", message)
+            return
+        self.statusBar().showMessage(f"{name} failed: {message}", 8000)
+        QMessageBox.warning(self, f"{name[:1].upper()}{name[1:]} failed", message)
 
     def set_case(self, case: Case) -> None:
         """Make `case` the open case in every workspace."""

@@ -2,8 +2,9 @@
 designer's undersampled k-space, side by side with error maps and a metrics table.
 
 All computation is in `headtwin_app.core.recon` (`job.recon_job`, `train.train_iter`); this
-module collects parameters, runs those generators in superqt workers (progress per slice,
-Cancel at every yield) and shows the results.
+module collects parameters, runs the reconstruction on the window's job runner (progress per
+slice, Cancel at every yield), shows the results and adds each full-volume reconstruction to
+the app model as a "recon" layer (the layer panel below the buttons acts on them).
 """
 
 from __future__ import annotations
@@ -37,17 +38,20 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
+from headtwin_app.core.app_model import Layer
 from headtwin_app.core.masks import FAMILY_NAMES
 from headtwin_app.core.recon.cascade import CascadeConfig
 from headtwin_app.core.recon.data import recon_mask
-from headtwin_app.core.recon.job import ReconResult, case_slices, recon_job
+from headtwin_app.core.recon.job import ReconResult, case_slices, recon_job, slices_to_volume
 from headtwin_app.core.recon.predict import DEFAULT_MODEL, checkpoint_config, resolve_device
 from headtwin_app.ui.errors import error_text
+from headtwin_app.ui.layer_panel import LayerPanel
 from headtwin_app.ui.state import AppState
 
 METHOD_TITLES = {"zf": "zero-filled", "cs": "compressed sensing", "cascade": "cascade CNN"}
 METHOD_SHORT = {"zf": "ZF", "cs": "CS", "cascade": "cascade"}
 METRIC_COLUMNS = ("PSNR (dB)", "SSIM", "NMSE", "seconds", "device")
+JOB = "reconstruction"
 
 
 class _ImagePanel:
@@ -87,10 +91,12 @@ class ReconWorkspace(QWidget):
         super().__init__(parent)
         self.state = state
         self.result: ReconResult | None = None
-        self._worker: Any = None
+        self._running = False
+        self._own_params: tuple[str, float, int] | None = None  # while the designer's is shown
         self._build()
         state.case_changed.connect(self._on_case)
         state.mask_changed.connect(self._on_mask)
+        state.jobs.busy_changed.connect(self._set_busy)
         if state.case is not None:
             self._on_case(state.case)
         self._update_mask_label()
@@ -121,6 +127,10 @@ class ReconWorkspace(QWidget):
 
         self.slice = QSpinBox()
         self.slice.setToolTip("axial slice shown (and reconstructed, in 'this slice' scope)")
+        self.slice_title = QLabel("slice")
+        self.scope_note = QLabel("")
+        self.scope_note.setWordWrap(True)
+        self.scope_note.setStyleSheet("color: gray; font-size: 9pt;")
         self.scope = QComboBox()
         self.scope.addItem("this slice", "slice")
         self.scope.addItem("every slice (volume)", "volume")
@@ -154,8 +164,9 @@ class ReconWorkspace(QWidget):
         self.batch.setValue(4)
         run_box = QGroupBox("Reconstruction")
         rform = QFormLayout(run_box)
-        rform.addRow("slice", self.slice)
+        rform.addRow(self.slice_title, self.slice)
         rform.addRow("scope", self.scope)
+        rform.addRow(self.scope_note)
         rform.addRow("methods", methods)
         rform.addRow("model", model_row)
         rform.addRow("cascades", self.cascades)
@@ -174,7 +185,7 @@ class ReconWorkspace(QWidget):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m slices")
+        self.progress.setFormat("%p%")
         self.progress_label = QLabel(
             f"ready: press Reconstruct (the CNN runs on {resolve_device('auto')})")
         self.error_label = QLabel("")
@@ -203,7 +214,8 @@ class ReconWorkspace(QWidget):
         side.addWidget(self.progress_label)
         side.addWidget(self.train_button)
         side.addWidget(self.error_label)
-        side.addStretch(1)
+        self.layer_panel = LayerPanel(self.state)
+        side.addWidget(self.layer_panel, 1)
         side_w = QWidget()
         side_w.setLayout(side)
         side_w.setFixedWidth(330)
@@ -231,6 +243,7 @@ class ReconWorkspace(QWidget):
         layout.addLayout(right, 1)
 
         self.mask_source.currentIndexChanged.connect(self._update_mask_label)
+        self.scope.currentIndexChanged.connect(self._update_scope)
         for w in (self.family, self.accel, self.seed):
             sig = w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged
             sig.connect(self._update_mask_label)
@@ -243,13 +256,12 @@ class ReconWorkspace(QWidget):
     def _on_case(self, case: Any) -> None:
         self.cancel()
         self.result = None
-        nz = case.image.shape[2]
-        self.slice.setRange(0, nz - 1)
-        self.slice.setValue(nz // 2)
+        self._update_scope()
         self._show_result()
         self._update_mask_label()
 
     def _on_mask(self, record: dict[str, Any]) -> None:
+        self._update_scope()
         if record and record.get("dims") == 2 and record.get("slice") is not None:
             self.slice.setValue(int(record["slice"]))
         self._update_mask_label()
@@ -260,19 +272,75 @@ class ReconWorkspace(QWidget):
             return rec
         return None
 
+    def _dims(self) -> int:
+        """2: the mask acts on axial slices; 3: a (ky, kz) mask on sagittal planes."""
+        rec = self._designer_mask()
+        return int(rec.get("dims", 2)) if rec else 2
+
+    def _update_scope(self, *_: Any) -> None:
+        """'this slice' is an axial slice under a 2D mask and a sagittal plane (readout x)
+        under a 3D one: the spin box and the note say which, and the scope run is the scope
+        chosen."""
+        case = self.state.case
+        dims = self._dims()
+        if case is not None:
+            n = case.image.shape[0 if dims == 3 else 2]
+            if self.slice.maximum() != n - 1 or getattr(self, "_slice_dims", None) != dims:
+                self.slice.blockSignals(True)
+                self.slice.setRange(0, n - 1)
+                self.slice.setValue(n // 2)
+                self.slice.blockSignals(False)
+        self._slice_dims = dims
+        self.slice_title.setText("plane (x)" if dims == 3 else "slice")
+        one = self.scope.currentData() == "slice"
+        if dims == 3:
+            self.scope_note.setText(
+                "3D mask: 'this slice' runs one sagittal plane (Y × Z at readout x = the plane "
+                "above); 'every slice' runs all of them." if one else
+                "3D mask: every sagittal plane is reconstructed (one per readout position).")
+        else:
+            self.scope_note.setText("" if one else "every axial slice is reconstructed.")
+
     def _update_mask_label(self, *_: Any) -> None:
+        """The greyed fields show the mask actually used: the designer's family, R and seed."""
         rec = self._designer_mask()
         own = rec is None
-        for w in (self.family, self.accel, self.seed):
+        widgets = (self.family, self.accel, self.seed)
+        for w in widgets:
             w.setEnabled(own)
+            w.blockSignals(True)
         if rec is not None:
+            if self._own_params is None:
+                self._own_params = (self.family.currentText(), self.accel.value(),
+                                    self.seed.value())
+            achieved = rec.get("accel_achieved")
+            r_used = float(achieved if achieved is not None else rec.get("accel", math.nan))
+            self._show_params(str(rec.get("family")), r_used, int(rec.get("seed") or 0))
             self.mask_label.setText(
                 f"designer: {rec.get('family')} {rec.get('dims', 2)}D, R {rec.get('accel'):.2f}"
-                f" (achieved {rec.get('accel_achieved', math.nan):.2f}), seed {rec.get('seed')}")
-        elif self.mask_source.currentData() == "designer":
-            self.mask_label.setText("no mask from the designer yet: using this panel's")
+                f" (achieved {rec.get('accel_achieved', math.nan):.2f}), seed {rec.get('seed')}"
+                + (", painted by hand" if rec.get("painted") else ""))
         else:
-            self.mask_label.setText("2D mask on (ky, kx) of each axial slice")
+            if self._own_params is not None:
+                self._show_params(*self._own_params)
+                self._own_params = None
+            if self.mask_source.currentData() == "designer":
+                self.mask_label.setText("no mask from the designer yet: using this panel's")
+            else:
+                self.mask_label.setText("2D mask on (ky, kx) of each axial slice")
+        for w in widgets:
+            w.blockSignals(False)
+        self._update_scope()
+
+    def _show_params(self, family: str, accel: float, seed: int) -> None:
+        for i in reversed(range(self.family.count())):  # a designer-only family shown before
+            if self.family.itemText(i) not in FAMILY_NAMES:
+                self.family.removeItem(i)
+        if self.family.findText(family) < 0:  # e.g. a combined designer mask
+            self.family.addItem(family)
+        self.family.setCurrentText(family)
+        self.accel.setValue(accel)
+        self.seed.setValue(seed)
 
     def _on_model_path(self, *_: Any) -> None:
         cfg = checkpoint_config(Path(self.model_path.text()).expanduser())
@@ -293,23 +361,25 @@ class ReconWorkspace(QWidget):
 
     # ----------------------------------------------------------------------------- running
     def is_busy(self) -> bool:
-        """True while a reconstruction worker runs (the --screenshot option waits on it)."""
-        return self._worker is not None
+        """True while a reconstruction runs (the --screenshot option waits on it)."""
+        return self._running
 
     def _set_busy(self, busy: bool) -> None:
+        """The window's job runner runs one job at a time: no Reconstruct while any runs."""
         self.run_button.setEnabled(not busy)
-        self.cancel_button.setEnabled(busy)
+        self.cancel_button.setEnabled(busy and self._running)
         self.train_button.setEnabled(not busy)
 
-    def _inputs(self) -> tuple[np.ndarray, np.ndarray, int]:
+    def _inputs(self) -> tuple[np.ndarray, np.ndarray, int, int | None]:
         case = self.state.case
         if case is None:
             raise ValueError("open a case first")
         rec = self._designer_mask()
-        dims = int(rec.get("dims", 2)) if rec else 2
-        index = self.slice.value() if (dims == 2 and self.scope.currentData() == "slice") \
-            else None
-        gt = case_slices(case.image.data, dims, index)
+        dims = self._dims()
+        index = self.slice.value() if self.scope.currentData() == "slice" else None
+        gt = case_slices(case.image.data, dims, index if dims == 2 else None)
+        if dims == 3 and index is not None:
+            gt = gt[index:index + 1]  # one sagittal plane: what 'this slice' asks for
         if rec is not None:
             mask = np.asarray(rec["mask"], bool)
             if mask.shape != gt.shape[-2:]:
@@ -318,7 +388,7 @@ class ReconWorkspace(QWidget):
         else:
             mask = recon_mask(self.family.currentText(), gt.shape[-2:], self.accel.value(),
                               self.seed.value())
-        return gt, mask, dims
+        return gt, mask, dims, index
 
     def _model_file(self) -> Path:
         path = Path(self.model_path.text()).expanduser()
@@ -327,11 +397,11 @@ class ReconWorkspace(QWidget):
         return path
 
     def run(self) -> None:
-        """Start a reconstruction in a worker thread (no-op while one runs)."""
-        if self._worker is not None:
+        """Start a reconstruction on the job runner (no-op while a job runs)."""
+        if self.state.jobs.is_busy:
             return
         try:
-            gt, mask, dims = self._inputs()
+            gt, mask, dims, index = self._inputs()
             methods = [m for m, box in self.use.items() if box.isChecked()]
             dev = resolve_device(self.device.currentData())
             model = self._model_file() if "cascade" in methods else None
@@ -339,40 +409,52 @@ class ReconWorkspace(QWidget):
             self.show_error(str(exc))
             return
         self.error_label.setText("")
-        self._dims = dims
-        self._total = len(gt) * len(methods)
+        self._dims_run, self._index_run = dims, index
         self._methods = methods
-        self.progress.setRange(0, self._total)
+        self._params = self._mask_params(mask)
+        self.progress.setRange(0, len(gt) * len(methods))
         self.progress.setValue(0)
-        worker = create_worker(recon_job, gt, mask, methods, model, self.batch.value(),
-                               str(dev), self.cascades.value(), _start_thread=False,
-                               _ignore_errors=True)
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(self._on_result)
-        worker.errored.connect(lambda exc: self.show_error(error_text(exc)))
-        worker.aborted.connect(lambda: self.progress_label.setText("cancelled"))
-        worker.finished.connect(self._on_finished)
-        self._worker = worker
+        self._running = True
+        started = self.state.jobs.start(
+            JOB, recon_job, gt, mask, methods, model, self.batch.value(), str(dev),
+            self.cascades.value(), on_result=self._on_result, on_progress=self._on_progress,
+            on_error=self.show_error, on_finished=self._on_finished)
+        if not started:
+            self._running = False
+            return
         self._set_busy(True)
         self.progress_label.setText(f"running on {dev}…")
-        worker.start()
+
+    def _mask_params(self, mask: np.ndarray) -> dict[str, Any]:
+        rec = self._designer_mask()
+        if rec is not None:
+            return {"family": rec.get("family"), "accel": rec.get("accel_achieved"),
+                    "seed": rec.get("seed"), "mask_source": "designer"}
+        return {"family": self.family.currentText(), "accel": self.accel.value(),
+                "seed": self.seed.value(), "mask_source": "panel"}
 
     def cancel(self) -> None:
-        """Ask the worker to stop at its next yield."""
-        if self._worker is not None:
-            self._worker.quit()
+        """Ask the reconstruction to stop at its next yield."""
+        if self._running:
+            self.state.jobs.cancel()
             self.progress_label.setText("cancelling…")
 
-    def _on_progress(self, item: tuple[str, int, int]) -> None:
+    def _on_progress(self, item: tuple[str, int, int]) -> tuple[str, float]:
+        """'method i/m: slice d/n' — one bar over all methods, never a mixed count."""
         method, done, total = item
-        offset = self._methods.index(method) * total
-        self.progress.setMaximum(total * len(self._methods))
-        self.progress.setValue(offset + done)
-        self.progress_label.setText(f"{METHOD_TITLES[method]}: slice {done} of {total}")
+        i, m = self._methods.index(method), len(self._methods)
+        self.progress.setMaximum(total * m)
+        self.progress.setValue(i * total + done)
+        unit = "plane" if self._dims_run == 3 else "slice"
+        text = f"method {i + 1}/{m} ({METHOD_TITLES[method]}): {unit} {done}/{total}"
+        self.progress_label.setText(text)
+        return text, (i * total + done) / (total * m)
 
     def _on_finished(self) -> None:
-        self._worker = None
-        self._set_busy(False)
+        self._running = False
+        if self.progress_label.text() == "cancelling…":
+            self.progress_label.setText("cancelled")
+        self._set_busy(self.state.jobs.is_busy)
 
     def show_error(self, message: str) -> None:
         self.error_label.setText(message)
@@ -385,7 +467,23 @@ class ReconWorkspace(QWidget):
         self.progress_label.setText("done")
         self._fill_table(result)
         self._show_result()
+        self._add_layers(result)
         self.result_shown.emit(result)
+
+    def _add_layers(self, result: ReconResult) -> None:
+        """Every method's image as a "recon" layer on the case grid (full volumes only)."""
+        case = self.state.case
+        if case is None or self._index_run is not None:
+            self.layer_panel.note("one slice reconstructed: choose scope 'every slice' to use, "
+                                  "segment or save a reconstruction")
+            return
+        for method, images in result.images.items():
+            volume = slices_to_volume(images, self._dims_run, case.image)
+            meta = {"method": method, "case": case.name, "dims": self._dims_run,
+                    **self._params, **result.metrics.get(method, {})}
+            self.state.model.add_layer(Layer(f"{method} recon", "recon", volume, meta))
+        self.layer_panel.note("")
+        self.layer_panel.select(f"{self._methods[-1]} recon")
 
     def _fill_table(self, result: ReconResult) -> None:
         self.table.clearContents()
@@ -408,10 +506,8 @@ class ReconWorkspace(QWidget):
             return
         if len(res.gt) == 1:
             i = 0
-        elif getattr(self, "_dims", 2) == 2:
-            i = min(self.slice.value(), len(res.gt) - 1)
         else:
-            i = len(res.gt) // 2
+            i = min(self.slice.value(), len(res.gt) - 1)
         gt = res.gt[i]
         top = float(np.percentile(gt, 99.5)) or 1.0
         err_top = 0.15 * float(gt.max() or 1.0)

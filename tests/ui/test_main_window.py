@@ -61,7 +61,7 @@ def test_open_file_in_worker_and_recent(window: MainWindow, qtbot, tmp_path: Pat
     window.open_path(path)
     qtbot.waitUntil(lambda: window.state.case is not None, timeout=20_000)
     assert window.state.case.image.shape == (48, 56, 40)
-    qtbot.waitUntil(lambda: window._worker is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.jobs.is_busy, timeout=5000)
     assert window.recent_files()[0] == str(path.resolve())
     assert [a.text() for a in window.recent_menu.actions()] == [str(path.resolve())]
 
@@ -76,7 +76,7 @@ def test_bad_file_gives_dialog_not_crash(  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
     assert "broken.nii.gz" in shown[0] and "\n" not in shown[0]
     assert window.state.case is None
-    qtbot.waitUntil(lambda: window._worker is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.jobs.is_busy, timeout=5000)
     assert window.recent_files() == []
 
 
@@ -95,7 +95,7 @@ def test_bitflipped_file_and_a_bug_follow_the_error_policy(  # type: ignore[no-u
     qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
     assert "flipped.nii.gz" in shown[0] and "\n" not in shown[0] and "corrupt" in shown[0]
     assert window.state.case is None
-    qtbot.waitUntil(lambda: window._worker is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.jobs.is_busy, timeout=5000)
 
     def broken(path):  # type: ignore[no-untyped-def]
         return {}["no such key"]

@@ -50,7 +50,7 @@ def test_run_fills_metrics_table(qtbot, workspace) -> None:  # type: ignore[no-u
     with qtbot.waitSignal(ws.result_shown, timeout=30000):
         ws.run()
         assert ws.is_busy()
-        ws._worker.yielded.connect(progress.append)
+        ws.state.jobs.worker.yielded.connect(progress.append)
     qtbot.waitUntil(lambda: not ws.is_busy(), timeout=5000)
     assert progress and {p[0] for p in progress} <= {"zf", "cs", "cascade"}
     for row in range(3):
@@ -82,7 +82,7 @@ def test_worker_emits_progress_and_stops_on_cancel(qtbot, workspace) -> None:  #
     ws.batch.setValue(1)
     seen: list = []
     ws.run()
-    worker = ws._worker
+    worker = ws.state.jobs.worker
     worker.yielded.connect(seen.append)
     qtbot.waitUntil(lambda: len(seen) >= 2, timeout=20000)
     with qtbot.waitSignal(worker.finished, timeout=20000):

@@ -21,6 +21,7 @@ from headtwin_app.core.metrics import nmse, psnr, ssim
 from headtwin_app.core.recon.cascade import CascadeNet, truncated
 from headtwin_app.core.recon.data import undersample
 from headtwin_app.core.recon.predict import load_cascade, reconstruct_iter
+from headtwin_app.core.volume import Volume
 
 
 def case_slices(data: np.ndarray, dims: int, slice_index: int | None = None) -> np.ndarray:
@@ -44,6 +45,19 @@ def case_slices(data: np.ndarray, dims: int, slice_index: int | None = None) -> 
     if dims == 3:
         return np.ascontiguousarray(data)  # (X, Y, Z): planes (Y, Z) per readout x
     raise ValueError(f"dims must be 2 or 3, got {dims}")
+
+
+def slices_to_volume(images: np.ndarray, dims: int, like: Volume) -> Volume:
+    """The inverse of `case_slices` for every slice: a reconstruction (N, H, W) back on the case
+    image's grid (`like`), so it can be saved, segmented or become the case image."""
+    images = np.asarray(images, dtype=np.float32)
+    data = images.transpose(2, 1, 0) if dims == 2 else images
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, got {dims}")
+    if data.shape != like.shape:
+        raise ValueError(f"a reconstruction of {len(images)} slice(s) does not fill the case "
+                         f"image {like.shape}: reconstruct every slice")
+    return like.with_data(np.ascontiguousarray(data), kind="recon")
 
 
 @dataclass
