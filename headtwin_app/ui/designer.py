@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -307,6 +308,7 @@ class DesignerWorkspace(QWidget):
         self.designer: MaskDesigner | None = None
         self.frame: DesignerFrame | None = None
         self.painted: np.ndarray | None = None
+        self._keep_painted = False  # the user chose to keep the painting over new parameters
         self._undo: deque[np.ndarray | None] = deque(maxlen=30)
         self._last_point: tuple[float, float] | None = None
         self._dirty = False
@@ -475,9 +477,9 @@ class DesignerWorkspace(QWidget):
         lay.addWidget(split)
 
         for sig in (self.family.currentIndexChanged, self.r_slider.valueChanged,
-                    self.center.valueChanged, self.pf.valueChanged, self.seed.valueChanged,
-                    self.slice.valueChanged):
+                    self.center.valueChanged, self.pf.valueChanged, self.seed.valueChanged):
             sig.connect(self._on_mask_param)
+        self.slice.valueChanged.connect(self._schedule)  # a painted mask fits every slice
         self.noise.valueChanged.connect(self._schedule)
         self.tr.valueChanged.connect(self._schedule)
         self.dims.currentIndexChanged.connect(self._on_dims)
@@ -526,6 +528,7 @@ class DesignerWorkspace(QWidget):
             self.show_error(str(exc))
             return
         self.painted = None
+        self._keep_painted = False
         self._undo.clear()
         self.frame = None
         for p in self.panels.values():
@@ -543,11 +546,29 @@ class DesignerWorkspace(QWidget):
         self._schedule()
 
     def _on_mask_param(self, *_: Any) -> None:
+        """A new family mask replaces hand edits only when the user says so."""
         self._update_r_label()
-        if self.painted is not None:
-            self.painted = None  # a new family mask replaces the hand edits
-            self._undo.clear()
+        if self.painted is not None and not self._keep_painted:
+            if self.ask_keep_painting():
+                self._keep_painted = True
+                self.state.status.emit("painted mask kept: the new parameters change "
+                                       "everything but the mask (Reset painting to drop it)")
+            else:
+                self.reset_painting()
         self._schedule()
+
+    def ask_keep_painting(self) -> bool:
+        """Keep painted / Discard, asked once per painting."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Painted mask",
+                          "The mask has hand-painted edits. Keep them (the new parameters then "
+                          "change everything but the mask), or discard them for the new "
+                          "family mask?", parent=self)
+        keep = box.addButton("Keep painted", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(keep)
+        box.setObjectName("keep-painted-question")
+        box.exec()
+        return box.clickedButton() is keep
 
     def _on_dims(self, *_: Any) -> None:
         dims = int(self.dims.currentData())
@@ -558,6 +579,10 @@ class DesignerWorkspace(QWidget):
             p._shape = None
         self.panels["kspace_full"].title.setText(
             "k-space log|k| (ky × kx)" if dims == 2 else "k-space log|k| (ky × kz at kx = 0)")
+        if self.painted is not None:  # a (ky, kx) painting does not fit a (ky, kz) plane
+            self.reset_painting()
+            self.state.status.emit("painted edits discarded: the 2D and 3D masks have "
+                                   "different planes")
         self._on_mask_param()
 
     def _update_r_label(self) -> None:
@@ -668,6 +693,7 @@ class DesignerWorkspace(QWidget):
 
     def reset_painting(self) -> None:
         self.painted = None
+        self._keep_painted = False
         self._undo.clear()
         self._schedule()
 

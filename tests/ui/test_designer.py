@@ -142,6 +142,52 @@ def test_brush_paints_and_erases_on_the_mask_panel(qtbot, workspace) -> None:  #
     np.testing.assert_array_equal(ws.frame.mask, before)
 
 
+def answer_painted_question(qtbot, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Click `text` in the Keep painted / Discard box once it is up (it runs modally)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        button = next(b for b in box.buttons() if b.text() == text)
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(20, click)
+
+
+def test_painted_mask_is_kept_or_discarded_as_asked(qtbot, workspace) -> None:  # type: ignore[no-untyped-def]
+    ws = workspace
+    wait_idle(qtbot, ws)
+    qtbot.mouseClick(ws.brush, Qt.MouseButton.LeftButton, pos=QPoint(5, ws.brush.height() // 2))
+    ny, nx = ws.frame.mask.shape
+    vp = ws.glw.viewport()
+    qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, pos=_viewport_point(ws, ny // 2 + 9, 6))
+    wait_idle(qtbot, ws)
+    painted = ws.painted.copy()
+    assert ws.state.mask["painted"]
+    ws.slice.setValue(ws.slice.value() + 1)  # another slice: the painting fits it, no question
+    wait_idle(qtbot, ws)
+    assert ws.painted is not None
+    answer_painted_question(qtbot, "Keep painted")
+    ws.r_slider.setFocus()
+    qtbot.keyClick(ws.r_slider, Qt.Key.Key_Right)
+    wait_idle(qtbot, ws)
+    np.testing.assert_array_equal(ws.frame.mask, painted)  # kept, not silently replaced
+    qtbot.keyClick(ws.r_slider, Qt.Key.Key_Right)  # asked once per painting
+    wait_idle(qtbot, ws)
+    assert ws.state.mask["painted"]
+    ws.reset_painting()
+    qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, pos=_viewport_point(ws, ny // 2 + 9, 6))
+    wait_idle(qtbot, ws)
+    answer_painted_question(qtbot, "Discard")
+    qtbot.keyClick(ws.r_slider, Qt.Key.Key_Left)
+    wait_idle(qtbot, ws)
+    assert ws.painted is None and not ws.state.mask["painted"]
+
+
 def test_3d_mode_runs_on_a_worker(qtbot, workspace) -> None:  # type: ignore[no-untyped-def]
     ws = workspace
     ws.dims.setCurrentIndex(1)
