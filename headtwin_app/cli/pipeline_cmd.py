@@ -194,6 +194,13 @@ def _list(text: str, what: str, kind: Any = str) -> list[Any]:
         raise ValueError(f"--{what} {text}: not a comma-separated list of numbers") from None
 
 
+def _accel(text: str) -> float:
+    try:
+        return float(ACCEL(text))
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"--accels: {exc}") from None
+
+
 def run_twin_sweep(args: argparse.Namespace) -> int:
     from headtwin_app.core.atomic import atomic_write_text, check_writable, refuse_inputs
     from headtwin_app.core.io import load_volume
@@ -203,7 +210,7 @@ def run_twin_sweep(args: argparse.Namespace) -> int:
     from headtwin_app.core.twin_sweep_report import plot_dice, plot_heatmap, write_csv
 
     families = _list(args.masks, "masks")
-    accels = [ACCEL(str(a)) for a in _list(args.accels, "accels")]
+    accels = [_accel(a) for a in _list(args.accels, "accels")]
     methods = _list(args.methods, "methods")
     bad = [m for m in methods if m not in METHODS]
     if bad:
