@@ -91,3 +91,19 @@ def check_same_grid(ref: Volume, other: Volume, ref_name: str, other_name: str,
         raise UserError(f"{other_name}: its affine differs from {ref_name}'s by up to {diff:.3g} "
                         f"(tolerance {tolerance:g}); both must be on one voxel grid (resample "
                         "one onto the other first)")
+
+
+def changed_labels(old: np.ndarray, new: np.ndarray) -> list[int]:
+    """Non-zero ids whose surface may differ between two label maps on one grid: those with a
+    changed voxel, and those touching one (6-neighbourhood), whose boundary moved with it."""
+    from scipy.ndimage import binary_dilation
+
+    if old.shape != new.shape:
+        raise ValueError(f"label maps of shapes {old.shape} and {new.shape} are not on one grid")
+    diff = old != new
+    if not diff.any():
+        return []
+    box = tuple(slice(max(int(i.min()) - 1, 0), int(i.max()) + 2) for i in np.nonzero(diff))
+    near = binary_dilation(diff[box])
+    ids = np.union1d(np.unique(old[box][near]), np.unique(new[box][near]))
+    return [int(i) for i in ids if i != 0]

@@ -302,6 +302,16 @@ class SurfaceExtractor:
     def cached(self, label_id: int) -> StructureMesh | None:
         return self._cache.get(int(label_id))
 
+    def adopt(self, other: SurfaceExtractor, label_ids: Iterable[int]) -> None:
+        """Reuse `other`'s cached meshes of `label_ids` (structures unchanged between the two
+        label maps, same options), so only the rest is meshed again."""
+        if other.options != self.options:
+            return
+        for i in label_ids:
+            mesh = other.cached(i)
+            if mesh is not None and self.counts.get(int(i)) == mesh.voxel_count:
+                self._cache[int(i)] = mesh
+
     def mesh(self, label_id: int) -> StructureMesh:
         """The mesh of one label, extracted on first use."""
         label_id = int(label_id)

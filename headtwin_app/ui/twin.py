@@ -8,7 +8,9 @@ call on `render.scene.TwinScene`; this module only wires widgets to it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
@@ -44,6 +46,7 @@ from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
 from vtkmodules.vtkRenderingCore import vtkCellPicker
 
 from headtwin_app.core.case import Case
+from headtwin_app.core.labelmap import changed_labels
 from headtwin_app.core.labels import GROUPS
 from headtwin_app.core.volume import Volume
 from headtwin_app.render.export import FORMATS, export_meshes
@@ -96,10 +99,11 @@ class _VTKView(QVTKRenderWindowInteractor):
             super().resizeEvent(ev)
 
 
-def _mesh_job(sources: list[SurfaceExtractor]):  # type: ignore[no-untyped-def]
-    """Worker body: mesh every source; yields (fraction done, mesh or None, coarse copy or None)."""
-    for n, extractor in enumerate(sources):
-        for done, total, mesh in extractor.iter_extract():
+def _mesh_job(sources: list[tuple[SurfaceExtractor, list[int] | None]]):  # type: ignore[no-untyped-def]
+    """Worker body: mesh each source's structures (None: all); yields (fraction done, mesh or
+    None, coarse copy or None)."""
+    for n, (extractor, ids) in enumerate(sources):
+        for done, total, mesh in extractor.iter_extract(ids):
             lod = make_lod(mesh.polydata) if mesh is not None else None
             yield (n + done / total) / len(sources), mesh, lod
 
@@ -207,7 +211,10 @@ class TwinWorkspace(QWidget):
         self.state = state
         self.scene = TwinScene()
         self.meshes: dict[int, StructureMesh] = {}
-        self._extractors: dict[int, SurfaceExtractor] = {}  # id(Volume) → extractor (cache)
+        self._extractors: dict[str, SurfaceExtractor] = {}  # source key → extractor (cache)
+        self._labels_copy: np.ndarray | None = None  # what the labels meshes were made from
+        self._pending: str | None = None  # "case" or "labels": to do when the tab is shown
+        self._full_load = True
         self._worker = None
         self._print_worker = None
         self._generation = 0
@@ -221,7 +228,7 @@ class TwinWorkspace(QWidget):
         self._render_timer.timeout.connect(self._render)
         self._build_ui()
         state.case_changed.connect(self._on_case)
-        state.labels_changed.connect(lambda _labels: self._on_case(self.state.case))
+        state.labels_changed.connect(self._on_labels)
         if state.case is not None:
             self._on_case(state.case)
 
@@ -377,14 +384,91 @@ class TwinWorkspace(QWidget):
 
     # ----- case → meshes -----
     def _sources(self, case: Case | None) -> list[Volume]:
+        return [vol for _key, vol in self._keyed_sources(case)]
+
+    def _keyed_sources(self, case: Case | None) -> list[tuple[str, Volume]]:
+        """The label maps to mesh; the case labels as the copy taken when they last changed
+        (labelling edits the shared array in place while a worker meshes)."""
         if case is None:
             return []
-        vols = [case.labels] if case.labels is not None else []
-        vols += [case.brain[layer] for layer in BRAIN_LAYERS if layer in case.brain]
+        vols = []
+        if case.labels is not None:
+            if self._labels_copy is None or self._labels_copy.shape != case.labels.shape:
+                self._labels_copy = case.labels.data.copy()
+            vols.append(("labels", case.labels.with_data(self._labels_copy)))
+        vols += [(f"brain {layer}", case.brain[layer]) for layer in BRAIN_LAYERS
+                 if layer in case.brain]
         return vols
 
+    # ----- only the work asked for: while shown, only the structures that changed -----
     def _on_case(self, case: Case | None) -> None:
+        self._pending = "case"
+        self._refresh()
+
+    def _on_labels(self, _labels: object) -> None:
+        if self._pending != "case":
+            self._pending = "labels"
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Do the pending update now if the twin is on screen, else when it is shown."""
+        if self._pending is None or self._closed:
+            return
+        if not self.isVisible():
+            self._cancel_worker()
+            self.message.setText("The case changed: the twin is meshed again when shown.")
+            return
+        pending, self._pending = self._pending, None
+        if pending == "case":
+            self._load_case(self.state.case)
+        else:
+            self._update_labels()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self._refresh()
+
+    def _update_labels(self) -> None:
+        """Re-mesh only the structures whose voxels (or neighbours) changed, from a copy."""
+        case = self.state.case
+        old_ex = self._extractors.get("labels")
+        old = self._labels_copy
+        if case is None or case.labels is None or old_ex is None or old is None \
+                or old.shape != case.labels.shape or (self._worker is not None
+                                                      and self._full_load):
+            self._load_case(case)
+            return
+        new = case.labels.data.copy()
+        changed = changed_labels(old, new)
+        if not changed and all(old_ex.cached(i) for i in old_ex.label_ids):
+            return
+        self._cancel_worker()
+        self._labels_copy = new
+        ex = SurfaceExtractor(case.labels.with_data(new), old_ex.options)
+        ex.adopt(old_ex, [i for i in old_ex.label_ids if i not in changed])
+        self._extractors["labels"] = ex
+        for lid in changed:
+            if lid not in ex.counts:
+                self._remove_structure(lid)
+        todo = [i for i in ex.label_ids if ex.cached(i) is None]
+        if todo:
+            self._start_meshing([(ex, todo)], full=False)
+        else:
+            self._render()
+
+    def _remove_structure(self, label_id: int) -> None:
+        self.scene.remove(label_id)
+        self.meshes.pop(label_id, None)
+        item = self.item_for(label_id)
+        if item is not None and item.parent() is not None:
+            group = item.parent()
+            group.removeChild(item)
+            if group.childCount() == 0:
+                self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(group))
+
+    def _load_case(self, case: Case | None) -> None:
         self._extractors = {}
+        self._labels_copy = None
         self.scene.clear()
         self.scene.clear_ruler()
         self.meshes = {}
@@ -405,7 +489,7 @@ class TwinWorkspace(QWidget):
     def rebuild(self, force: bool = False) -> None:
         """Mesh the case's label maps in a worker; actors appear as meshes arrive."""
         self._cancel_worker()
-        vols = self._sources(self.state.case)
+        vols = self._keyed_sources(self.state.case)
         if not vols:
             self.message.setText("No label map in this case yet: segment it, or open the "
                                  "phantom sample (File ▸ Open sample).")
@@ -413,19 +497,25 @@ class TwinWorkspace(QWidget):
             self._render()
             return
         options = MeshOptions(smooth_iterations=self.smooth.value())
-        extractors = []
-        for vol in vols:
-            ex = self._extractors.get(id(vol))
+        extractors: list[tuple[SurfaceExtractor, list[int] | None]] = []
+        for key, vol in vols:
+            ex = self._extractors.get(key)
             if ex is None or force:
                 try:
                     ex = SurfaceExtractor(vol, options)
                 except ValueError as exc:
                     self.message.setText(f"Cannot mesh the labels: {exc}")
                     return
-                self._extractors[id(vol)] = ex
+                self._extractors[key] = ex
             ex.set_options(options)
-            extractors.append(ex)
-        self.message.setText("Meshing…")
+            extractors.append((ex, None))
+        self._start_meshing(extractors, full=True)
+
+    def _start_meshing(self, extractors: list[tuple[SurfaceExtractor, list[int] | None]],
+                       full: bool) -> None:
+        self._full_load = full
+        n = sum(len(ids) for _ex, ids in extractors if ids is not None)
+        self.message.setText("Meshing…" if full else f"Meshing {n} changed structure(s)…")
         self.progress.setValue(0)
         self.progress.show()
         self._generation += 1
@@ -472,7 +562,8 @@ class TwinWorkspace(QWidget):
         tri = sum(m.triangles for m in self.meshes.values())
         self.message.setText(f"{n} structures, {tri:,} triangles. Drag to rotate, "
                              "right-drag or wheel to zoom, middle-drag to pan.")
-        self.scene.reset_camera()
+        if self._full_load:
+            self.scene.reset_camera()
         self._render()
         self.meshing_finished.emit()
 

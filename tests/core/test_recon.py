@@ -206,3 +206,16 @@ def test_shipped_weights_beat_zero_filled_on_held_out_image() -> None:
     k0, zf = undersample(img, mask)
     rec, _ = reconstruct("cascade", k0, mask, model)
     assert psnr(img, rec) > psnr(img, np.abs(zf)) + 3.0
+
+
+def test_slices_to_volume_inverts_case_slices() -> None:
+    from headtwin_app.core.recon.job import case_slices, slices_to_volume
+    from headtwin_app.core.volume import Volume
+
+    image = Volume.from_spacing(np.random.default_rng(0).random((6, 5, 4)).astype(np.float32))
+    for dims in (2, 3):
+        back = slices_to_volume(case_slices(image.data, dims), dims, image)
+        np.testing.assert_array_equal(back.data, image.data)
+        np.testing.assert_array_equal(back.affine, image.affine)
+    with pytest.raises(ValueError, match="every slice"):
+        slices_to_volume(case_slices(image.data, 2, 1), 2, image)

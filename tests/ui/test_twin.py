@@ -179,3 +179,31 @@ def test_print_check_button_shows_the_table(workspace: TwinWorkspace, qtbot) -> 
     assert dialog.table.rowCount() == len(rows) and "printer 0.5 mm" in dialog.windowTitle()
     assert "printable" in workspace.message.text()
     dialog.close()
+
+
+def test_labels_change_remeshes_changed_structures_when_shown(  # type: ignore[no-untyped-def]
+        workspace: TwinWorkspace, qtbot) -> None:
+    from headtwin_app.core.labelmap import changed_labels
+
+    state = workspace.state
+    before = dict(workspace.meshes)
+    old = state.case.labels.data.copy()
+    new = old.copy()
+    new[12:15, 36:39, 24:27] = 8  # grow one eyeball upwards
+    changed = changed_labels(old, new)
+    assert 8 in changed and 22 not in changed
+    workspace.hide()  # hidden: nothing is meshed, the update waits
+    labels = state.case.labels.with_data(new)
+    state.set_labels(labels)
+    assert not workspace.is_busy() and workspace.meshes == before
+    with qtbot.waitSignal(workspace.meshing_finished, timeout=60_000):
+        workspace.show()
+    meshed = workspace._extractors["labels"].volume.data
+    assert meshed is not labels.data  # a copy: labelling edits its array in place
+    expected = new.copy()
+    labels.data[:] = 0
+    assert (meshed == expected).all()
+    assert sorted(workspace.meshes) == sorted(before)
+    for lid, mesh in workspace.meshes.items():
+        assert (mesh is before[lid]) == (lid not in changed), lid
+    assert workspace.meshes[8].voxel_count == int((expected == 8).sum())
