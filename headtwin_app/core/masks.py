@@ -255,15 +255,32 @@ def _spiral_order(shape: tuple[int, int], seed: int, turns: float,
 # the ten families
 
 
-def random_line(shape: Shape, accel: float, seed: int = 0, *, center_fraction: float = 0.0,
+def _default_centre(center_fraction: float | None, default: float, accel: float) -> float:
+    """The random families' default centre (`default`, at most a quarter of what R keeps, so
+    every R stays reachable); an explicit value, 0 included, is taken as given."""
+    if center_fraction is not None:
+        return center_fraction
+    return min(default, 0.25 / max(float(accel), 1.0))
+
+
+# Small fully sampled centres by default: without one a random pattern can miss the DC line and
+# the image is near-black (9-12 dB at R 8). The head-twin paper's literal patterns have none:
+# pass center_fraction=0 (`--center-fraction 0`), as benchmarks/table2.py does.
+RANDOM_LINE_CENTRE = 0.04
+RANDOM_POINTS_CENTRE = 0.06
+
+
+def random_line(shape: Shape, accel: float, seed: int = 0, *,
+                center_fraction: float | None = None,
                 support: np.ndarray | None = None) -> np.ndarray:
-    """Random whole ky lines (uniform), optionally with a fully sampled centre band.
+    """Random whole ky lines (uniform) with a fully sampled centre band.
 
     Args:
         shape: (ny, n1) plane; rows are ky lines.
         accel: requested R ≥ 1.
         seed: seed of the line choice.
-        center_fraction: fraction of ky lines around the centre always kept (0 = none).
+        center_fraction: fraction of ky lines around the centre always kept (default
+            RANDOM_LINE_CENTRE, capped for high R; 0 = none, the paper's literal pattern).
         support: optional bool mask restricting where samples may go.
     Returns:
         bool mask of `shape`.
@@ -271,7 +288,8 @@ def random_line(shape: Shape, accel: float, seed: int = 0, *, center_fraction: f
     ny, nx = _check_shape(shape)
     accel = _check_accel(accel)
     support = _check_support(support, (ny, nx))
-    cf = _check_fraction("center_fraction", center_fraction)
+    cf = _check_fraction("center_fraction",
+                         _default_centre(center_fraction, RANDOM_LINE_CENTRE, accel))
     score = np.random.default_rng(seed).random(ny)
     centre = _centre_rows(ny, cf)
     _check_centre(centre.size, int(round(ny / accel)), "random_line", cf, accel, "ky lines")
@@ -279,13 +297,16 @@ def random_line(shape: Shape, accel: float, seed: int = 0, *, center_fraction: f
     return _select_rows(np.argsort(score, kind="stable"), (ny, nx), accel, "random_line", support)
 
 
-def random_points(shape: Shape, accel: float, seed: int = 0, *, center_fraction: float = 0.0,
+def random_points(shape: Shape, accel: float, seed: int = 0, *,
+                  center_fraction: float | None = None,
                   support: np.ndarray | None = None) -> np.ndarray:
-    """Compressed-sensing random points, uniform over the plane (optionally a full centre box)."""
+    """Compressed-sensing random points, uniform over the plane, with a fully sampled centre box
+    (default RANDOM_POINTS_CENTRE of each axis, capped for high R; 0 = none, as the paper)."""
     ny, nx = _check_shape(shape)
     accel = _check_accel(accel)
     support = _check_support(support, (ny, nx))
-    cf = _check_fraction("center_fraction", center_fraction)
+    cf = _check_fraction("center_fraction",
+                         _default_centre(center_fraction, RANDOM_POINTS_CENTRE, accel ** 0.5))
     if cf > 0:
         box = (2 * (int(round(ny * cf)) // 2) + 1) * (2 * (int(round(nx * cf)) // 2) + 1)
         _check_centre(box, int(round(ny * nx / accel)), "random_points", cf, accel, "points")

@@ -141,3 +141,21 @@ def test_expand_mask_3d_keeps_readout_full() -> None:
     full = np.broadcast_to(M.expand_mask(m, 3), (16, 20, 12))
     assert (full == m[:, None, :]).all()
     assert M.plane_shape((16, 20, 12), 3) == (16, 12)
+
+
+@pytest.mark.parametrize("family", ["random_line", "random_points"])
+def test_random_families_keep_a_small_centre_by_default(family: str) -> None:
+    """Without a centre the DC line can be missed (a near-black image); the default keeps one,
+    and center_fraction=0 still gives the paper's literal pattern."""
+    shape = (128, 128)
+    misses_dc = 0
+    for seed in range(20):
+        m = M.make_mask(family, shape, 8.0, seed)
+        centre = m[62:67, 62:67] if family == "random_points" else m[63:66]
+        assert centre.all()
+        assert M.achieved_accel(m) == pytest.approx(8.0, rel=0.02)
+        literal = M.make_mask(family, shape, 8.0, seed, center_fraction=0.0)
+        misses_dc += not literal[64, 64]
+    assert misses_dc > 0  # the literal pattern leaves the centre to chance
+    for r in (16.0, 32.0):  # the default centre shrinks so high R stays reachable
+        assert M.achieved_accel(M.make_mask(family, shape, r, 0)) == pytest.approx(r, rel=0.02)
