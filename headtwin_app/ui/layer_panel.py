@@ -5,6 +5,7 @@ stage `headtwin pipeline` runs); this only collects the choice."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,21 @@ NEEDS_RECON = ("select a reconstruction layer: reconstruct with scope 'every sli
                "(a single slice cannot become the case image)")
 
 
+def builtin_labels(image: Volume) -> Any:
+    """The `headtwin pipeline` segmentation stage (built-in model), as a generator."""
+    from headtwin_app.core.pipeline import PipelineConfig, segment_volume
+
+    return segment_volume(image, PipelineConfig())
+
+
 class LayerPanel(QGroupBox):
     """A list of the model's volume layers and four actions on the selected one."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__("Layers", parent)
         self.state = state
+        # image Volume → generator of progress returning the label Volume (Build twin)
+        self.segmenter: Callable[[Volume], Any] = builtin_labels
         self.list = QListWidget()
         self.list.setObjectName("layer-list")
         self.list.setMinimumHeight(60)
@@ -161,11 +171,8 @@ class LayerPanel(QGroupBox):
         job runner, set the labels and show the 3D twin."""
         if not self.use_as_case_image() or self.state.case is None:
             return
-        from headtwin_app.core.pipeline import PipelineConfig, segment_volume
-
-        self.state.jobs.start("segmentation (built-in model)", segment_volume,
-                              self.state.case.image, PipelineConfig(), on_result=self._segmented,
-                              on_error=self.note)
+        self.state.jobs.start("segmentation", self.segmenter, self.state.case.image,
+                              on_result=self._segmented, on_error=self.note)
 
     def _segmented(self, labels: Volume | None) -> None:
         if labels is None:

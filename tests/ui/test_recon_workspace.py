@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from headtwin_app.core.case import Case
 from headtwin_app.core.recon.cascade import CascadeConfig, CascadeNet
@@ -142,3 +143,29 @@ def test_training_dialog_recipe_controls(qtbot) -> None:  # type: ignore[no-unty
     qtbot.mouseClick(dlg.bf16, Qt.MouseButton.LeftButton)
     cfg = dlg.config()
     assert cfg.ssim_weight == 0.3 and cfg.bf16
+
+
+def test_3d_mask_this_slice_runs_one_plane_and_fields_show_the_mask(qtbot, workspace) -> None:  # type: ignore[no-untyped-def]
+    ws = workspace
+    mask = recon_mask("random_line", (48, 12), 2, 0)  # (ky = Y, kz = Z)
+    ws.state.set_mask({"mask": mask, "family": "random_line", "accel": 2.0,
+                       "accel_achieved": 2.25, "seed": 7, "dims": 3, "slice": None})
+    # the greyed fields show the mask that will be used, not this panel's own
+    assert not ws.family.isEnabled()
+    assert (ws.family.currentText(), ws.accel.value(), ws.seed.value()) == ("random_line",
+                                                                            2.25, 7)
+    assert ws.slice_title.text() == "plane (x)" and ws.slice.maximum() == 47
+    assert "one sagittal plane" in ws.scope_note.text()
+    ws.use["cs"].setChecked(False)
+    ws.use["cascade"].setChecked(False)
+    ws.slice.setValue(20)
+    with qtbot.waitSignal(ws.result_shown, timeout=30000):
+        qtbot.mouseClick(ws.run_button, Qt.MouseButton.LeftButton)
+    assert ws.result.gt.shape == (1, 48, 12)  # 'this slice' is one plane, not all 48
+    np.testing.assert_array_equal(ws.result.gt[0], ws.state.case.image.data[20])
+    assert not ws.layer_panel.use_button.isEnabled()  # one plane cannot become the case image
+    # back to this panel's mask: its own values return
+    ws.mask_source.setCurrentIndex(ws.mask_source.findData("own"))
+    assert ws.family.isEnabled()
+    assert (ws.family.currentText(), ws.accel.value(), ws.seed.value()) == ("cartesian", 4.0, 0)
+    assert ws.slice_title.text() == "slice" and ws.slice.maximum() == 11
