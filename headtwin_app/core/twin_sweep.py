@@ -88,13 +88,16 @@ def twin_scores_reference(full: TwinOf, reference: Volume) -> Volume:
     return full.twin if brain_ids else full.labels
 
 
-def iter_twin_sweep(image: Volume, reference: Volume, families: Sequence[str],
+def iter_twin_sweep(image: Volume, reference: Volume | None, families: Sequence[str],
                     accels: Sequence[float], methods: Sequence[str],
                     base: PipelineConfig | None = None, scheduler: str | None = None,
                     workers: int = 2) -> Generator[Progress, None, dict[str, Any]]:
     """The fully sampled twin first, then one row per (family, R, method).
 
-    Returns {"full": scores of the fully sampled twin against the truth, "rows": [...]}.
+    Without a reference (a real scan has no truth) the fully sampled twin stands in for it, and
+    the result says so under "reference".
+    Returns {"full": scores of the fully sampled twin against the truth, "rows": [...],
+    "reference": "truth" | "fully sampled twin"}.
     """
     from headtwin_app.core.cohort import iter_map
     from headtwin_app.core.masks import get_family
@@ -104,7 +107,10 @@ def iter_twin_sweep(image: Volume, reference: Volume, families: Sequence[str],
     base = base or PipelineConfig()
     yield Progress("full", 0.0, "twin from the fully sampled image")
     full = build_twin(image, base)
+    against = "truth" if reference is not None else "fully sampled twin"
+    if reference is None:
+        reference = full.twin
     tasks = [RowTask(image, reference, full, replace(base, family=f, accel=float(r), method=m))
              for f, r, m in itertools.product(families, accels, methods)]
     rows = yield from iter_map(run_row, tasks, scheduler, workers, what="row")
-    return {"full": _scores(reference, full), "rows": rows}
+    return {"full": _scores(reference, full), "rows": rows, "reference": against}
