@@ -82,8 +82,8 @@ class AppModel:
 
     def _replace_case(self, case: Case, keep: tuple[str, ...]) -> None:
         self.case = case
-        self._layers = {n: lay for n, lay in self._layers.items() if lay.kind in keep}
-        self._layers["image"] = Layer("image", "image", case.image, {"case": case.name})
+        kept = {n: lay for n, lay in self._layers.items() if lay.kind in keep}
+        self._layers = {"image": Layer("image", "image", case.image, {"case": case.name}), **kept}
         if case.labels is not None:
             self._layers["labels"] = Layer("labels", "labels", case.labels)
         for key in BRAIN_LAYERS:

@@ -52,6 +52,12 @@ METHOD_TITLES = {"zf": "zero-filled", "cs": "compressed sensing", "cascade": "ca
 METHOD_SHORT = {"zf": "ZF", "cs": "CS", "cascade": "cascade"}
 METRIC_COLUMNS = ("PSNR (dB)", "SSIM", "NMSE", "seconds", "device")
 JOB = "reconstruction"
+PANEL_TITLES = {"gt": "ground truth", "zf": "zero-filled", "cs": "compressed sensing",
+                "cascade": "cascade CNN", "mask": "mask (ky, kx)",
+                "err_zf": "|error| zero-filled", "err_cs": "|error| CS",
+                "err_cascade": "|error| cascade"}
+PANEL_PLACES = {"gt": (0, 0), "zf": (0, 1), "cs": (0, 2), "cascade": (0, 3),
+                "mask": (1, 0), "err_zf": (1, 1), "err_cs": (1, 2), "err_cascade": (1, 3)}
 
 
 class _ImagePanel:
@@ -221,16 +227,9 @@ class ReconWorkspace(QWidget):
         side_w.setFixedWidth(330)
 
         self.glw = pg.GraphicsLayoutWidget()
-        self.panels = {
-            "gt": _ImagePanel(self.glw, 0, 0, "ground truth"),
-            "zf": _ImagePanel(self.glw, 0, 1, "zero-filled"),
-            "cs": _ImagePanel(self.glw, 0, 2, "compressed sensing"),
-            "cascade": _ImagePanel(self.glw, 0, 3, "cascade CNN"),
-            "mask": _ImagePanel(self.glw, 1, 0, "mask (ky, kx)"),
-            "err_zf": _ImagePanel(self.glw, 1, 1, "|error| zero-filled", "inferno"),
-            "err_cs": _ImagePanel(self.glw, 1, 2, "|error| CS", "inferno"),
-            "err_cascade": _ImagePanel(self.glw, 1, 3, "|error| cascade", "inferno"),
-        }
+        self.panels = {key: _ImagePanel(self.glw, row, col, PANEL_TITLES[key],
+                                        "inferno" if key.startswith("err_") else None)
+                       for key, (row, col) in PANEL_PLACES.items()}
         for col in range(4):  # equal columns whatever the titles' lengths
             self.glw.ci.layout.setColumnStretchFactor(col, 1)
             self.glw.ci.layout.setColumnPreferredWidth(col, 200)
@@ -254,8 +253,13 @@ class ReconWorkspace(QWidget):
 
     # ----------------------------------------------------------------------------- state
     def _on_case(self, case: Any) -> None:
+        """A new case: the comparison shown belonged to the old image, so it goes."""
         self.cancel()
         self.result = None
+        self.table.clearContents()
+        self.progress.setValue(0)
+        self.progress_label.setText(
+            f"ready: press Reconstruct (the CNN runs on {resolve_device('auto')})")
         self._update_scope()
         self._show_result()
         self._update_mask_label()
@@ -300,6 +304,7 @@ class ReconWorkspace(QWidget):
                 "3D mask: every sagittal plane is reconstructed (one per readout position).")
         else:
             self.scope_note.setText("" if one else "every axial slice is reconstructed.")
+        self.scope_note.setVisible(bool(self.scope_note.text()))
 
     def _update_mask_label(self, *_: Any) -> None:
         """The greyed fields show the mask actually used: the designer's family, R and seed."""
@@ -501,8 +506,8 @@ class ReconWorkspace(QWidget):
     def _show_result(self, *_: Any) -> None:
         res = self.result
         if res is None:
-            for p in self.panels.values():
-                p.show(None, (0, 1), p.label.text)
+            for key, p in self.panels.items():
+                p.show(None, (0, 1), PANEL_TITLES[key])
             return
         if len(res.gt) == 1:
             i = 0

@@ -87,7 +87,7 @@ def test_use_as_case_image_keeps_recons_and_drops_derived_layers() -> None:
     new = model.use_as_case_image("cascade recon")
     assert new.image is rec and new.name == "head (cascade recon)" and new.labels is None
     assert model.case is new and events == [("case_changed", new)]
-    assert [lay.name for lay in model.layers()] == ["cascade recon", "zf recon", "mask", "image"]
+    assert [lay.name for lay in model.layers()] == ["image", "cascade recon", "zf recon", "mask"]
     assert model.layer("image").volume is rec
     # switching to another reconstruction does not stack the suffixes
     assert model.use_as_case_image("zf recon").name == "head (zf recon)"
