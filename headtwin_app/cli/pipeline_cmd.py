@@ -235,6 +235,9 @@ def run_twin_sweep(args: argparse.Namespace) -> int:
     else:
         print(f"fully sampled twin: mean Dice {result['full']['mean_dice']}")
         for r in result["rows"]:
+            if r["error"]:
+                print(f"{r['family']:<12} R {r['accel']:>4g} {r['method']:<8} {r['error']}")
+                continue
             t = r["vs_truth"]
             print(f"{r['family']:<12} R {r['accel']:>4g} {r['method']:<8} PSNR {r['psnr']:6.2f} "
                   f"Dice {t['mean_dice']:.4f} HD95 {t['mean_hd95_mm']:.2f} mm "

@@ -9,6 +9,7 @@ runs in this thread. The results come back in the items' order whichever path ra
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
@@ -37,6 +38,7 @@ def _dask_map(fn: Callable[[Any], T], items: list[Any], scheduler: str | None, w
               what: str) -> Generator[Progress, None, list[T]]:
     from distributed import Client, LocalCluster, as_completed
 
+    _quiet_dask_logs()
     if scheduler:
         client = Client(scheduler, timeout="10s")
         cluster = None
@@ -60,6 +62,25 @@ def _dask_map(fn: Callable[[Any], T], items: list[Any], scheduler: str | None, w
         if cluster is not None:
             cluster.close()
     return results
+
+
+class _ToWarningsLog(logging.Handler):
+    """A logging handler writing to the app's warnings.log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from headtwin_app.core.errors import log_warning
+
+        log_warning(f"{record.name}: {record.getMessage()}")
+
+
+def _quiet_dask_logs() -> None:
+    """Dask's own log lines (a cancelled task, a closing worker) go to the app's warnings log,
+    not the terminal: what matters reaches the user as the job's result or one-line error."""
+    for name in ("distributed", "tornado"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _ToWarningsLog) for h in logger.handlers):
+            logger.handlers = [_ToWarningsLog()]
+            logger.propagate = False
 
 
 def _named(exc: BaseException, where: str) -> BaseException:

@@ -15,7 +15,7 @@ import numpy as np
 from headtwin_app.core.atomic import atomic_write_bytes
 from headtwin_app.core.sweep_report import check_csv_suffix, check_plot_suffix
 
-BASE_KEYS = ("family", "accel", "method", "accel_achieved", "psnr", "ssim", "seconds")
+BASE_KEYS = ("family", "accel", "method", "accel_achieved", "psnr", "ssim", "seconds", "error")
 
 
 def flat_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def plot_dice(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     fully sampled twin as a dashed line."""
     from matplotlib.figure import Figure
 
-    rows = result["rows"]
+    rows = [r for r in result["rows"] if not r.get("error")]
     families = list(dict.fromkeys(r["family"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     fig = Figure(figsize=(3.6 * len(families), 3.4), layout="constrained")
@@ -88,7 +88,7 @@ def plot_heatmap(result: dict[str, Any], path: str | os.PathLike[str],
     swept, usually the cascade), fully sampled in the first column."""
     from matplotlib.figure import Figure
 
-    rows = result["rows"]
+    rows = [r for r in result["rows"] if not r.get("error")]
     method = method or rows[-1]["method"]
     rows = [r for r in rows if r["method"] == method]
     names = list(result["full"]["dice"])

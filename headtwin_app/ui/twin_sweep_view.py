@@ -185,14 +185,18 @@ class TwinSweepDialog(QDialog):
         rows = result["rows"]
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            t, f = r["vs_truth"], r["vs_full"]
+            t, f = r["vs_truth"] or {}, r["vs_full"] or {}
             cells = (r["family"], f"{r['accel']:g}", r["method"], _number(r["psnr"], 2),
-                     _number(r["ssim"], 3), _number(t["mean_dice"], 3),
-                     _number(t["mean_hd95_mm"], 2), _number(t["mean_assd_mm"], 2),
-                     _number(f["mean_dice"], 3))
+                     _number(r["ssim"], 3), _number(t.get("mean_dice"), 3),
+                     _number(t.get("mean_hd95_mm"), 2), _number(t.get("mean_assd_mm"), 2),
+                     _number(f.get("mean_dice"), 3))
             for j, text in enumerate(cells):
-                self.table.setItem(i, j, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                if r.get("error"):
+                    item.setToolTip(r["error"])
+                self.table.setItem(i, j, item)
         self.plot.clear()
+        rows = [r for r in rows if not r.get("error")]
         for fam in dict.fromkeys(r["family"] for r in rows):
             for m in dict.fromkeys(r["method"] for r in rows):
                 pts = sorted((r["accel"], r["vs_truth"]["mean_dice"]) for r in rows
