@@ -1001,28 +1001,29 @@ class LabellingWorkspace(QWidget):
                     result = item
             return result
 
-        worker = create_worker(job, _ignore_errors=True)
-        worker.yielded.connect(self._proposal_step)
-        worker.returned.connect(self._proposal_arrived)
-        worker.errored.connect(lambda exc: self.warn("Proposal failed", error_text(exc)))
-        worker.aborted.connect(lambda: self.tell("proposal cancelled"))
-        worker.finished.connect(self._proposal_finished)
-        self._proposal_worker = worker
+        # on the window's job runner: its failures are shown by the window (status + dialog)
+        if not self.state.jobs.start("proposal", job, on_result=self._proposal_arrived,
+                                     on_progress=self._proposal_step, on_error=self.tell,
+                                     on_finished=self._proposal_finished):
+            return
+        self._proposal_worker = self.state.jobs.worker
         self.proposal_button.setEnabled(False)
         self.proposal_cancel.setEnabled(True)
         self.proposal_progress.setRange(0, 0)
         self.tell(f"requesting a proposal from {self.predictor_name}…")
-        worker.start()
 
-    def _proposal_step(self, step: Any) -> None:
-        if hasattr(step, "fraction"):
-            self.proposal_progress.setRange(0, 100)
-            self.proposal_progress.setValue(int(100 * step.fraction))
-            self.proposal_progress.setFormat(f"{step.message} (%p%)")
+    def _proposal_step(self, step: Any) -> tuple[str, float] | None:
+        if not hasattr(step, "fraction"):
+            return None
+        self.proposal_progress.setRange(0, 100)
+        self.proposal_progress.setValue(int(100 * step.fraction))
+        self.proposal_progress.setFormat(f"{step.message} (%p%)")
+        return f"proposal: {step.message}", float(step.fraction)
 
     def cancel_proposal(self) -> None:
         if self._proposal_worker is not None:
-            self._proposal_worker.quit()
+            self.state.jobs.cancel()
+            self.tell("proposal cancelled")
 
     def _proposal_finished(self) -> None:
         self._proposal_worker = None
