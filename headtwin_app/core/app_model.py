@@ -122,6 +122,19 @@ class AppModel:
             self.add_layer(Layer("labels", "labels", labels))
         self.labels_changed.emit(labels)
 
+    def set_twin_layers(self, labels: Volume, brain: dict[str, Volume]) -> Case:
+        """The twin built from the case image: its craniofacial/CNS labels and brain layers
+        replace the old ones (case_changed, so every workspace re-reads the case); the
+        reconstructions and the mask stay."""
+        old = self.case
+        if old is None:
+            raise ValueError("no case is open")
+        case = Case(image=old.image, name=old.name, labels=labels,
+                    brain={k: v for k, v in brain.items() if k in BRAIN_LAYERS},
+                    source=old.source)
+        self._replace_case(case, keep=tuple(k for k in LAYER_KINDS if k not in IMAGE_DERIVED))
+        return case
+
     def set_mask(self, mask: dict[str, Any]) -> None:
         """The designer's current mask record: {"mask": ndarray, "family", "accel", ...}."""
         self.mask = mask

@@ -140,6 +140,22 @@ def brain_volume(image: Volume) -> Stage:
     return layers.as_dict()
 
 
+def twin_layers(image: Volume, cfg: PipelineConfig | None = None,
+                segment: Callable[[Volume], Stage] | None = None,
+                brain: Callable[[Volume], Stage] | None = None) -> Stage:
+    """The twin's layers from a case image: craniofacial/CNS labels (`segment`, default the
+    built-in model) then, with cfg.brain, the atlas brain layers (`brain`); returns
+    (labels Volume, {layer: Volume}). The GUI's Build twin runs this."""
+    cfg = cfg or PipelineConfig()
+    segment = segment or (lambda img: segment_volume(img, cfg))
+    labels = yield from _sub(segment(image), "segment", 0.0, 0.6 if cfg.brain else 1.0)
+    layers: dict[str, Volume] = {}
+    if cfg.brain:
+        brain = brain or brain_volume
+        layers = yield from _sub(brain(image), "brain", 0.6, 1.0)
+    return labels, layers
+
+
 def image_metrics(truth: Volume, recon: Volume) -> dict[str, float]:
     """PSNR/SSIM of the reconstruction against the fully sampled image (project convention:
     magnitude, data_range = max(truth), SSIM 7×7×7 over the volume)."""

@@ -39,6 +39,13 @@ def builtin_labels(image: Volume) -> Any:
     return segment_volume(image, PipelineConfig())
 
 
+def atlas_brain(image: Volume) -> Any:
+    """The `headtwin pipeline` brain stage (atlas registration), as a generator."""
+    from headtwin_app.core.pipeline import brain_volume
+
+    return brain_volume(image)
+
+
 class LayerPanel(QGroupBox):
     """A list of the model's volume layers and four actions on the selected one."""
 
@@ -47,6 +54,8 @@ class LayerPanel(QGroupBox):
         self.state = state
         # image Volume → generator of progress returning the label Volume (Build twin)
         self.segmenter: Callable[[Volume], Any] = builtin_labels
+        # image Volume → generator returning the brain layers (None: no brain in the twin)
+        self.brainer: Callable[[Volume], Any] | None = atlas_brain
         self.list = QListWidget()
         self.list.setObjectName("layer-list")
         self.list.setMinimumHeight(60)
@@ -141,7 +150,8 @@ class LayerPanel(QGroupBox):
             "make it the case image and request a model proposal in Labelling" if recon
             else NEEDS_RECON)
         self.twin_button.setToolTip(
-            "make it the case image, segment it with the built-in model and show the 3D twin"
+            "make it the case image, segment it with the built-in model, add the atlas brain "
+            "layers and show the 3D twin"
             if recon else NEEDS_RECON)
         self.save_button.setEnabled(layer is not None)
 
@@ -171,14 +181,20 @@ class LayerPanel(QGroupBox):
         job runner, set the labels and show the 3D twin."""
         if not self.use_as_case_image() or self.state.case is None:
             return
-        self.state.jobs.start("segmentation", self.segmenter, self.state.case.image,
-                              on_result=self._segmented, on_error=self.note)
+        from headtwin_app.core.pipeline import PipelineConfig, twin_layers
 
-    def _segmented(self, labels: Volume | None) -> None:
-        if labels is None:
+        cfg = PipelineConfig(brain=self.brainer is not None)
+        self.state.jobs.start("build twin", twin_layers, self.state.case.image, cfg,
+                              self.segmenter, self.brainer, on_result=self._built,
+                              on_error=self.note)
+
+    def _built(self, result: tuple[Volume, dict[str, Volume]] | None) -> None:
+        if result is None:
             return
-        self.state.set_labels(labels)
-        self.note(f"segmented {self.state.case.name if self.state.case else ''}")
+        labels, brain = result
+        case = self.state.model.set_twin_layers(labels, brain)
+        self.note(f"twin of {case.name}: craniofacial/CNS labels"
+                  + (f" and brain {', '.join(brain)}" if brain else ""))
         self.state.show_workspace.emit("twin")
 
     def save_dialog(self) -> None:

@@ -34,6 +34,7 @@ SHORTCUTS_HELP = """<h3>Keyboard shortcuts</h3><table>
 <tr><td>Ctrl+1 … Ctrl+4</td><td>Switch workspace</td></tr>
 <tr><td>Ctrl+D</td><td>Show/hide the case views</td></tr>
 <tr><td>PgUp / PgDn</td><td>Next / previous slice in the focused view</td></tr>
+<tr><td>Ctrl+Shift+T</td><td>What does this acceleration do to the twin? (twin sweep)</td></tr>
 <tr><td>F12</td><td>Save a screenshot of the window</td></tr>
 <tr><td>Ctrl+Q</td><td>Quit</td></tr></table>"""
 
@@ -128,10 +129,23 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(toggle)
 
+        tools_menu = self.menuBar().addMenu("&Tools")
+        self._action(tools_menu, "What does this &acceleration do to the twin?…",
+                     self.open_twin_sweep, "Ctrl+Shift+T")
+
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1")
         self._action(help_menu, "&About HeadTwin Studio", self.show_about)
         self._fill_recent()
+
+    def open_twin_sweep(self) -> None:
+        """The twin-sweep study on the open case, in its own window (one per main window)."""
+        from headtwin_app.ui.twin_sweep_view import TwinSweepDialog
+
+        if getattr(self, "twin_sweep", None) is None:
+            self.twin_sweep = TwinSweepDialog(self.state, self)
+        self.twin_sweep.show()
+        self.twin_sweep.raise_()
 
     def show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HELP)

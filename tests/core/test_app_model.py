@@ -104,3 +104,21 @@ def test_use_as_case_image_refuses_other_kinds_and_grids() -> None:
     model.add_layer(Layer("cs recon", "recon", one_slice))
     with pytest.raises(ValueError, match="every slice"):
         model.use_as_case_image("cs recon")
+
+
+def test_twin_layers_replace_labels_and_brain_keep_reconstructions() -> None:
+    model = AppModel()
+    c = case()
+    model.set_case(c)
+    recon = c.image.with_data(c.image.data * 2)
+    model.add_layer(Layer("cs recon", "recon", recon, {"method": "cs"}))
+    events = recorded(model)
+    labels = c.image.with_data(np.full((2, 3, 4), 8, np.int16))
+    tissue = c.image.with_data(np.full((2, 3, 4), 22, np.int16))
+    new = model.set_twin_layers(labels, {"tissue": tissue, "mask": tissue})
+    assert new.image is c.image and new.labels is labels and new.brain == {"tissue": tissue}
+    assert [lay.name for lay in model.layers()] == ["image", "cs recon", "labels",
+                                                   "brain tissue"]
+    assert events == [("case_changed", new)]
+    with pytest.raises(ValueError, match="no case"):
+        AppModel().set_twin_layers(labels, {})

@@ -41,6 +41,13 @@ def threshold_steps(image: Volume):  # type: ignore[no-untyped-def]
     return threshold_labels(image)
 
 
+def core_brain(image: Volume):  # type: ignore[no-untyped-def]
+    """A stand-in brain stage: the bright core is grey matter."""
+    yield Progress("brain", 0.5, "thresholds")
+    tissue = np.where(image.data > 0.65 * float(image.data.max()), 22, 0).astype(np.int16)
+    return {"tissue": image.with_data(tissue)}
+
+
 def click(qtbot, button) -> None:  # type: ignore[no-untyped-def]
     assert button.isEnabled(), button.objectName()
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
@@ -59,6 +66,7 @@ def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
     recon.device.setCurrentIndex(recon.device.findData("cpu"))
     win.workspaces["labelling"].set_predictor(threshold_labels, "thresholds")
     recon.layer_panel.segmenter = threshold_steps
+    recon.layer_panel.brainer = core_brain
     win.set_case(Case(head(), name="blob"))
     yield win
     win.close()
@@ -121,4 +129,7 @@ def test_reconstruct_use_segment_and_build_twin(qtbot, window: MainWindow,  # ty
     assert state.case.labels is not None and model.layer("labels").volume is state.case.labels
     np.testing.assert_array_equal(state.case.labels.data,
                                   threshold_labels(cascade.volume).data)
-    assert sorted(twin.meshes) == [1, 8]
+    assert set(state.case.brain) == {"tissue"}
+    assert model.layer("brain tissue").volume is state.case.brain["tissue"]
+    assert [lay.name for lay in model.layers("recon")] == ["zf recon", "cascade recon"]
+    assert {1, 8} <= set(twin.meshes)

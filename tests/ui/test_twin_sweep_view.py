@@ -72,3 +72,22 @@ def test_cancel_stops_the_sweep(qtbot, dialog) -> None:  # type: ignore[no-untyp
     qtbot.mouseClick(dlg.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dlg.state.jobs.is_busy, timeout=120000)
     assert dlg.result is None and dlg.run_button.isEnabled()
+
+
+def test_tools_menu_shortcut_opens_the_view(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from headtwin_app.ui.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    with qtbot.waitExposed(win):
+        win.show()
+    with qtbot.waitActive(win):
+        win.activateWindow()
+    from PySide6.QtWidgets import QApplication
+
+    qtbot.keyClick(QApplication.focusWidget() or win, Qt.Key.Key_T,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: getattr(win, "twin_sweep", None) is not None
+                    and win.twin_sweep.isVisible(), timeout=3000)
+    assert win.twin_sweep.windowTitle() == "What does this acceleration do to the twin?"
+    assert win.twin_sweep.state is win.state  # the window's case and job runner
