@@ -10,7 +10,8 @@ runs in this thread. The results come back in the items' order whichever path ra
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from headtwin_app.core.seg.backend import Progress
@@ -19,23 +20,27 @@ T = TypeVar("T")
 SERIAL = "serial"
 
 
-def iter_map(fn: Callable[[Any], T], items: Sequence[Any], scheduler: str | None = None,
-             workers: int = 2, what: str = "item") -> Generator[Progress, None, list[T]]:
-    """Apply `fn` to every item; yield `Progress` as each finishes (stop iterating to cancel
-    the rest), return the results in input order. An exception in `fn` cancels the rest and
-    propagates, naming the item."""
+@dataclass(frozen=True)
+class Outcome:
+    """One finished item: its index in the input, and its result or the exception it raised."""
+
+    index: int
+    result: Any = None
+    error: BaseException | None = None
+
+
+def iter_completed(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | None = None,
+                   workers: int = 2) -> Iterator[Outcome]:
+    """Apply `fn` to every item and yield an `Outcome` as each finishes (in completion order;
+    an item's exception is its outcome, the others go on). Stop iterating to cancel the rest."""
     items = list(items)
     if scheduler == SERIAL or not items:
-        out = []
         for i, item in enumerate(items):
-            out.append(fn(item))
-            yield Progress("cohort", (i + 1) / len(items), f"{what} {i + 1}/{len(items)}")
-        return out
-    return (yield from _dask_map(fn, items, scheduler, workers, what))
-
-
-def _dask_map(fn: Callable[[Any], T], items: list[Any], scheduler: str | None, workers: int,
-              what: str) -> Generator[Progress, None, list[T]]:
+            try:
+                yield Outcome(i, fn(item))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller as the outcome
+                yield Outcome(i, error=exc)
+        return
     from distributed import Client, LocalCluster, as_completed
 
     _quiet_dask_logs()
@@ -44,23 +49,40 @@ def _dask_map(fn: Callable[[Any], T], items: list[Any], scheduler: str | None, w
         cluster = None
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
-                               dashboard_address=None)
+                               dashboard_address=":0")  # any free port: never a clash
         client = Client(cluster)
     futures = client.map(fn, items, pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
-    results: list[Any] = [None] * len(items)
     try:
-        for done, future in enumerate(as_completed(futures), 1):
+        for future in as_completed(futures):
             i = index[future.key]
             if future.status == "error":
-                raise _named(future.exception(), f"{what} {i + 1} ({items[i]})")
-            results[i] = future.result()
-            yield Progress("cohort", done / len(items), f"{what} {done}/{len(items)}")
+                yield Outcome(i, error=future.exception())
+            else:
+                yield Outcome(i, future.result())
     finally:  # normal end, error, or the caller stopped iterating (cancel)
         client.cancel(futures)
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def iter_map(fn: Callable[[Any], T], items: Sequence[Any], scheduler: str | None = None,
+             workers: int = 2, what: str = "item") -> Generator[Progress, None, list[T]]:
+    """Apply `fn` to every item; yield `Progress` as each finishes (stop iterating to cancel
+    the rest), return the results in input order. An exception in `fn` cancels the rest and
+    propagates, naming the item."""
+    items = list(items)
+    results: list[Any] = [None] * len(items)
+    outcomes = iter_completed(fn, items, scheduler, workers)
+    try:
+        for done, out in enumerate(outcomes, 1):
+            if out.error is not None:
+                raise _named(out.error, f"{what} {out.index + 1} ({items[out.index]})")
+            results[out.index] = out.result
+            yield Progress("cohort", done / len(items), f"{what} {done}/{len(items)}")
+    finally:
+        outcomes.close()  # type: ignore[attr-defined]
     return results
 
 

@@ -531,43 +531,72 @@ class AutoLabelProgress:
 
 def auto_label(project: Project, predictor: Predictor | Any, overwrite: bool = False,
                expected: dict[str, tuple[float, float]] | None = None,
-               source: str = "model") -> Iterator[AutoLabelProgress]:
+               source: str = "model", scheduler: str | None = "serial",
+               workers: int = 2) -> Iterator[AutoLabelProgress]:
     """Stage 3: label every case that has no labels yet with `predictor` (a callable image →
     labels, or an object with `.predict`). Yields progress after each case — stop iterating to
     cancel; running again resumes, skipping cases already labelled. The prediction is stored as
     the case's proposal and labels (stage "auto", review pending). Ends by writing the QC report
-    (`reports/qc_report.csv` and `.html`) over every labelled case."""
-    from headtwin_app.core.io import load_volume
+    (`reports/qc_report.csv` and `.html`) over every labelled case.
+
+    `scheduler`: "serial" (default: in this thread), None (an in-process Dask cluster of
+    `workers`) or a Dask scheduler address; predictions run there, the project is written here,
+    one case at a time, in the order they finish."""
+    from headtwin_app.core.cohort import iter_completed
 
     predict = getattr(predictor, "predict", predictor)
     if not callable(predict):
         raise ValueError("the predictor must be callable (image Volume → label Volume)")
     names = project.case_names()
     total = len(names)
-    for n, name in enumerate(names, 1):
+    todo = []
+    done = 0
+    for name in names:
         if project.has_labels(name) and not overwrite:
-            yield AutoLabelProgress(n, total, name, "skipped", "already labelled")
-            continue
-        start = time.perf_counter()
+            done += 1
+            yield AutoLabelProgress(done, total, name, "skipped", "already labelled")
+        else:
+            todo.append(name)
+    jobs = [(project.case_dir(name) / IMAGE, predict) for name in todo]
+    for out in iter_completed(_predict_case, jobs, scheduler, workers):
+        name = todo[out.index]
+        done += 1
+        seconds = out.result[2] if out.error is None else 0.0
         try:
-            image = load_volume(project.case_dir(name) / IMAGE)
-            pred = predict(image)
-            if not isinstance(pred, Volume):
-                pred = image.with_data(np.asarray(pred))
-            data = check_labels(pred.data, image.shape, project.table, f"prediction for '{name}'")
-            record = project.record(name)
-            record.stage = "auto"
-            record.auto_labelled = True
-            project.save_proposal(name, image.with_data(data), source, record)
-            record.note("auto_label", source=source)
-            project.save_labels(name, data, record)
+            if out.error is not None:
+                raise out.error
+            image, pred, _ = out.result
+            _store_auto_labels(project, name, image, pred, source)
         except (ValueError, OSError, RuntimeError) as exc:
-            yield AutoLabelProgress(n, total, name, "failed", str(exc).splitlines()[0],
-                                    time.perf_counter() - start)
+            yield AutoLabelProgress(done, total, name, "failed", str(exc).splitlines()[0],
+                                    seconds)
             continue
-        yield AutoLabelProgress(n, total, name, "labelled", "", time.perf_counter() - start)
+        yield AutoLabelProgress(done, total, name, "labelled", "", seconds)
     paths = write_qc_report(project, expected)
     yield AutoLabelProgress(total, total, "", "report", f"QC report: {paths[0]}", report=paths)
+
+
+def _predict_case(job: tuple[Path, Callable[[Volume], Any]]) -> tuple[Volume, Any, float]:
+    """Load a case image and predict it (runs on a cohort worker): (image, prediction, s)."""
+    from headtwin_app.core.io import load_volume
+
+    path, predict = job
+    start = time.perf_counter()
+    image = load_volume(path)
+    return image, predict(image), time.perf_counter() - start
+
+
+def _store_auto_labels(project: Project, name: str, image: Volume, pred: Any,
+                       source: str) -> None:
+    if not isinstance(pred, Volume):
+        pred = image.with_data(np.asarray(pred))
+    data = check_labels(pred.data, image.shape, project.table, f"prediction for '{name}'")
+    record = project.record(name)
+    record.stage = "auto"
+    record.auto_labelled = True
+    project.save_proposal(name, image.with_data(data), source, record)
+    record.note("auto_label", source=source)
+    project.save_labels(name, data, record)
 
 
 @dataclass(frozen=True)

@@ -151,3 +151,23 @@ def test_errors_exit_2(cases: Path, tmp_path: Path, argv: list[str], needle: str
     code, _, err = _run(argv, capsys)
     assert code == 2, err
     assert needle in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_auto_label_project_on_a_local_cluster(cases: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from headtwin_app.core.project import Project
+
+    project = Project.create(tmp_path / "proj", name="cohort")
+    for seed in (31, 32):
+        project.add_case(f"case{seed}", load_volume(cases / f"case{seed}" / "image.nii.gz"))
+    code, out, err = _run(["auto-label", "--project", str(project.root), "--no-refine",
+                           "--scheduler", "local", "--json"], capsys)
+    assert code == 0, err
+    assert out["cases"] == {"case31": "labelled", "case32": "labelled"} and out["failed"] == 0
+    assert out["qc_report"] and Path(out["qc_report"][0]).exists()
+    for seed in (31, 32):  # the same labels `segment` writes for that image
+        code, _, err = _run(["segment", "--image", str(cases / f"case{seed}" / "image.nii.gz"),
+                             "--out", str(tmp_path / f"s{seed}.nii.gz"), "--no-refine"], capsys)
+        assert code == 0, err
+        labels = Project.open(project.root).open_case(f"case{seed}").labels
+        assert np.array_equal(labels.data, load_volume(tmp_path / f"s{seed}.nii.gz").data)

@@ -330,6 +330,26 @@ def test_auto_label_failure_is_reported_not_fatal(project: Project) -> None:
     assert "does not match the image" in steps[0].message
 
 
+def test_auto_label_on_a_dask_cluster_matches_serial(project: Project, tmp_path: Path) -> None:
+    """Stage 3 on a 2-worker local cluster: same labels, same records, every case once."""
+    import shutil
+
+    twin = tmp_path / "twin_project"
+    shutil.copytree(project.root, twin)
+    other = Project.open(twin)
+    serial = list(auto_label(project, ball_labels))
+    dask = list(auto_label(other, ball_labels, scheduler=None, workers=2))
+    assert sorted((s.case, s.status) for s in dask[:-1]) == [("a", "labelled"),
+                                                           ("b", "labelled")]
+    assert [s.done for s in dask] == [1, 2, 2] and dask[-1].status == "report"
+    assert [s.status for s in serial] == ["labelled", "labelled", "report"]
+    for name in ("a", "b"):
+        a = project.open_case(name).labels
+        b = other.open_case(name).labels
+        assert a is not None and b is not None and np.array_equal(a.data, b.data)
+        assert other.record(name).stage == "auto"
+
+
 def test_dice_per_label() -> None:
     ref = np.array([0, 1, 1, 1, 2, 2, 0, 0])
     pred = np.array([0, 1, 1, 0, 2, 0, 3, 0])
