@@ -74,6 +74,9 @@ def plot_dice(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=m)
         ax.axhline(result["full"]["mean_dice"], ls="--", c="k", lw=1, label="fully sampled")
         ax.set_xscale("log", base=2)
+        accels = sorted({r["accel"] for r in rows})
+        ax.set_xticks(accels, [f"{a:g}" for a in accels])
+        ax.minorticks_off()
         ax.set_title(fam)
         ax.set_xlabel("acceleration R")
         ax.grid(alpha=0.3)
@@ -92,13 +95,14 @@ def plot_heatmap(result: dict[str, Any], path: str | os.PathLike[str],
     method = method or rows[-1]["method"]
     rows = [r for r in rows if r["method"] == method]
     names = list(result["full"]["dice"])
-    cols = [("full", result["full"]["dice"])] + [
-        (f"{r['family']}\nR {r['accel']:g}", r["vs_truth"]["dice"]) for r in rows]
+    cols = [("fully sampled", result["full"]["dice"])] + [
+        (f"{r['family']} R {r['accel']:g}", r["vs_truth"]["dice"]) for r in rows]
     grid = np.array([[c[1].get(n, np.nan) for c in cols] for n in names], float)
     fig = Figure(figsize=(1.0 + 0.62 * len(cols), 0.9 + 0.28 * len(names)), layout="constrained")
     ax = fig.subplots()
     im = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(cols)), [c[0] for c in cols], fontsize=7)
+    ax.set_xticks(range(len(cols)), [c[0] for c in cols], fontsize=7, rotation=45,
+                  ha="right", rotation_mode="anchor")
     ax.set_yticks(range(len(names)), names, fontsize=7)
     for (i, j), v in np.ndenumerate(grid):
         if not np.isnan(v):
