@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from headtwin_app.core.recon.job import case_slices
+from headtwin_app.core.recon.job import case_slices, slices_to_volume
 from headtwin_app.core.seg.backend import Progress
 from headtwin_app.core.seg.fusion import FusedTwin, fuse_twin
 from headtwin_app.core.twin_score import twin_scores
@@ -90,8 +90,9 @@ def reconstruct_volume(image: Volume, cfg: PipelineConfig) -> Stage:
         else None
     rec = yield from _sub(reconstruct_iter(cfg.method, k0, mask, model, cfg.batch_size),
                           "recon", 0.0, 1.0)
-    data = np.ascontiguousarray(np.abs(rec).astype(np.float32).transpose(2, 1, 0))
-    return image.with_data(data, recon=cfg.method), mask
+    recon = slices_to_volume(np.abs(rec), 2, image)
+    recon.meta["recon"] = cfg.method
+    return recon, mask
 
 
 def reconstruct_kspace(vol: Volume, cfg: PipelineConfig) -> Stage:
