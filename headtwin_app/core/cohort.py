@@ -10,6 +10,7 @@ runs in this thread. The results come back in the items' order whichever path ra
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -44,6 +45,7 @@ def iter_completed(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: st
     from distributed import Client, LocalCluster, as_completed
 
     _quiet_dask_logs()
+    restore = None
     if scheduler:
         client = Client(scheduler, timeout="10s")
         cluster = None
@@ -51,6 +53,7 @@ def iter_completed(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: st
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
                                dashboard_address=":0")  # any free port: never a clash
         client = Client(cluster)
+        restore = _share_cores(workers)
     futures = client.map(fn, items, pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
     try:
@@ -65,6 +68,8 @@ def iter_completed(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: st
         client.close()
         if cluster is not None:
             cluster.close()
+        if restore is not None:
+            restore()
 
 
 def iter_map(fn: Callable[[Any], T], items: Sequence[Any], scheduler: str | None = None,
@@ -84,6 +89,27 @@ def iter_map(fn: Callable[[Any], T], items: Sequence[Any], scheduler: str | None
     finally:
         outcomes.close()  # type: ignore[attr-defined]
     return results
+
+
+def _share_cores(workers: int) -> Callable[[], None]:
+    """In-process workers share torch's and SimpleITK's global thread pools: give each pool
+    cores/workers threads while they run (measured on 2 cores: 4 twin-sweep rows in 77 s on
+    two 1-thread workers against 90 s one after another on 2 threads), and return what puts
+    them back."""
+    import SimpleITK as sitk
+    import torch
+
+    torch_before = torch.get_num_threads()
+    sitk_before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    share = max(1, (os.cpu_count() or 1) // max(workers, 1))
+    torch.set_num_threads(share)
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(share)
+
+    def restore() -> None:
+        torch.set_num_threads(torch_before)
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(sitk_before)
+
+    return restore
 
 
 class _ToWarningsLog(logging.Handler):

@@ -45,7 +45,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
 
 from headtwin_app.core.case import Case
 from headtwin_app.core.edit.diff import LabelDiff
@@ -1131,40 +1130,48 @@ class LabellingWorkspace(QWidget):
         if predictor is None:
             return
         self.save_if_dirty()
-        worker = create_worker(auto_label, self.project, predictor, source=self.predictor_name,
-                               _ignore_errors=True)
-        worker.yielded.connect(self._auto_progress)
-        worker.errored.connect(lambda exc: self.warn("Auto-labelling failed", error_text(exc)))
-        worker.aborted.connect(lambda: self.tell("auto-labelling cancelled; run it again to "
-                                                 "resume"))
-        worker.finished.connect(self._auto_finished)
-        self._auto_worker = worker
         self._auto_labelled: list[str] = []
+        # on the window's job runner: progress and Cancel in the status bar too, errors shown once
+        if not self.state.jobs.start("auto-labelling", auto_label, self.project, predictor,
+                                     source=self.predictor_name, on_progress=self._auto_progress,
+                                     on_error=self.tell, on_finished=self._auto_finished):
+            return
+        self.state.jobs.cancelled.connect(self._auto_cancelled)
+        self._auto_worker = self.state.jobs.worker
         self.auto_button.setEnabled(False)
         self.auto_cancel.setEnabled(True)
         self.auto_progress.setRange(0, max(1, len(self.project.case_names())))
         self.auto_progress.setValue(0)
-        worker.start()
 
     def cancel_auto(self) -> None:
         if self._auto_worker is not None:
-            self._auto_worker.quit()
+            self.state.jobs.cancel()
 
-    def _auto_progress(self, step: AutoLabelProgress) -> None:
+    def _auto_cancelled(self, name: str) -> None:
+        if name == "auto-labelling":
+            self.tell("auto-labelling cancelled; run it again to resume")
+
+    def _auto_progress(self, step: AutoLabelProgress) -> tuple[str, float]:
         self.auto_progress.setRange(0, max(1, step.total))
         self.auto_progress.setValue(step.done)
         if step.status == "report":
             self.last_report = step.report
             self.report_label.setText("QC report: " + " · ".join(str(p) for p in step.report))
             self.tell(step.message)
-        else:
-            if step.status == "labelled":
-                self._auto_labelled.append(step.case)
-            extra = f": {step.message}" if step.message else ""
-            self.tell(f"auto-label {step.done}/{step.total} {step.case} {step.status}{extra}")
+            return step.message, 1.0
+        if step.status == "labelled":
+            self._auto_labelled.append(step.case)
+        extra = f": {step.message}" if step.message else ""
+        text = f"auto-label {step.done}/{step.total} {step.case} {step.status}{extra}"
+        self.tell(text)
+        return text, step.fraction
 
     def _auto_finished(self) -> None:
         self._auto_worker = None
+        try:
+            self.state.jobs.cancelled.disconnect(self._auto_cancelled)
+        except (RuntimeError, TypeError):
+            pass
         self.auto_button.setEnabled(True)
         self.auto_cancel.setEnabled(False)
         s = self.session
@@ -1187,14 +1194,17 @@ class LabellingWorkspace(QWidget):
         if self._train_worker is not None:
             return
         self.save_if_dirty()
-        worker = create_worker(self.retrainer, self.project, _ignore_errors=True)
-        worker.yielded.connect(lambda p: self.tell(f"retraining: {getattr(p, 'message', p)}"))
-        worker.errored.connect(lambda exc: self.warn("Retraining failed", error_text(exc)))
-        worker.returned.connect(self._trained)
-        worker.finished.connect(self._train_finished)
-        self._train_worker = worker
+        if not self.state.jobs.start("retraining", self.retrainer, self.project,
+                                     on_progress=self._retrain_step, on_result=self._trained,
+                                     on_error=self.tell, on_finished=self._train_finished):
+            return
+        self._train_worker = self.state.jobs.worker
         self.retrain_button.setEnabled(False)
-        worker.start()
+
+    def _retrain_step(self, p: Any) -> tuple[str, float]:
+        text = f"retraining: {getattr(p, 'message', p)}"
+        self.tell(text)
+        return text, float(getattr(p, "fraction", -1.0))
 
     def _trained(self, result: Any) -> None:
         """The retrainer may return the new predictor; otherwise the next proposal asks the

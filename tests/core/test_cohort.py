@@ -61,3 +61,14 @@ def test_closing_the_generator_cancels_and_shuts_the_cluster() -> None:
             break
         time.sleep(0.1)
     assert threading.active_count() <= before + 1
+
+
+def test_local_workers_share_the_cores_then_give_them_back() -> None:
+    import SimpleITK as sitk
+    import torch
+
+    before = (torch.get_num_threads(), sitk.ProcessObject.GetGlobalDefaultNumberOfThreads())
+    seen = run_to_end(iter_map(lambda _: torch.get_num_threads(), [0, 1], None, workers=64))
+    assert seen == [1, 1]  # 64 in-process workers: one thread each, not 64 × every core
+    assert (torch.get_num_threads(), sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()) \
+        == before
