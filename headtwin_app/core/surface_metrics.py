@@ -4,9 +4,9 @@ Conventions of the surface-distance literature (Nikolov et al. 2021, MONAI's met
 structure's surface is its voxels with a 6-connected neighbour outside it; distances go from each
 surface voxel of one map to the nearest surface voxel of the other, in world millimetres
 (anisotropic spacing respected); HD95 is the 95th percentile of both directed sets pooled, ASSD
-their mean. A structure missing from either map has no defined distance (NaN). scipy's exact
-Euclidean distance transform does the work; SimpleITK offers only the maximum and the mean
-Hausdorff distance, not the 95th percentile.
+their mean. A structure missing from either map has no defined distance (NaN). scipy's k-d tree
+does the nearest-surface search; SimpleITK offers only the maximum and the mean Hausdorff distance,
+not the 95th percentile.
 """
 
 from __future__ import annotations
@@ -35,12 +35,19 @@ def _box(a: np.ndarray, b: np.ndarray, margin: int = 2) -> tuple[slice, ...]:
 
 def surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Directed distances (mm) from a's surface voxels to b's surface, and from b's to a's."""
+    """Directed distances (mm) from a's surface voxels to b's surface, and from b's to a's:
+    nearest-neighbour queries between the two surfaces' voxel centres in millimetres (a k-d
+    tree over the surface points; the same numbers as a distance transform of the whole box,
+    several times faster since surfaces are a small part of a structure's box)."""
+    from scipy.spatial import cKDTree
+
     box = _box(a, b)
-    sa, sb = _surface(a[box]), _surface(b[box])
-    to_b = ndimage.distance_transform_edt(~sb, sampling=spacing)
-    to_a = ndimage.distance_transform_edt(~sa, sampling=spacing)
-    return to_b[sa], to_a[sb]
+    scale = np.asarray(spacing, dtype=np.float64)
+    pa = np.argwhere(_surface(a[box])) * scale
+    pb = np.argwhere(_surface(b[box])) * scale
+    to_b, _ = cKDTree(pb).query(pa, workers=1)
+    to_a, _ = cKDTree(pa).query(pb, workers=1)
+    return np.asarray(to_b, np.float64), np.asarray(to_a, np.float64)
 
 
 def surface_metrics(reference: np.ndarray, prediction: np.ndarray, spacing: Sequence[float],

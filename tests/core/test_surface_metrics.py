@@ -69,3 +69,23 @@ def test_scores_refuse_another_grid() -> None:
     b = Volume.from_spacing(_cube((20, 16, 16), 2, 8), (2.0, 1.0, 1.0))
     with pytest.raises(ValueError, match="grid|spacing|affine"):
         score_maps(a, b)
+
+
+def test_distances_equal_a_distance_transform_of_the_box() -> None:
+    """The k-d tree search gives exactly what scipy's exact EDT over the box gives."""
+    from scipy import ndimage
+
+    from headtwin_app.core.surface_metrics import _box, _surface, surface_distances
+
+    rng = np.random.default_rng(0)
+    a = ndimage.gaussian_filter(rng.random((30, 26, 22)), 2.0) > 0.5  # irregular blobs
+    assert 100 < a.sum() < a.size - 100
+    b = np.roll(a, (2, -1, 1), axis=(0, 1, 2))
+    spacing = (1.95, 1.2, 2.5)
+    box = _box(a, b)
+    sa, sb = _surface(a[box]), _surface(b[box])
+    edt_ab = ndimage.distance_transform_edt(~sb, sampling=spacing)[sa]
+    edt_ba = ndimage.distance_transform_edt(~sa, sampling=spacing)[sb]
+    d_ab, d_ba = surface_distances(a, b, spacing)
+    np.testing.assert_allclose(np.sort(d_ab), np.sort(edt_ab))
+    np.testing.assert_allclose(np.sort(d_ba), np.sort(edt_ba))
