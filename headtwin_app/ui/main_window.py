@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -37,6 +37,9 @@ SHORTCUTS_HELP = """<h3>Keyboard shortcuts</h3><table>
 <tr><td>Ctrl+Shift+T</td><td>What does this acceleration do to the twin? (twin sweep)</td></tr>
 <tr><td>F12</td><td>Save a screenshot of the window</td></tr>
 <tr><td>Ctrl+Q</td><td>Quit</td></tr></table>"""
+
+
+PRELOAD_AFTER_MS = 2000
 
 
 class MainWindow(QMainWindow):
@@ -94,6 +97,8 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self._restore()
+        # heavy imports of later jobs, paid while the window is idle (see _preload)
+        QTimer.singleShot(PRELOAD_AFTER_MS, self._preload)
         self.tabs.currentChanged.connect(self._on_tab)
         self._on_tab(self.tabs.currentIndex())
 
@@ -137,6 +142,26 @@ class MainWindow(QMainWindow):
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1")
         self._action(help_menu, "&About HeadTwin Studio", self.show_about)
         self._fill_recent()
+
+    def _preload(self) -> None:
+        """Import the CS solver's libraries in a background thread once no job runs, so the
+        first compressed-sensing job does not stall the event loop with a 2 s import."""
+        if self.jobs.is_busy:
+            QTimer.singleShot(PRELOAD_AFTER_MS, self._preload)
+            return
+        import threading
+
+        from headtwin_app.core.recon.cs import preload
+
+        def run() -> None:
+            try:
+                preload()
+            except Exception as exc:  # noqa: BLE001 - the CS job will say it clearly later
+                from headtwin_app.core.errors import log_warning
+
+                log_warning(f"preload: {exc}")
+
+        threading.Thread(target=run, name="preload", daemon=True).start()
 
     def open_twin_sweep(self) -> None:
         """The twin-sweep study on the open case, in its own window (one per main window)."""

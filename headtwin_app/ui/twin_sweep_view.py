@@ -99,7 +99,9 @@ class TwinSweepDialog(QDialog):
         self.plot.setLabel("bottom", "acceleration R")
         self.plot.setLabel("left", "twin mean Dice")
         self.plot.setLogMode(x=True, y=False)
-        self.plot.addLegend(offset=(-10, 10))
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # Dice is 0-1, never "x0.001"
+        self.plot.setYRange(0.0, 1.0)
+        self.plot.addLegend(offset=(10, -10))  # lower left: empty, curves start high at low R
         self._build()
         self.state.jobs.busy_changed.connect(self._on_busy)
         self.state.jobs.progress.connect(self._on_progress)
