@@ -37,9 +37,13 @@ def as_stack(kspace: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def preload() -> None:
-    """Import sigpy (and numba under it) ahead of the first CS job: the import takes about 2 s
-    and holds the GIL in bursts of up to ~0.2 s, which a GUI wants to pay while idle."""
-    import sigpy.mri.app  # noqa: F401
+    """Import sigpy and let numba compile its kernels ahead of the first CS job (one tiny
+    solve): that takes about 2 s and holds the GIL in bursts of up to ~0.3 s, which a GUI
+    wants to pay while idle, not during a reconstruction."""
+    k = np.zeros((1, 8, 8), np.complex64)
+    k[0, 4, 4] = 1.0
+    for _ in cs_reconstruct_iter(k, np.ones((8, 8), bool), n_iter=1):
+        pass
 
 
 def cs_reconstruct_iter(kspace: np.ndarray, mask: np.ndarray, lam: float = DEFAULT_LAMBDA,
