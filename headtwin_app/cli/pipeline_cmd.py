@@ -25,7 +25,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="built-in model's coarse 2 mm stage only (skip the 1 mm fine stage)")
     p.add_argument("--no-brain", action="store_true",
                    help="skip the atlas brain layers (the twin is the craniofacial/CNS map)")
-    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="torch device for the cascade and the segmentation (default auto: the "
+                        "GPU when there is one)")
     p.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786) for a running "
                                        "cluster; 'serial' runs in this process; default: an "
                                        "in-process local cluster")
@@ -45,7 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                   "applied on top of the acquired pattern)")
     p.add_argument("--accel", type=ACCEL, default=4.0, help="acceleration R (default 4)")
     p.add_argument("--seed", type=SEED, default=0, help="mask seed (default 0)")
-    p.add_argument("--method", choices=METHODS, default="cascade")
+    p.add_argument("--method", choices=METHODS, default="cascade",
+                   help="reconstruction: zf (zero-filled), cs (sigpy L1-wavelet) or cascade "
+                        "(default)")
     p.add_argument("--reference", help="truth label map, or a case folder (labels + brain "
                                        "layers, fused as the app fuses)")
     p.add_argument("--out", required=True, help="output folder")
