@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from headtwin_app.cli.args import ACCEL, SEED, int_in
-from headtwin_app.cli.output import emit
+from headtwin_app.cli.output import dumps, emit
 
 METHODS = ("zf", "cs", "cascade")
 
@@ -123,11 +123,9 @@ def _pipeline_one(job: tuple[Path, Path | None, Path, Any, str]) -> dict[str, An
 
         check_same_grid(source, reference, str(source_file), f"the reference {ref_file}")
     result = _progress(iter_pipeline(source, cfg, reference, _mesher(out, fmt)))
-    files = save_result(result, out)
+    files = save_result(result, out, source)
     report = {"input": str(source_file), "reference": str(ref_file) if ref_file else None,
               **result.report, "files": {k: p.name for k, p in files.items()}}
-    from headtwin_app.cli.output import dumps
-
     atomic_write_text(out / "report.json", dumps(report) + "\n")
     return report
 
@@ -227,8 +225,6 @@ def run_twin_sweep(args: argparse.Namespace) -> int:
     check_same_grid(image, reference, args.image, f"the reference {args.reference}")
     result = _progress(iter_twin_sweep(image, reference, families, accels, methods,
                                        _config(args), args.scheduler, args.workers))
-    from headtwin_app.cli.output import dumps
-
     result.update(image=args.image, reference=args.reference, seed=args.seed)
     atomic_write_text(out / "sweep.json", dumps(result) + "\n")
     write_csv(result["rows"], out / "sweep.csv")

@@ -94,6 +94,7 @@ def _labels_present(data: np.ndarray) -> dict[str, int]:
 def run_segment(args: argparse.Namespace) -> int:
     from headtwin_app.core.atomic import check_writable, refuse_inputs
     from headtwin_app.core.io import load_volume, save_volume
+    from headtwin_app.core.io.grid import to_source_grid
     from headtwin_app.core.seg import get_backend
 
     out = Path(args.out)
@@ -129,15 +130,16 @@ def run_segment(args: argparse.Namespace) -> int:
         layers = backend.predict_layers(image)  # type: ignore[attr-defined]
         seconds = time.perf_counter() - t0
         for name, vol in layers.as_dict().items():
-            save_volume(vol, brain_dir / f"{BRAIN_FILES[name]}.nii.gz")  # type: ignore[operator]
+            save_volume(to_source_grid(vol, image),
+                        brain_dir / f"{BRAIN_FILES[name]}.nii.gz")  # type: ignore[operator]
         labels = layers.tissue
         if is_file:
-            save_volume(labels, out)
+            save_volume(to_source_grid(labels, image), out)
         result["brain_dir"] = str(brain_dir)
     else:
         labels = backend.predict(image)
         seconds = time.perf_counter() - t0
-        save_volume(labels, out)
+        save_volume(to_source_grid(labels, image), out)
     result.update({"out": str(out), "seconds": round(seconds, 2), "shape": list(labels.shape),
                    "labels": _labels_present(labels.data)})
     emit(result, args.json)

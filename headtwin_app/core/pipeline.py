@@ -100,6 +100,7 @@ def reconstruct_kspace(vol: Volume, cfg: PipelineConfig) -> Stage:
     family, that mask is applied on top of what was acquired. Returns (recon Volume, mask,
     fully sampled image or None when the file was already undersampled)."""
     from headtwin_app.core.fft import ifft2c
+    from headtwin_app.core.io.fastmri import stack_to_volume_data
     from headtwin_app.core.recon.data import recon_mask
     from headtwin_app.core.recon.predict import DEFAULT_MODEL, load_cascade, reconstruct_iter
 
@@ -117,8 +118,7 @@ def reconstruct_kspace(vol: Volume, cfg: PipelineConfig) -> Stage:
                                            cfg.batch_size), "recon", 0.0, 1.0)
 
     def as_volume(stack: np.ndarray) -> np.ndarray:
-        # the fastMRI loader's orientation: (slices, ky, kx) → (x, y, z), anterior up
-        return np.ascontiguousarray(np.abs(stack).astype(np.float32).transpose(2, 1, 0)[:, ::-1])
+        return stack_to_volume_data(np.abs(stack).astype(np.float32))
 
     recon = Volume(as_volume(rec), vol.affine, {**vol.meta, "recon": cfg.method})
     truth = recon.with_data(as_volume(gt)) if gt is not None else None
@@ -227,17 +227,25 @@ def iter_pipeline(source: Volume, cfg: PipelineConfig, reference: Volume | None 
     return result
 
 
-def save_result(result: PipelineResult, out: str | Path) -> dict[str, Path]:
-    """Write recon.nii.gz, labels.nii.gz, brain_*.nii.gz, twin.nii.gz + twin.json into `out`."""
+def save_result(result: PipelineResult, out: str | Path,
+                source: Volume | None = None) -> dict[str, Path]:
+    """Write recon.nii.gz, labels.nii.gz, brain_*.nii.gz, twin.nii.gz + twin.json into `out`,
+    each in the voxel grid of the file `source` was loaded from (array order and affine)."""
     from headtwin_app.core.io import save_volume
+    from headtwin_app.core.io.grid import to_source_grid
     from headtwin_app.core.seg.fusion import BRAIN_FILES, save_twin
 
+    def grid(vol: Volume) -> Volume:
+        return vol if source is None else to_source_grid(vol, source)
+
     d = Path(out)
-    written = {"recon": save_volume(result.recon, d / "recon.nii.gz"),
-               "labels": save_volume(result.labels, d / "labels.nii.gz")}
+    written = {"recon": save_volume(grid(result.recon), d / "recon.nii.gz"),
+               "labels": save_volume(grid(result.labels), d / "labels.nii.gz")}
     for name, vol in result.brain.items():
-        written[f"brain_{name}"] = save_volume(vol, d / f"{BRAIN_FILES[name]}.nii.gz")
+        written[f"brain_{name}"] = save_volume(grid(vol), d / f"{BRAIN_FILES[name]}.nii.gz")
     if result.twin is not None:
-        for name, path in save_twin(result.twin, d / "twin.nii.gz").items():
+        twin = FusedTwin(grid(result.twin.twin),
+                         {k: grid(v) for k, v in result.twin.layers.items()}, result.twin.report)
+        for name, path in save_twin(twin, d / "twin.nii.gz").items():
             written[name if name in ("twin", "sidecar") else f"twin_{name}"] = path
     return written

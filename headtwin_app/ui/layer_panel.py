@@ -208,12 +208,15 @@ class LayerPanel(QGroupBox):
     def save(self, path: str | Path) -> Path | None:
         """Write the selected layer (atomic; the format follows the suffix)."""
         from headtwin_app.core.io import save_volume
+        from headtwin_app.core.io.grid import to_source_grid
 
         layer = self.current()
         if layer is None:
             return None
         try:
-            written = save_volume(layer.volume, path)
+            case = self.state.case
+            vol = layer.volume if case is None else to_source_grid(layer.volume, case.image)
+            written = save_volume(vol, path)
         except (OSError, ValueError) as exc:
             self.note(error_text(exc))
             return None

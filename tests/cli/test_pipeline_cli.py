@@ -62,6 +62,32 @@ def test_pipeline_writes_every_layer_on_the_input_grid(cases: Path, tmp_path: Pa
 
 
 @pytest.mark.slow
+def test_pipeline_keeps_a_psr_inputs_grid(cases: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A file stored PSR (as some scanners write sagittal series): every output has the input's
+    shape and affine, and the labels match the reoriented reference voxel for voxel."""
+    import nibabel as nib
+
+    img = nib.load(str(cases / "case31" / "image.nii.gz"))
+    psr = nib.orientations.ornt_transform(nib.orientations.io_orientation(img.affine),
+                                          nib.orientations.axcodes2ornt("PSR"))
+    moved = img.as_reoriented(psr)
+    nib.save(moved, str(tmp_path / "psr.nii.gz"))
+    code, rep, err = _run(["pipeline", "--image", str(tmp_path / "psr.nii.gz"), "--mask",
+                           "cartesian", "--method", "zf", "--no-brain", "--out",
+                           str(tmp_path / "o"), *FAST, "--json"], capsys)
+    assert code == 0, err
+    for name in ("recon", "labels"):
+        out = nib.load(str(tmp_path / "o" / f"{name}.nii.gz"))
+        assert out.shape == moved.shape and np.allclose(out.affine, moved.affine), name
+    # the same labels `segment` writes for this file, in the same (PSR) grid
+    code, _, err = _run(["segment", "--image", str(tmp_path / "psr.nii.gz"), "--out",
+                         str(tmp_path / "seg.nii.gz"), "--no-refine"], capsys)
+    assert code == 0, err
+    seg = nib.load(str(tmp_path / "seg.nii.gz"))
+    assert seg.shape == moved.shape and np.allclose(seg.affine, moved.affine)
+
+
+@pytest.mark.slow
 def test_pipeline_from_kspace(tmp_path: Path, cases: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     img = load_volume(cases / "case32" / "image.nii.gz").data
     k = fft2c(img.transpose(2, 1, 0).astype(np.complex64))

@@ -12,6 +12,12 @@ from headtwin_app.core.io.checks import check_voxel_count
 from headtwin_app.core.volume import Volume, VolumeError
 
 
+def stack_to_volume_data(stack: np.ndarray) -> np.ndarray:
+    """fastMRI (slices, ky, kx) magnitude → the app's (x, y, z), phase encode along y, anterior
+    up: the loader's layout, also used for reconstructions of such k-space."""
+    return np.ascontiguousarray(np.asarray(stack).transpose(2, 1, 0)[:, ::-1, :])
+
+
 def load_fastmri(p: Path) -> Volume:
     import h5py
 
@@ -42,8 +48,7 @@ def load_fastmri(p: Path) -> Volume:
     else:
         image = np.abs(ifft2c(kspace))
     mag = target if target is not None and target.shape == image.shape else image
-    # (slices, ky, kx) → (x, y, z) with y = phase encode, displayed anterior up.
-    data = np.ascontiguousarray(mag.transpose(2, 1, 0)[:, ::-1, :]).astype(np.float32)
+    data = stack_to_volume_data(mag).astype(np.float32)
     vol = Volume.from_spacing(data)
     vol.meta["format"] = "fastmri-h5"
     vol.kspace = kspace

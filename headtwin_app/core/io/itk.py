@@ -11,6 +11,7 @@ import numpy as np
 
 from headtwin_app.core.errors import stderr_to_log
 from headtwin_app.core.io.checks import check_affine, check_voxel_count
+from headtwin_app.core.io.grid import source_meta
 from headtwin_app.core.volume import Volume, VolumeError
 
 # ITK stores LPS directions, NIfTI/nibabel RAS: flip the first two world axes between them.
@@ -66,7 +67,8 @@ def from_itk(image, p: Path, fmt: str) -> Volume:  # type: ignore[no-untyped-def
     if data.ndim == 2:
         data = data[:, :, np.newaxis]
     canon = nib.as_closest_canonical(nib.Nifti1Image(data, affine))
-    return Volume(np.ascontiguousarray(np.asanyarray(canon.dataobj)), canon.affine, {"format": fmt})
+    return Volume(np.ascontiguousarray(np.asanyarray(canon.dataobj)), canon.affine,
+                  {"format": fmt, **source_meta(affine)})
 
 
 def load_itk(p: Path, fmt: str = "itk") -> Volume:

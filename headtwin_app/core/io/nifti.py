@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 
 from headtwin_app.core.io.checks import MAX_VOXELS, check_affine, check_scalar_dtype
+from headtwin_app.core.io.grid import source_meta
 from headtwin_app.core.volume import Volume, VolumeError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -111,6 +112,7 @@ def load_nifti(p: Path) -> Volume:
     if len(img.shape) > 3 and any(s > 1 for s in img.shape[3:]):
         raise VolumeError(f"{p}: a 4D image (shape {img.shape}); only 2D or 3D images")
     check_affine(img.affine, p)
+    meta = {"format": "nifti", **source_meta(img.affine)}
     img = nib.as_closest_canonical(img) if len(img.shape) >= 3 else img
     data = np.asanyarray(img.dataobj)
     while data.ndim > 3 and data.shape[-1] == 1:
@@ -119,7 +121,7 @@ def load_nifti(p: Path) -> Volume:
         raise VolumeError(f"{p}: a {data.ndim}D array; expected a 2D or 3D image")
     if data.ndim == 2:
         data = data[:, :, np.newaxis]
-    return Volume(np.ascontiguousarray(data), img.affine, {"format": "nifti"})
+    return Volume(np.ascontiguousarray(data), img.affine, meta)
 
 
 def write_nifti(vol: Volume, tmp: Path) -> None:
