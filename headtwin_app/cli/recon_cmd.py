@@ -159,11 +159,11 @@ def run_recon(args: argparse.Namespace) -> int:
         if args.image:
             out_vol = vol.with_data(_volume_data(rec), recon=args.method)
         else:
+            from headtwin_app.core.io.fastmri import stack_to_volume_data
             from headtwin_app.core.volume import Volume
 
-            # same orientation as the fastMRI loader: (slices, ky, kx) → (x, y, z), anterior up
-            data = np.ascontiguousarray(rec.transpose(2, 1, 0)[:, ::-1, :])
-            out_vol = Volume(data, vol.affine, {**vol.meta, "recon": args.method})
+            out_vol = Volume(stack_to_volume_data(rec), vol.affine,
+                             {**vol.meta, "recon": args.method})
         result["out"] = str(save_volume(out_vol, args.out))
     emit(result, args.json)
     return 0

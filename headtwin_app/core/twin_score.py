@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from headtwin_app.core.case import Case
 from headtwin_app.core.labels import default_label_table
 from headtwin_app.core.metrics_seg import dice_per_label
 from headtwin_app.core.surface_metrics import surface_metrics
@@ -55,12 +56,29 @@ def score_maps(reference: Volume, prediction: Volume) -> dict[str, Any]:
     }
 
 
+def is_fused(reference: Volume) -> bool:
+    """True when the reference holds brain tissue ids (a fused twin), not only ids 1-12."""
+    return bool((np.asarray(reference.data) > CRANIOFACIAL_MAX_ID).any())
+
+
 def twin_scores(reference: Volume, twin: Volume, craniofacial: Volume) -> dict[str, Any]:
     """Score the fused `twin` or the `craniofacial` map, whichever the reference describes."""
-    brain_ids = bool((np.asarray(reference.data) > CRANIOFACIAL_MAX_ID).any())
-    scored = score_maps(reference, twin if brain_ids else craniofacial)
-    scored["compared"] = "fused twin" if brain_ids else "craniofacial/CNS labels (before fusion)"
+    fused = is_fused(reference)
+    scored = score_maps(reference, twin if fused else craniofacial)
+    scored["compared"] = "fused twin" if fused else "craniofacial/CNS labels (before fusion)"
     return scored
+
+
+def case_reference(case: Case) -> tuple[Volume | None, str]:
+    """A case's own labels as a reference (its brain layers fused in, as the twin is), and a
+    word on what it is; (None, why) for a case without labels."""
+    if case.labels is None:
+        return None, "no labels on this case: rows are scored against the fully sampled twin"
+    if case.brain.get("tissue") is not None:
+        from headtwin_app.core.seg.fusion import fuse_twin
+
+        return fuse_twin(case.labels, dict(case.brain)).twin, "the case's labels + brain layers"
+    return case.labels, "the case's craniofacial/CNS labels"
 
 
 def load_reference(path: str | os.PathLike[str]) -> Volume:

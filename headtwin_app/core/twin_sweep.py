@@ -24,7 +24,7 @@ from headtwin_app.core.pipeline import (
 from headtwin_app.core.recon.predict import run_to_end
 from headtwin_app.core.seg.backend import Progress
 from headtwin_app.core.seg.fusion import fuse_twin
-from headtwin_app.core.twin_score import twin_scores
+from headtwin_app.core.twin_score import is_fused, twin_scores
 from headtwin_app.core.volume import Volume
 
 SCORE_KEYS = ("mean_dice", "mean_hd95_mm", "mean_assd_mm")
@@ -88,10 +88,7 @@ def run_row(task: RowTask) -> dict[str, Any]:
 
 def twin_scores_reference(full: TwinOf, reference: Volume) -> Volume:
     """The fully sampled twin as a reference of the same kind as the truth (fused or not)."""
-    from headtwin_app.core.twin_score import CRANIOFACIAL_MAX_ID
-
-    brain_ids = bool((reference.data > CRANIOFACIAL_MAX_ID).any())
-    return full.twin if brain_ids else full.labels
+    return full.twin if is_fused(reference) else full.labels
 
 
 def iter_twin_sweep(image: Volume, reference: Volume | None, families: Sequence[str],

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from headtwin_app.core.atomic import atomic_write_bytes
+from headtwin_app.core.atomic import atomic_write, atomic_write_bytes
 from headtwin_app.core.sweep_report import check_csv_suffix, check_plot_suffix
 
 BASE_KEYS = ("family", "accel", "method", "accel_achieved", "psnr", "ssim", "seconds", "error")
@@ -48,13 +48,12 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> P
 
 
 def _png(fig: Any, path: str | os.PathLike[str]) -> Path:
+    """Save a figure as `write_plot` does (Agg canvas, atomic write, type by suffix)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     check_plot_suffix(path)
     FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format=Path(path).suffix.lstrip(".").lower(), dpi=110)
-    return atomic_write_bytes(path, buf.getvalue())
+    return atomic_write(path, lambda tmp: fig.savefig(str(tmp), dpi=110))
 
 
 def plot_dice(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:

@@ -30,8 +30,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from headtwin_app.core.case import Case
-from headtwin_app.core.volume import Volume
 from headtwin_app.ui.errors import error_text
 from headtwin_app.ui.state import AppState
 
@@ -40,18 +38,6 @@ METHODS = ("zf", "cs", "cascade")
 COLUMNS = ("family", "R", "method", "PSNR", "SSIM", "Dice", "HD95 mm", "ASSD mm", "Dice vs full")
 PENS = {"zf": (200, 80, 80), "cs": (80, 160, 80), "cascade": (70, 120, 220)}
 TITLE = "What does this acceleration do to the twin?"
-
-
-def case_reference(case: Case) -> tuple[Volume | None, str]:
-    """The case's labels as the reference (brain layers fused in when present), and a word on
-    what it is; (None, ...) when the case has no labels."""
-    if case.labels is None:
-        return None, "no labels on this case: rows are scored against the fully sampled twin"
-    if case.brain.get("tissue") is not None:
-        from headtwin_app.core.seg.fusion import fuse_twin
-
-        return fuse_twin(case.labels, dict(case.brain)).twin, "the case's labels + brain layers"
-    return case.labels, "the case's craniofacial/CNS labels"
 
 
 def _number(value: Any, digits: int) -> str:
@@ -164,6 +150,8 @@ class TwinSweepDialog(QDialog):
         except ValueError as exc:
             self.status.setText(error_text(exc))
             return
+        from headtwin_app.core.twin_score import case_reference
+
         reference, what = case_reference(case)
         rows = len(families) * len(accels) * len(methods)
         self.status.setText(f"{rows} rows + the fully sampled twin; reference: {what}")
