@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,8 @@ class CaseRecord:
     proposal_source: str = ""
     proposal_time: str = ""
     auto_labelled: bool = False
+    proposal_round: int = -1  # the project's model round that made the proposal (0 = shipped)
+    uncertainty: dict[str, float] = field(default_factory=dict)  # per structure, of the model
     source: str = ""
     log: list[dict[str, Any]] = field(default_factory=list)
 
@@ -229,6 +232,50 @@ def _read_raw(path: Path) -> Volume:
     return Volume(data, np.asarray(img.affine, dtype=float), {"path": str(path)})
 
 
+LABEL_NAME_HINTS = ("label", "seg", "mask", "proposal", "reference", "brain_tissue",
+                    "brain_regions", "brain_hemispheres", "aseg", "parc", "truth", "gt")
+LABEL_MAX_VALUES = 64  # an integer volume with at most this many values is a label map
+
+
+def is_label_file_name(path: Path) -> bool:
+    """A file whose name says it holds labels (labels.nii.gz, *_seg.nrrd, brain_tissue, ...)."""
+    if path.is_dir():
+        return False
+    stem = path.name.lower().split(".")[0]
+    words = re.split(r"[^a-z0-9]+", stem)
+    return any(h in words or (len(h) > 3 and h in stem) for h in LABEL_NAME_HINTS)
+
+
+def looks_like_label_map(data: np.ndarray) -> bool:
+    """Integers with few distinct values: a label map (an MR image has hundreds of levels)."""
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f":
+        sample = arr.reshape(-1)[:: max(1, arr.size // 200_000)]
+        if not np.all(np.mod(sample, 1) == 0):
+            return False
+    elif arr.dtype.kind not in "iub":
+        return False
+    sample = arr.reshape(-1)[:: max(1, arr.size // 1_000_000)]
+    return np.unique(sample).size <= LABEL_MAX_VALUES
+
+
+@dataclass(frozen=True)
+class ImportStep:
+    """One entry of `iter_import`: `done` of `total`, its case name, and whether it was "added",
+    "skipped" or "failed" (with why)."""
+
+    done: int
+    total: int
+    case: str
+    status: str
+    message: str = ""
+    source: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
 # --- the project ---------------------------------------------------------------------------------
 class Project:
     """A folder of cases. `Project.create(root)` makes one, `Project.open(root)` opens one."""
@@ -329,37 +376,67 @@ class Project:
         return record
 
     def import_folder(self, folder: str | os.PathLike[str]) -> list[str]:
-        """Add every image in `folder` as a new case: image files, DICOM series folders, or case
-        folders (image.nii.gz, with labels.nii.gz taken as the reference). Names already in the
-        project are skipped. Returns the names added."""
+        """`iter_import` run to the end; returns the names added."""
+        return [step.case for step in self.iter_import(folder) if step.status == "added"]
+
+    def iter_import(self, folder: str | os.PathLike[str]) -> Iterator[ImportStep]:
+        """Add every image under `folder` as a new case, one `ImportStep` per entry (stop
+        iterating to cancel; what was added stays). Entries: image files, DICOM series folders,
+        case folders (image.nii.gz, with labels.nii.gz as the reference) — or `folder` itself
+        when it is a case folder. Label maps are never taken for images: by name (labels,
+        brain_*, *seg*, *mask*, ...) or by content (integers with few values). Names already in
+        the project are skipped."""
         from headtwin_app.core.io import load_volume
 
         folder = Path(folder)
         if not folder.is_dir():
             raise ValueError(f"{folder}: not a folder")
-        added, existing = [], set(self.case_names())
-        for entry in sorted(folder.iterdir()):
+        entries = [folder] if (folder / IMAGE).exists() else sorted(folder.iterdir())
+        existing = set(self.case_names())
+        for n, entry in enumerate(entries, 1):
+            step = partial(ImportStep, n, len(entries), case_name_from(entry), source=str(entry))
+            if is_label_file_name(entry):
+                yield step(status="skipped", message="a label map, not an image")
+                continue
             reference = None
-            if entry.is_dir() and (entry / IMAGE).exists():
-                image = load_volume(entry / IMAGE)
-                if (entry / LABELS).exists():
-                    reference = read_labels(entry / LABELS, image, self.table)
-            elif entry.is_dir() and any(p.suffix.lower() in (".dcm", "") for p in entry.iterdir()):
-                try:
+            try:
+                if entry.is_dir() and (entry / IMAGE).exists():
+                    image = load_volume(entry / IMAGE)
+                    if (entry / LABELS).exists():
+                        reference = read_labels(entry / LABELS, image, self.table)
+                elif entry.is_dir() and any(p.suffix.lower() in (".dcm", "")
+                                            for p in entry.iterdir()):
                     image = load_volume(entry)
-                except ValueError:
+                elif entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES):
+                    image = load_volume(entry)
+                else:
+                    yield step(status="skipped", message="not an image file or series")
                     continue
-            elif entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES):
-                image = load_volume(entry)
-            else:
+            except (ValueError, OSError) as exc:
+                yield step(status="failed", message=str(exc).splitlines()[0])
+                continue
+            if looks_like_label_map(image.data):
+                yield step(status="skipped", message="holds a label map (few integer values)")
                 continue
             name = case_name_from(entry)
             if name in existing:
+                yield step(status="skipped", message="already in the project")
                 continue
             self.add_case(name, image, reference=reference, source=str(entry))
             existing.add(name)
-            added.append(name)
-        return added
+            yield step(status="added")
+
+    # --- model rounds (the data engine's retrain loop) ------------------------------------------
+    @property
+    def model_round(self) -> int:
+        """How many times the project's model was retrained (0: the shipped model)."""
+        return int(self.meta.get("model_round", 0))
+
+    def advance_model_round(self) -> int:
+        """Count one retraining; proposals made from now on belong to the new round."""
+        self.meta["model_round"] = self.model_round + 1
+        atomic_write_text(self.root / PROJECT_FILE, json.dumps(self.meta, indent=2))
+        return self.model_round
 
     def open_case(self, name: str) -> OpenedCase:
         """Load a case for editing. If its autosave is newer than its saved labels, the autosave is
@@ -462,6 +539,7 @@ class Project:
             record.stage = "semi"
         record.proposal_source = source
         record.proposal_time = now_iso()
+        record.proposal_round = self.model_round
         for i in present_labels(data):
             if i != 0:
                 record.review[self.table.name_of(int(i))] = "pending"

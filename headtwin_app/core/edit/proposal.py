@@ -55,3 +55,18 @@ def proposal_changes(proposal: np.ndarray, labels: np.ndarray,
         out[lab] = {"added": int(added[lab]) if 0 <= lab < added.size else 0,
                     "removed": int(removed[lab]) if 0 <= lab < removed.size else 0}
     return out
+
+
+def manual_voxels(labels: np.ndarray, proposal: np.ndarray, value: int) -> int:
+    """Voxels of `value` the annotator painted outside the proposal's `value` (what a plain
+    accept would throw away)."""
+    _same_grid(labels, proposal)
+    return int(np.count_nonzero((labels.reshape(-1) == value) & (proposal.reshape(-1) != value)))
+
+
+def merge_structure(labels: np.ndarray, proposal: np.ndarray, value: int) -> LabelDiff:
+    """Accept the proposal's `value` and keep the annotator's own voxels of it: the union. In
+    place; the diff."""
+    _same_grid(labels, proposal)
+    take = np.flatnonzero((proposal.reshape(-1) == value) & (labels.reshape(-1) != value))
+    return apply_change(labels, take, value)

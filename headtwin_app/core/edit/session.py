@@ -17,14 +17,21 @@ from headtwin_app.core.edit.fill import flood_fill_slice
 from headtwin_app.core.edit.history import EditHistory, Step
 from headtwin_app.core.edit.interpolate import interpolate_slices
 from headtwin_app.core.edit.islands import remove_islands
-from headtwin_app.core.edit.proposal import accept_structure, proposal_changes, reject_structure
+from headtwin_app.core.edit.proposal import (
+    accept_structure,
+    manual_voxels,
+    merge_structure,
+    proposal_changes,
+    reject_structure,
+)
 from headtwin_app.core.edit.rules import OverwriteRule
 from headtwin_app.core.labels import LabelTable, default_label_table
 from headtwin_app.core.metrics_seg import dice_per_label
 from headtwin_app.core.volume import Volume
 
-TOOLS = ("navigate", "brush2d", "brush3d", "eraser", "fill", "threshold")
+TOOLS = ("navigate", "brush2d", "brush3d", "eraser", "fill", "threshold", "seed")
 STROKE_TOOLS = ("brush2d", "brush3d", "eraser", "threshold")
+BACKGROUND_SEED = 255  # a seed of "not any structure" in the seed map (as `headtwin grow`)
 
 
 @dataclass
@@ -38,6 +45,7 @@ class ToolSettings:
     rule: OverwriteRule = field(default_factory=OverwriteRule)
     threshold: tuple[float, float] = (0.0, 1.0)
     fill_threshold: bool = False
+    seed_background: bool = False  # the seed tool paints background seeds
 
     def __post_init__(self) -> None:
         if self.tool not in TOOLS:
@@ -70,6 +78,8 @@ class LabellingSession:
         self.unsaved_since_autosave = False
         self._last: tuple[int, int, int] | None = None
         self._axis: int | None = None
+        self.seeds: np.ndarray | None = None  # grow-from-seeds scribbles (0 none, 255 background)
+        self._seeding = False
 
     @property
     def volume(self) -> Volume:
@@ -86,9 +96,23 @@ class LabellingSession:
             self.unsaved_since_autosave = True
 
     # --- strokes --------------------------------------------------------------------------------
+    @property
+    def stroking(self) -> bool:
+        """A brush or seed stroke is under way (mouse down)."""
+        return self.history.in_stroke or self._seeding
+
+    def clear_seeds(self) -> None:
+        self.seeds = None
+
     def _dab(self, voxel: tuple[int, int, int]) -> LabelDiff:
         s = self.settings
         axis = None if s.tool == "brush3d" else self._axis
+        if s.tool == "seed":
+            if self.seeds is None:
+                self.seeds = np.zeros(self.labels.shape, np.int16)
+            value = BACKGROUND_SEED if s.seed_background else s.label
+            return paint(self.seeds, voxel, s.radius, value, self.spacing, axis,
+                         OverwriteRule("all"))
         if s.tool == "eraser":
             only = s.rule.only if s.rule.mode == "label" else 0
             rule = OverwriteRule("label", only) if only else OverwriteRule("all")
@@ -111,6 +135,9 @@ class LabellingSession:
             self.history.push(diff, "fill")
             self._touched(diff)
             return diff
+        if tool == "seed":  # seeds are scribbles for Grow, not labels: no undo step
+            self._seeding = True
+            return self._dab(self._last)  # type: ignore[arg-type]
         if tool not in STROKE_TOOLS:
             return LabelDiff.empty()
         self.history.begin_stroke(tool)
@@ -121,12 +148,14 @@ class LabellingSession:
 
     def continue_stroke(self, voxel: tuple[int, int, int]) -> LabelDiff:
         """Mouse drag to `voxel`: dabs along the segment from the previous position."""
-        if not self.history.in_stroke or self._last is None:
+        if not (self.history.in_stroke or self._seeding) or self._last is None:
             return LabelDiff.empty()
         pts = line_voxels(self._last, voxel)[1:]
         self._last = tuple(int(v) for v in voxel)  # type: ignore[assignment]
         diffs = [self._dab(p) for p in pts]  # type: ignore[arg-type]
         diff = LabelDiff.merge(diffs)
+        if self._seeding:
+            return diff
         self.history.push(diff)
         self._touched(diff)
         return diff
@@ -134,6 +163,9 @@ class LabellingSession:
     def end_stroke(self) -> LabelDiff:
         """Mouse release: the stroke becomes one undo step; returns its merged diff."""
         self._last = None
+        if self._seeding:
+            self._seeding = False
+            return LabelDiff.empty()
         if not self.history.in_stroke:
             return LabelDiff.empty()
         return self.history.commit_stroke()
@@ -159,6 +191,14 @@ class LabellingSession:
         diff = remove_islands(self.labels, label, min_size, keep_largest)
         return self._record(diff, "remove islands")
 
+    def take_where(self, candidate: np.ndarray, where: np.ndarray, what: str) -> LabelDiff:
+        """Copy `candidate` into the labels at the voxels of boolean `where` (a previewed grow or
+        fill being accepted) as one undo step."""
+        idx = np.flatnonzero(where.reshape(-1) & (candidate.reshape(-1)
+                                                  != self.labels.reshape(-1)))
+        diff = apply_change(self.labels, idx, candidate.reshape(-1)[idx].astype(np.int64))
+        return self._record(diff, what)
+
     def replace_labels(self, data: np.ndarray, what: str = "load labels") -> LabelDiff:
         """Take a whole new label map as one undoable step."""
         if data.shape != self.labels.shape:
@@ -181,12 +221,21 @@ class LabellingSession:
             return []
         return [int(v) for v in present_labels(self.proposal) if v != 0]
 
-    def accept(self, label: int) -> LabelDiff:
-        """Take the proposal's `label` as it is (one undo step)."""
+    def accept(self, label: int, merge: bool = False) -> LabelDiff:
+        """Take the proposal's `label` (one undo step): as it is, or with `merge` joined to what
+        the annotator painted of it outside the proposal."""
         if self.proposal is None:
             raise ValueError("there is no proposal to accept")
-        return self._record(accept_structure(self.labels, self.proposal, label),
-                            f"accept {self.table.name_of(label)}")
+        take = merge_structure if merge else accept_structure
+        what = "merge" if merge else "accept"
+        return self._record(take(self.labels, self.proposal, label),
+                            f"{what} {self.table.name_of(label)}")
+
+    def manual_voxels(self, label: int) -> int:
+        """Voxels of `label` painted outside the proposal (0 without a proposal)."""
+        if self.proposal is None:
+            return 0
+        return manual_voxels(self.labels, self.proposal, label)
 
     def reject(self, label: int) -> LabelDiff:
         """Refuse the proposal's `label` (its voxels taken from the proposal are cleared)."""

@@ -1,0 +1,211 @@
+"""CaseEditor, headless: case lifecycle, time on task, autosave, proposal and review (merge when
+the annotator painted), auto-label, the case queue by uncertainty, import that skips label maps,
+a named new project, and edit effort per retrain round."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from headtwin_app.core.edit.case_editor import CaseEditor, NeedsPath, as_backend
+from headtwin_app.core.edit_effort import edit_effort, write_effort_plot
+from headtwin_app.core.io import save_volume
+from headtwin_app.core.project import Project, looks_like_label_map
+from headtwin_app.core.seg.backend import Progress
+from headtwin_app.core.volume import Volume
+
+
+def image(shape=(12, 14, 10), seed=0) -> Volume:
+    rng = np.random.default_rng(seed)
+    return Volume.from_spacing(rng.random(shape).astype(np.float32) * 100, (1.0, 1.0, 2.0))
+
+
+def two_blobs(img: Volume) -> Volume:
+    lab = np.zeros(img.shape, np.int16)
+    lab[2:6, 2:7, 2:5] = 5
+    lab[8:11, 8:12, 4:8] = 12
+    return img.with_data(lab)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def editor(tmp_path: Path) -> CaseEditor:
+    proj = Project.create(tmp_path / "proj", name="Test")
+    proj.add_case("a", image(), reference=two_blobs(image()))
+    proj.add_case("b", image(seed=1))
+    ed = CaseEditor(clock=Clock())
+    ed.open_project(proj.root)
+    ed.set_model(lambda img: two_blobs(img), "blobs")
+    return ed
+
+
+def paint_box(ed: CaseEditor, label: int, box: tuple[slice, ...]) -> None:
+    """A 'stroke' through the session's own API (one undo step)."""
+    assert ed.session is not None
+    where = np.zeros(ed.session.labels.shape, bool)
+    where[box] = True
+    cand = np.where(where, label, ed.session.labels).astype(np.int16)
+    ed.committed(ed.session.take_where(cand, where, "paint"))
+
+
+def test_open_edit_save_counts_time_and_edits(editor: CaseEditor) -> None:
+    editor.open_case("a")
+    clock = editor._clock
+    assert isinstance(clock, Clock)
+    clock.t += 90.0
+    paint_box(editor, 5, (slice(0, 2), slice(0, 2), slice(0, 2)))
+    assert editor.dirty and editor.record is not None and editor.record.edit_count == 1
+    assert editor.save() == "saved a"
+    assert not editor.dirty
+    rec = editor.project.record("a")  # type: ignore[union-attr]
+    assert rec.seconds_spent == pytest.approx(90.0) and rec.edits_per_structure == {"masseter": 1}
+    assert editor.project.has_labels("a")  # type: ignore[union-attr]
+
+
+def test_autosave_then_reopen_restores_unsaved_edits(editor: CaseEditor) -> None:
+    editor.open_case("a")
+    assert not editor.autosave()  # nothing to write yet
+    paint_box(editor, 12, (slice(0, 3), slice(0, 3), slice(0, 3)))
+    assert editor.autosave()
+    editor.open_case("b")  # switching cases autosaves too (nothing new here)
+    messages = editor.open_case("a")
+    assert "restored unsaved edits" in messages[0]
+    assert editor.dirty and int((editor.session.labels == 12).sum()) == 27  # type: ignore
+
+
+def test_outside_a_project_save_needs_a_path(tmp_path: Path) -> None:
+    ed = CaseEditor()
+    ed.open_image(image(), "loose")
+    with pytest.raises(NeedsPath):
+        ed.save()
+    out = tmp_path / "loose_labels.nii.gz"
+    assert ed.save_as(out).endswith(str(out)) and out.exists()
+
+
+def test_proposal_review_accept_reject_and_merge(editor: CaseEditor) -> None:
+    editor.open_case("a")
+    steps = editor.iter_proposal()
+    progress = []
+    try:
+        while True:
+            progress.append(next(steps))
+    except StopIteration as stop:
+        proposal = stop.value
+    assert all(isinstance(p, Progress) for p in progress) and progress
+    assert editor.take_proposal(proposal, scores={5: 0.4, 12: 0.1}) == [5, 12]
+    rows = editor.review_rows()
+    assert [r.label for r in rows] == [5, 12]  # most uncertain first
+    assert rows[0].status == "pending" and rows[0].uncertainty == pytest.approx(0.4)
+    # the annotator paints masseter outside the proposal: accept must not silently drop it
+    paint_box(editor, 5, (slice(0, 1), slice(12, 14), slice(0, 2)))
+    assert editor.manual_voxels(5) == 4
+    editor.review(5, "accepted", merge=True)
+    lab = editor.session.labels  # type: ignore[union-attr]
+    assert int((lab == 5).sum()) == 4 * 5 * 3 + 4
+    assert editor.record.review["masseter"] == "edited"  # type: ignore[union-attr]
+    editor.review(12, "rejected")
+    assert int((lab == 12).sum()) == 0 and editor.pending() == []
+    editor.save()
+    rec = editor.project.record("a")  # type: ignore[union-attr]
+    assert rec.proposal_round == 0 and rec.changes["spinal_cord"]["removed"] == 3 * 4 * 4
+    assert rec.uncertainty == {"masseter": 0.4, "spinal_cord": 0.1}
+
+
+def test_plain_accept_replaces_manual_voxels(editor: CaseEditor) -> None:
+    editor.open_case("a")
+    editor.take_proposal(two_blobs(editor.session.image))  # type: ignore[union-attr]
+    paint_box(editor, 5, (slice(0, 1), slice(12, 14), slice(0, 2)))
+    editor.review(5, "accepted")
+    assert int((editor.session.labels == 5).sum()) == 4 * 5 * 3  # type: ignore[union-attr]
+
+
+def test_backend_interface_wraps_functions_and_backends() -> None:
+    class Stepped:
+        name = "stepped"
+
+        def predict(self, img: Volume) -> Volume:
+            return two_blobs(img)
+
+        def iter_predict(self, img: Volume):  # type: ignore[no-untyped-def]
+            yield Progress("a", 0.5, "half")
+            yield two_blobs(img)
+
+    model = Stepped()
+    assert as_backend(model) is model and as_backend(model.predict) is model
+    wrapped = as_backend(lambda img: two_blobs(img).data, "np")
+    items = list(wrapped.iter_predict(image()))
+    assert isinstance(items[0], Progress) and isinstance(items[-1], Volume)
+
+
+def test_auto_label_and_queue_sorted_by_uncertainty(editor: CaseEditor) -> None:
+    steps = list(editor.iter_auto_label())
+    assert [s.status for s in steps] == ["labelled", "labelled", "report"]
+    project = editor.project
+    assert project is not None
+    for name, score in (("a", 0.2), ("b", 0.6)):
+        rec = project.record(name)
+        rec.uncertainty = {"masseter": score}
+        project.save_record(rec)
+    assert [r.name for r in editor.case_rows("uncertainty")] == ["b", "a"]
+    assert [r.name for r in editor.case_rows()] == ["a", "b"]
+    with pytest.raises(ValueError):
+        editor.case_rows("size")
+
+
+def test_import_takes_case_folder_and_never_label_maps(editor: CaseEditor,
+                                                       tmp_path: Path) -> None:
+    sample = tmp_path / "sample"
+    img = image(seed=3)
+    save_volume(img, sample / "image.nii.gz")
+    for stem in ("labels", "brain_tissue", "brain_regions", "brain_hemispheres"):
+        save_volume(two_blobs(img), sample / f"{stem}.nii.gz")
+    steps = list(editor.iter_import(sample))
+    assert [s.status for s in steps] == ["added"] and steps[0].case == "sample"
+    loose = tmp_path / "loose"
+    save_volume(image(seed=4), loose / "head_t1.nii.gz")
+    save_volume(two_blobs(img), loose / "head_t1_seg.nii.gz")
+    save_volume(two_blobs(img), loose / "scan2.nii.gz")  # a label map under an image's name
+    status = {s.case: s.status for s in editor.iter_import(loose)}
+    assert status == {"head_t1": "added", "head_t1_seg": "skipped", "scan2": "skipped"}
+    assert looks_like_label_map(two_blobs(img).data) and not looks_like_label_map(img.data)
+
+
+def test_new_project_is_named_and_in_its_own_folder(tmp_path: Path) -> None:
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "notes.txt").write_text("x")
+    ed = CaseEditor()
+    project = ed.create_project(tmp_path / "work", "Heads 2026")
+    assert project.name == "Heads 2026" and project.root == tmp_path / "work" / "Heads 2026"
+    assert Project.open(project.root).name == "Heads 2026"
+
+
+def test_edit_effort_per_round(editor: CaseEditor, tmp_path: Path) -> None:
+    project = editor.project
+    assert project is not None
+    clock = editor._clock
+    assert isinstance(clock, Clock)
+    for name, edits in (("a", 6), ("b", 2)):
+        editor.open_case(name)
+        editor.take_proposal(two_blobs(editor.session.image))  # type: ignore[union-attr]
+        for label in editor.pending():
+            editor.review(label, "accepted")
+        clock.t += 120.0
+        paint_box(editor, 5, (slice(0, 1), slice(0, edits), slice(0, 1)))
+        editor.save()
+        if name == "a":
+            project.advance_model_round()
+    rows = edit_effort(project)
+    assert [(r.round, r.cases) for r in rows] == [(0, 1), (1, 1)]
+    assert rows[0].voxels_per_case == 6 and rows[1].voxels_per_case == 2
+    assert rows[0].minutes_per_case == pytest.approx(2.0)
+    png = write_effort_plot(rows, tmp_path / "effort.png")
+    assert png.stat().st_size > 1000
