@@ -415,7 +415,8 @@ class Project:
             except (ValueError, OSError) as exc:
                 yield step(status="failed", message=str(exc).splitlines()[0])
                 continue
-            if looks_like_label_map(image.data):
+            named_image = entry.is_dir() and (entry / IMAGE).exists()  # a case folder's image
+            if not named_image and looks_like_label_map(image.data):
                 yield step(status="skipped", message="holds a label map (few integer values)")
                 continue
             name = case_name_from(entry)

@@ -1,14 +1,15 @@
 """The labelling workspace: three-stage annotation (manual → reviewed proposals → automatic).
 
-The widget is thin: strokes, tools, undo and review go to `core.edit.session.LabellingSession`;
-cases on disk to `core.project.Project`; long jobs (proposal, auto-labelling, retraining) run in
-superqt workers with progress and Cancel. Only the current slice's overlay is redrawn while a
-stroke is painted; the other views catch up when the mouse is released.
+The widget is thin: the case logic is `core.edit.case_editor.CaseEditor` (strokes, tools and undo
+in its `LabellingSession`); the Project and Review tabs and the Grow box are mixins in
+`labelling_project`, `labelling_review` and `grow_panel`; long jobs (proposal, import,
+auto-labelling, retraining) run on the window's job runner with progress and Cancel. Only the
+current slice's overlay is redrawn while a stroke is painted; the other views catch up when the
+mouse is released.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -16,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QColor, QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -28,12 +30,10 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -47,25 +47,22 @@ from PySide6.QtWidgets import (
 )
 
 from headtwin_app.core.case import Case
+from headtwin_app.core.edit.case_editor import CaseEditor, NeedsPath
 from headtwin_app.core.edit.diff import LabelDiff
 from headtwin_app.core.edit.rules import OverwriteRule
 from headtwin_app.core.edit.session import LabellingSession
 from headtwin_app.core.labels import default_label_table
-from headtwin_app.core.project import (
-    AutoLabelProgress,
-    CaseRecord,
-    Predictor,
-    Project,
-    auto_label,
-    check_labels,
-    read_labels,
-)
-from headtwin_app.core.segfile import LABEL_FILE_FILTER, save_label_file
+from headtwin_app.core.project import CaseRecord, Project
+from headtwin_app.core.segfile import LABEL_FILE_FILTER
 from headtwin_app.core.volume import Volume
 from headtwin_app.ui.errors import error_text
+from headtwin_app.ui.grow_panel import GrowMixin
+from headtwin_app.ui.labelling_project import ProjectMixin
+from headtwin_app.ui.labelling_review import ReviewMixin
 from headtwin_app.ui.ortho_view import OrthoViewer
 from headtwin_app.ui.slice_view import PLANES
 from headtwin_app.ui.state import AppState
+from headtwin_app.ui.swatch import swatch as _swatch
 
 AUTOSAVE_MS = 60_000
 MAX_RADIUS = 40
@@ -76,6 +73,7 @@ TOOL_ACTIONS = (  # (tool, text, shortcut, tip)
     ("eraser", "Eraser", "E", "Erase (only the 'over' label when the rule says so)"),
     ("fill", "Fill", "F", "Flood-fill the clicked region within the slice"),
     ("threshold", "Threshold paint", "T", "Paint only where the intensity is in [low, high]"),
+    ("seed", "Seeds", "S", "Scribble seeds for Grow from seeds (Background: tick the box)"),
 )
 SHORTCUTS = (  # shown in Help and docs/shortcuts-labelling.md
     ("N", "Navigate (click: crosshair, drag: pan, wheel: zoom)"),
@@ -83,90 +81,66 @@ SHORTCUTS = (  # shown in Help and docs/shortcuts-labelling.md
     ("E", "Eraser"),
     ("F", "Fill (flood fill within the slice)"),
     ("T", "Threshold paint (only where intensity is in [low, high])"),
+    ("S", "Seeds for Grow from seeds (the active label; background seeds: tick 'Background')"),
+    ("G / Enter / Esc", "Grow from the seeds (preview) / accept the preview / cancel it"),
     ("I", "Interpolate the active label between annotated slices"),
     ("L", "Remove islands of the active label"),
     ("1 … 9", "Active label = the 1st … 9th structure"),
-    ("[ / ]", "Brush smaller / larger"),
+    (", / .", "Previous / next label"),
+    ("Ctrl+click", "Pick the label under the cursor as the active label"),
+    ("[ / ] or Shift+wheel", "Brush smaller / larger"),
     ("Page Up / Page Down", "Next / previous slice in the active view (also ↑ / ↓)"),
+    ("Alt+1 / Alt+2 / Alt+3", "One view (the one under the mouse) / 2×2 / 1×3 layout"),
     ("O", "Outline mode on/off"),
     ("V", "Label overlay on/off"),
     ("P", "Proposal (draft) overlay on/off"),
+    ("U", "Model uncertainty overlay on/off"),
     ("Ctrl+Z", "Undo (a whole stroke at a time)"),
     ("Ctrl+Y / Ctrl+Shift+Z", "Redo"),
     ("Ctrl+S", "Save the case (atomic); autosave runs every 60 s and on case switch"),
     ("H", "This help"),
     ("Mouse", "Wheel: zoom · right-drag: zoom · middle-drag: pan (also while painting)"),
 )
+SLICER_SHORTCUTS = (  # the "3D Slicer" set (Settings: Shortcuts), on top of the keys above
+    ("← / →", "Previous / next slice"),
+    ("Wheel / Ctrl+wheel", "Next or previous slice / zoom"),
+    ("Esc", "Leave the editing tool (navigate)"),
+    (", / .", "Previous / next segment (label)"),
+)
+PROFILES = ("HeadTwin", "3D Slicer")
 
 
-def shortcuts_html() -> str:
+def shortcuts_html(profile: str = "HeadTwin") -> str:
     rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUTS)
-    return f"<h3>Labelling shortcuts</h3><table cellspacing='4'>{rows}</table>"
+    extra = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SLICER_SHORTCUTS)
+    slicer = (f"<h4>3D Slicer set (on)</h4><table cellspacing='4'>{extra}</table>"
+              if profile == "3D Slicer" else "<p>A shortcut set like 3D Slicer's Segment Editor "
+              "can be chosen in the Display box.</p>")
+    return f"<h3>Labelling shortcuts</h3><table cellspacing='4'>{rows}</table>{slicer}"
 
 
-def _swatch(rgb: tuple[int, int, int], size: int = 14) -> QIcon:
-    pix = QPixmap(size, size)
-    pix.fill(QColor(*rgb))
-    return QIcon(pix)
-
-
-def default_predictor() -> tuple[Predictor | None, str]:
-    """The segmentation engine's proposal model when one is installed, else (None, reason)."""
-    try:
-        seg = importlib.import_module("headtwin_app.core.seg")
-        backend = seg.get_backend("builtin")
-        return backend.predict, f"{getattr(backend, 'name', 'builtin')} model"
-    except Exception as exc:  # no engine, no weights, no torch: say why, do not crash
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return None, f"no segmentation backend installed ({reason[:120]})"
-
-
-def stepwise(predictor: Predictor) -> Callable[[Volume], Iterator[Any]] | None:
-    """The generator form of a backend's `predict` (its `iter_predict`: progress objects, then
-    the label Volume) when the predictor is one, else None."""
-    owner = getattr(predictor, "__self__", None)
-    if getattr(predictor, "__name__", "") != "predict" or owner is None:
-        return None
-    steps = getattr(owner, "iter_predict", None)
-    return steps if callable(steps) else None
-
-
-def default_retrainer() -> Callable[[Project], Iterator[Any]] | None:
-    """`headtwin_app.core.seg.retrain.retrain_project(project)` once the engine provides it: a
-    generator over the project's accepted cases that yields progress (an object with a
-    `message`, or text) and returns the new predictor (or installs it where `default_predictor`
-    finds it)."""
-    try:
-        module = importlib.import_module("headtwin_app.core.seg.retrain")
-    except ImportError:
-        return None
-    return getattr(module, "retrain_project", None)
-
-
-class LabellingWorkspace(QWidget):
-    """Tool bar, label list and tool options on the left, three linked views in the middle, the
-    project / review / metrics panels on the right."""
+class LabellingWorkspace(ProjectMixin, ReviewMixin, GrowMixin, QWidget):
+    """Tool bar, label list and tool options on the left, linked views in the middle, the
+    project / review / metrics panels on the right. The case logic is `self.editor`
+    (`core.edit.case_editor.CaseEditor`); this widget turns events into its calls."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
         self.table = default_label_table()
         self.structures = self.table.layer("twin")
-        self.session: LabellingSession | None = None
-        self.project: Project | None = None
-        self.case_name: str | None = None
-        self.record: CaseRecord | None = None
-        self.predictor: Predictor | None = None
-        self.predictor_name = ""
-        self.retrainer: Callable[[Project], Iterator[Any]] | None = default_retrainer()
+        self.editor = CaseEditor(self.table)
+        self.retrainer: Callable[[Project], Iterator[Any]] | None = None  # None: the editor's
         self.last_report: tuple[Path, ...] = ()
         self._own_emit = False
         self._active_plane = "axial"
-        self._clock = time.monotonic()
         self._proposal_worker: Any = None
         self._auto_worker: Any = None
         self._train_worker: Any = None
+        self._import_worker: Any = None
         self._window_filtered = False
+        self._tool = "navigate"
+        self.settings = QSettings()
 
         self.viewer = OrthoViewer(layout="row")
         self.toolbar = self._build_toolbar()
@@ -190,8 +164,11 @@ class LabellingWorkspace(QWidget):
             view.stroke_moved.connect(lambda v, p=plane: self._stroke_move(p, v))
             view.stroke_finished.connect(self._stroke_end)
             view.hovered.connect(lambda _v, p=plane: self._set_active_plane(p))
+            view.picked.connect(self.pick_label_at)
+            view.wheel_brush.connect(self.step_radius)
         self.viewer.cursor.connect(self._show_cursor)
         self._build_shortcuts()
+        QApplication.instance().focusChanged.connect(self._keep_focus)  # type: ignore[union-attr]
 
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_MS)
@@ -204,6 +181,26 @@ class LabellingWorkspace(QWidget):
         if state.case is not None:
             self._on_state_case(state.case)
         self.set_tool("navigate")
+        self.set_layout(str(self.settings.value("labelling/layout", "row")))
+        self.profile_combo.setCurrentText(str(self.settings.value("labelling/shortcuts",
+                                                                  PROFILES[0])))
+
+    # --- the editor's state, as the widget's tests and other workspaces read it -----------------
+    @property
+    def session(self) -> LabellingSession | None:
+        return self.editor.session
+
+    @property
+    def record(self) -> CaseRecord | None:
+        return self.editor.record
+
+    @property
+    def case_name(self) -> str | None:
+        return self.editor.case_name
+
+    @property
+    def project(self) -> Project | None:
+        return self.editor.project
 
     # --- building -------------------------------------------------------------------------------
     def _build_toolbar(self) -> QToolBar:
@@ -233,7 +230,20 @@ class LabellingWorkspace(QWidget):
         self.save_action = bar.addAction("Save", self.save)
         self.save_action.setToolTip("Save the case atomically (Ctrl+S)")
         bar.addSeparator()
+        bar.addWidget(QLabel(" Layout "))
+        self.layout_combo = QComboBox()
+        for text, kind in (("1×3", "row"), ("2×2", "grid"), ("1-up", "single")):
+            self.layout_combo.addItem(text, kind)
+        self.layout_combo.setToolTip("Views: 1×3 (Alt+3), 2×2 (Alt+2), one view (Alt+1: the "
+                                     "one under the mouse)")
+        self.layout_combo.activated.connect(
+            lambda i: self.set_layout(self.layout_combo.itemData(i)))
+        bar.addWidget(self.layout_combo)
+        bar.addSeparator()
         bar.addAction("Help", self.show_help).setToolTip("Keyboard shortcuts (H)")
+        for button in bar.findChildren(QWidget):  # clicks leave the keyboard with the views
+            if button is not self.layout_combo:
+                button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         return bar
 
     def _build_tool_panel(self) -> QWidget:
@@ -241,7 +251,7 @@ class LabellingWorkspace(QWidget):
         panel.setMinimumWidth(250)
         col = QVBoxLayout(panel)
         col.setContentsMargins(2, 2, 2, 2)
-        col.addWidget(QLabel("<b>Active label</b> (1–9; tick = visible)"))
+        col.addWidget(QLabel("<b>Active label</b> (1–9, , / .; tick = visible)"))
         self.label_list = QListWidget()
         for n, lab in enumerate(self.structures, 1):
             item = QListWidgetItem(_swatch(lab.rgb), f"{n}  {lab.title}")
@@ -259,7 +269,7 @@ class LabellingWorkspace(QWidget):
         self.radius_slider = QSlider(Qt.Orientation.Horizontal)
         self.radius_slider.setRange(0, MAX_RADIUS)
         self.radius_slider.setValue(3)
-        self.radius_slider.setToolTip("Brush radius in voxels ([ / ])")
+        self.radius_slider.setToolTip("Brush radius in voxels ([ / ], Shift+wheel)")
         self.radius_slider.valueChanged.connect(self._on_radius)
         self.radius_label = QLabel()
         form.addRow(self.radius_label, self.radius_slider)
@@ -290,6 +300,8 @@ class LabellingWorkspace(QWidget):
         form.addRow(self.fill_threshold)
         col.addWidget(thr)
 
+        col.addWidget(self._build_grow_box())
+
         tools = QGroupBox("Interpolate / islands")
         form = QFormLayout(tools)
         self.interp_plane = QComboBox()
@@ -315,8 +327,22 @@ class LabellingWorkspace(QWidget):
         self.draft_box = QCheckBox("Show proposal outlines (P)")
         self.draft_box.setChecked(True)
         self.draft_box.toggled.connect(self._show_draft)
-        for box in (self.outline_box, self.overlay_box, self.draft_box):
+        self.heat_box = QCheckBox("Show model uncertainty (U)")
+        self.heat_box.setToolTip("Where the model's test-time-augmented predictions disagree "
+                                 "(after a proposal with uncertainty)")
+        self.heat_box.toggled.connect(self._show_heat)
+        for box in (self.outline_box, self.overlay_box, self.draft_box, self.heat_box):
             row.addWidget(box)
+        prof = QHBoxLayout()
+        prof.addWidget(QLabel("Shortcuts"))
+        self.profile_combo = QComboBox()
+        self.profile_combo.addItems(list(PROFILES))
+        self.profile_combo.setToolTip("'3D Slicer': the wheel walks slices (Ctrl+wheel zooms), "
+                                      "←/→ slices, Esc leaves the tool — as in Slicer's Segment "
+                                      "Editor")
+        self.profile_combo.currentTextChanged.connect(self.set_shortcut_profile)
+        prof.addWidget(self.profile_combo, 1)
+        row.addLayout(prof)
         col.addWidget(display)
         self._on_radius(self.radius_slider.value())
         return panel
@@ -330,109 +356,6 @@ class LabellingWorkspace(QWidget):
         self.side_tabs = tabs
         tabs.currentChanged.connect(lambda i: self._fill_review() if i == 1 else None)
         return tabs
-
-    def _build_project_tab(self) -> QWidget:
-        w = QWidget()
-        col = QVBoxLayout(w)
-        row = QHBoxLayout()
-        for text, slot in (("New…", self.new_project_dialog), ("Open…", self.open_project_dialog),
-                           ("Import…", self.import_dialog), ("Export…", self.export_dialog)):
-            button = QPushButton(text)
-            button.clicked.connect(slot)
-            row.addWidget(button)
-        col.addLayout(row)
-        self.project_label = QLabel("No project open")
-        self.project_label.setWordWrap(True)
-        col.addWidget(self.project_label)
-        self.case_table = QTableWidget(0, 4)
-        self.case_table.setHorizontalHeaderLabels(["Case", "Stage", "Review", "Labels"])
-        self.case_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.case_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.case_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.case_table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
-        self.case_table.horizontalHeader().setStretchLastSection(True)
-        self.case_table.verticalHeader().hide()
-        self.case_table.cellActivated.connect(  # double click or Enter
-            lambda r, _c: self.open_case(self.case_table.item(r, 0).text()))
-        col.addWidget(self.case_table, 1)
-        row = QHBoxLayout()
-        load = QPushButton("Load labels…")
-        load.setToolTip("Replace the labels with a label file (undoable)")
-        load.clicked.connect(self.load_labels_dialog)
-        row.addWidget(load)
-        save = QPushButton("Save (Ctrl+S)")
-        save.clicked.connect(self.save)
-        row.addWidget(save)
-        col.addLayout(row)
-
-        auto = QGroupBox("Stage 3 — automatic labelling")
-        acol = QVBoxLayout(auto)
-        row = QHBoxLayout()
-        self.auto_button = QPushButton("Auto-label all")
-        self.auto_button.setToolTip("Run the model over every unlabelled case (resumable) and "
-                                    "write a QC report")
-        self.auto_button.clicked.connect(self.auto_label_all)
-        self.auto_cancel = QPushButton("Cancel")
-        self.auto_cancel.setEnabled(False)
-        self.auto_cancel.clicked.connect(self.cancel_auto)
-        row.addWidget(self.auto_button)
-        row.addWidget(self.auto_cancel)
-        acol.addLayout(row)
-        self.auto_progress = QProgressBar()
-        self.auto_progress.setRange(0, 1)
-        self.auto_progress.setValue(0)
-        acol.addWidget(self.auto_progress)
-        self.report_label = QLabel("")
-        self.report_label.setWordWrap(True)
-        self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        acol.addWidget(self.report_label)
-        self.retrain_button = QPushButton("Retrain on accepted cases")
-        self.retrain_button.clicked.connect(self.retrain)
-        acol.addWidget(self.retrain_button)
-        col.addWidget(auto)
-        return w
-
-    def _build_review_tab(self) -> QWidget:
-        w = QWidget()
-        col = QVBoxLayout(w)
-        intro = QLabel("<b>Stage 2</b> — request a model proposal, then accept, edit or "
-                       "reject it structure by structure.")
-        intro.setWordWrap(True)
-        col.addWidget(intro)
-        row = QHBoxLayout()
-        self.proposal_button = QPushButton("Request proposal")
-        self.proposal_button.clicked.connect(self.request_proposal)
-        self.proposal_cancel = QPushButton("Cancel")
-        self.proposal_cancel.setEnabled(False)
-        self.proposal_cancel.clicked.connect(self.cancel_proposal)
-        row.addWidget(self.proposal_button)
-        row.addWidget(self.proposal_cancel)
-        col.addLayout(row)
-        self.proposal_progress = QProgressBar()
-        self.proposal_progress.setRange(0, 1)
-        self.proposal_progress.setValue(0)
-        col.addWidget(self.proposal_progress)
-        self.model_label = QLabel("Model: chosen when a proposal is requested")
-        self.model_label.setWordWrap(True)
-        col.addWidget(self.model_label)
-        self.review_table = QTableWidget(0, 6)
-        self.review_table.setHorizontalHeaderLabels(["Structure", "Status", "+vox", "−vox",
-                                                     "", ""])
-        self.review_table.verticalHeader().hide()
-        self.review_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.review_table.horizontalHeader().setSectionResizeMode(
-            0, QHeaderView.ResizeMode.Stretch)
-        col.addWidget(self.review_table, 1)
-        row = QHBoxLayout()
-        accept_all = QPushButton("Accept all pending")
-        accept_all.clicked.connect(self.accept_all)
-        refresh = QPushButton("Update changes")
-        refresh.clicked.connect(self._fill_review)
-        row.addWidget(accept_all)
-        row.addWidget(refresh)
-        col.addLayout(row)
-        return w
 
     def _build_metrics_tab(self) -> QWidget:
         w = QWidget()
@@ -468,20 +391,44 @@ class LabellingWorkspace(QWidget):
             key(shortcut, lambda t=tool: self.set_tool(t))
         for n in range(1, 10):
             key(str(n), lambda n=n: self.choose_label_index(n - 1))
-        key("[", lambda: self.radius_slider.setValue(self.radius_slider.value() - 1))
-        key("]", lambda: self.radius_slider.setValue(self.radius_slider.value() + 1))
+        key(",", lambda: self.step_label(-1))
+        key(".", lambda: self.step_label(1))
+        key("[", lambda: self.step_radius(-1))
+        key("]", lambda: self.step_radius(1))
         key("O", self.outline_box.toggle)
         key("V", self.overlay_box.toggle)
         key("P", self.draft_box.toggle)
+        key("U", self.heat_box.toggle)
         key("I", self.interpolate)
         key("L", self.remove_islands)
         key("H", self.show_help)
+        key("G", self.grow)
+        key(Qt.Key.Key_Return, self.accept_preview)
+        key(Qt.Key.Key_Enter, self.accept_preview)
         key(Qt.Key.Key_PageUp, lambda: self.step_slice(1))
         key(Qt.Key.Key_PageDown, lambda: self.step_slice(-1))
+        key("Alt+1", lambda: self.set_layout("single", self._active_plane))
+        key("Alt+2", lambda: self.set_layout("grid"))
+        key("Alt+3", lambda: self.set_layout("row"))
         key(QKeySequence.StandardKey.Undo, self.undo)
         key("Ctrl+Y", self.redo)
         key("Ctrl+Shift+Z", self.redo)
         key("Ctrl+S", self.save)
+        # the 3D Slicer set: on only with that profile
+        self.slicer_keys = [key(Qt.Key.Key_Left, lambda: self.step_slice(-1)),
+                            key(Qt.Key.Key_Right, lambda: self.step_slice(1))]
+        self.escape_key = key(Qt.Key.Key_Escape, self.escape)
+
+    def _keep_focus(self, old: QWidget | None, new: QWidget | None) -> None:
+        """A click on a button that then goes away (a review ✔) leaves no focus widget, and
+        the workspace's shortcuts would stop: give the keyboard back to the views."""
+        if new is None and self.isVisible() and old is not None:
+            QTimer.singleShot(0, self._refocus)
+
+    def _refocus(self) -> None:
+        if (QApplication.focusWidget() is None and self.isVisible()
+                and self.window().isActiveWindow()):
+            self.viewer.views[self._active_plane].graphics.setFocus()
 
     # --- messages -------------------------------------------------------------------------------
     def tell(self, message: str) -> None:
@@ -494,7 +441,50 @@ class LabellingWorkspace(QWidget):
         QMessageBox.warning(self, title, message)
 
     def show_help(self) -> None:
-        QMessageBox.information(self, "Labelling shortcuts", shortcuts_html())
+        QMessageBox.information(self, "Labelling shortcuts",
+                                shortcuts_html(self.profile_combo.currentText()))
+
+    # --- layout and habits ----------------------------------------------------------------------
+    def set_layout(self, kind: str, plane: str | None = None) -> None:
+        """1×3 ("row"), 2×2 ("grid") or one view ("single", `plane`); remembered."""
+        if kind not in ("row", "grid", "single"):
+            kind = "row"
+        self.viewer.set_layout(kind, plane)
+        self.layout_combo.setCurrentIndex(self.layout_combo.findData(kind))
+        self.settings.setValue("labelling/layout", kind)
+
+    def set_shortcut_profile(self, profile: str) -> None:
+        """"HeadTwin" or "3D Slicer" (wheel walks slices, ←/→ slices, Esc leaves the tool)."""
+        slicer = profile == "3D Slicer"
+        for sc in self.slicer_keys:
+            sc.setEnabled(slicer)
+        self.viewer.set_wheel_scrolls_slices(slicer)
+        self.settings.setValue("labelling/shortcuts", profile)
+
+    def escape(self) -> None:
+        """Esc: cancel a grow preview; otherwise (3D Slicer set) leave the tool."""
+        if self.cancel_preview():
+            return
+        if self.profile_combo.currentText() == "3D Slicer":
+            self.set_tool("navigate")
+
+    def pick_label_at(self, voxel: tuple[int, int, int]) -> None:
+        """Ctrl+click: the label under the cursor becomes the active label."""
+        if self.session is None:
+            return
+        value = int(self.session.labels[voxel])
+        if value == 0 or value not in self.structures:
+            self.tell("nothing to pick here (background or not a structure of the project)")
+            return
+        self.choose_label(value)
+        self.tell(f"active label: {self.table[value].title}")
+
+    def step_label(self, step: int) -> None:
+        rows = self.label_list.count()
+        self.label_list.setCurrentRow((self.label_list.currentRow() + step) % rows)
+
+    def step_radius(self, step: int) -> None:
+        self.radius_slider.setValue(self.radius_slider.value() + int(step))
 
     # --- tools ----------------------------------------------------------------------------------
     def set_tool(self, tool: str) -> None:
@@ -541,8 +531,8 @@ class LabellingWorkspace(QWidget):
         self._update_brush_cursor()
 
     def _update_brush_cursor(self) -> None:
-        show = self.session is not None and getattr(self, "_tool", "navigate") in (
-            "brush2d", "brush3d", "eraser", "threshold")
+        show = self.session is not None and self._tool in (
+            "brush2d", "brush3d", "eraser", "threshold", "seed")
         mm = (self.radius_slider.value() * min(self.session.spacing)) if show else None
         for view in self.viewer.views.values():
             view.set_brush_radius(mm)
@@ -590,7 +580,10 @@ class LabellingWorkspace(QWidget):
             return
         name = self.table.name_of(int(self.session.labels[voxel])) if self.session.labels[
             voxel] else "background"
-        self.status_label.setText(f"voxel {tuple(voxel)}  value {value:.4g}  label {name}")
+        extra = ""
+        if self.editor.uncertainty is not None:
+            extra = f"  uncertainty {float(self.editor.uncertainty[voxel]):.2f}"
+        self.status_label.setText(f"voxel {tuple(voxel)}  value {value:.4g}  label {name}{extra}")
 
     # --- strokes --------------------------------------------------------------------------------
     def _stroke_start(self, plane: str, voxel: tuple[int, int, int]) -> None:
@@ -600,16 +593,21 @@ class LabellingWorkspace(QWidget):
         self.interp_plane.setCurrentText(plane)
         self._sync_settings()
         diff = self.session.begin_stroke(voxel, PLANES[plane][0])
-        if self.tool == "fill":
+        if self.tool == "seed":
+            self._show_seeds(plane)
+        elif self.tool == "fill":
             self._after_edit(diff)
         elif len(diff):
             self.viewer.views[plane].refresh_overlay(self._region(plane, diff))
 
     def _stroke_move(self, plane: str, voxel: tuple[int, int, int]) -> None:
-        if self.session is None or not self.session.history.in_stroke:
+        if self.session is None or not self.session.stroking:
             return
         diff = self.session.continue_stroke(voxel)
-        if len(diff):  # only the touched box of this view's slice while painting
+        if self.tool == "seed":
+            if len(diff):
+                self._show_seeds(plane)
+        elif len(diff):  # only the touched box of this view's slice while painting
             self.viewer.views[plane].refresh_overlay(self._region(plane, diff))
 
     def _region(self, plane: str, diff: LabelDiff) -> tuple[int, int, int, int]:
@@ -623,7 +621,11 @@ class LabellingWorkspace(QWidget):
     def _stroke_end(self) -> None:
         if self.session is None:
             return
+        seeding = self.tool == "seed"
         self._after_edit(self.session.end_stroke())
+        if seeding:
+            self._show_seeds()
+            self.seeds_changed()
 
     def _sync_settings(self) -> None:
         s = self.session
@@ -631,6 +633,7 @@ class LabellingWorkspace(QWidget):
         s.settings.tool = self.tool
         s.settings.label = self.active_label
         s.settings.radius = float(self.radius_slider.value())
+        s.settings.seed_background = self.seed_background.isChecked()
         self._on_rule()
         self._on_threshold()
 
@@ -639,8 +642,8 @@ class LabellingWorkspace(QWidget):
         if not len(diff):
             return
         self.viewer.refresh_overlays()
-        if count and self.record is not None:
-            self.record.count_edit([self.table.name_of(i) for i in sorted(diff.labels_touched())])
+        if count:
+            self.editor.committed(diff)
         self._refresh_dirty()
         self._emit_labels()
 
@@ -708,15 +711,13 @@ class LabellingWorkspace(QWidget):
         if self._own_emit:
             return
         self.autosave_now()
-        labels = None
-        if case.labels is not None:
-            try:
-                labels = check_labels(case.labels.data, case.image.shape, self.table, case.name)
-            except ValueError as exc:
-                self.warn("Labels not used", str(exc))
-        self.case_name = None
-        self._start_session(LabellingSession(case.image, labels, self.table),
-                            CaseRecord(case.name))
+        labels = case.labels.data if case.labels is not None else None
+        try:
+            self.editor.open_image(case.image, case.name, labels, case.source)
+        except ValueError as exc:
+            self.warn("Labels not used", str(exc))
+            self.editor.open_image(case.image, case.name, None, case.source)
+        self._start_session()
 
     def _on_state_labels(self, labels: Any) -> None:
         if self._own_emit or self.session is None or labels is None:
@@ -725,18 +726,19 @@ class LabellingWorkspace(QWidget):
         if data is self.session.labels:
             return
         try:
-            data = check_labels(data, self.session.image.shape, self.table, "new labels")
+            diff = self.editor.take_labels(data, "labels from another workspace")
         except ValueError as exc:
             self.warn("Labels not used", str(exc))
             return
-        self._after_edit(self.session.replace_labels(data, "labels from another workspace"))
+        self._after_edit(diff)
 
-    def _start_session(self, session: LabellingSession, record: CaseRecord) -> None:
-        self.session = session
-        self.record = record
-        self._clock = time.monotonic()
+    def _start_session(self) -> None:
+        session, record = self.session, self.record
+        assert session is not None and record is not None
+        self.cancel_preview()
         self.viewer.set_volume(session.image)
         self.viewer.set_labels(session.labels)
+        self.viewer.set_extra(None)
         low, high = self.viewer.levels()
         for box, value in ((self.thr_low, low), (self.thr_high, high)):
             box.blockSignals(True)
@@ -745,6 +747,7 @@ class LabellingWorkspace(QWidget):
         self._sync_settings()
         self._on_radius(self.radius_slider.value())
         self._show_draft()
+        self._show_heat()
         self._fill_review()
         self.metrics_table.setRowCount(0)
         self.metrics_mean.setText("")
@@ -756,156 +759,28 @@ class LabellingWorkspace(QWidget):
         proposal = self.session.proposal if self.session is not None else None
         self.viewer.set_draft(proposal if self.draft_box.isChecked() else None)
 
-    def _take_seconds(self) -> float:
-        now = time.monotonic()
-        seconds, self._clock = now - self._clock, now
-        return seconds
-
-    # --- project --------------------------------------------------------------------------------
-    def new_project_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the new project")
-        if folder:
-            self.create_project(folder)
-
-    def open_project_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a labelling project")
-        if folder:
-            self.open_project(folder)
-
-    def create_project(self, folder: str | Path) -> None:
-        try:
-            self.set_project(Project.create(folder))
-        except (ValueError, OSError) as exc:
-            self.warn("Cannot create the project", str(exc))
-
-    def open_project(self, folder: str | Path) -> None:
-        try:
-            self.set_project(Project.open(folder))
-        except (ValueError, OSError) as exc:
-            self.warn("Cannot open the project", str(exc))
-
-    def set_project(self, project: Project) -> None:
-        self.autosave_now()
-        self.project = project
-        self.refresh_cases()
-        self.tell(f"project {project.name}: {len(project.case_names())} cases")
-
-    def refresh_cases(self) -> None:
-        self.case_table.setRowCount(0)
-        if self.project is None:
-            return
-        for name in self.project.case_names():
-            try:
-                rec = self.record if (name == self.case_name and self.record) else \
-                    self.project.record(name)
-            except ValueError:
-                rec = CaseRecord(name)
-            states = list(rec.review.values())
-            done = sum(s in ("accepted", "edited") for s in states)
-            review = f"{done}/{len(states)} ok" if states else "—"
-            if any(s == "rejected" for s in states):
-                review += ", rejected"
-            row = self.case_table.rowCount()
-            self.case_table.insertRow(row)
-            has = "yes" if self.project.has_labels(name) else ""
-            for col, text in enumerate((name, rec.stage, review, has)):
-                self.case_table.setItem(row, col, QTableWidgetItem(text))
-            if name == self.case_name:
-                self.case_table.selectRow(row)
-
-    def import_dialog(self) -> None:
-        if self.project is None:
-            self.warn("No project", "open or create a project before importing images")
-            return
-        folder = QFileDialog.getExistingDirectory(self, "Import a folder of images")
-        if folder:
-            self.import_folder(folder)
-
-    def import_folder(self, folder: str | Path) -> list[str]:
-        if self.project is None:
-            return []
-        try:
-            added = self.project.import_folder(folder)
-        except (ValueError, OSError) as exc:
-            self.warn("Import failed", str(exc))
-            return []
-        self.refresh_cases()
-        self.tell(f"imported {len(added)} cases")
-        return added
-
-    def export_dialog(self) -> None:
-        if self.project is None:
-            self.warn("No project", "open a project to export it")
-            return
-        folder = QFileDialog.getExistingDirectory(self, "nnU-Net raw folder (nnUNet_raw)")
-        if not folder:
-            return
-        number, ok = QInputDialog.getInt(self, "nnU-Net dataset", "Dataset id", 1, 1, 999)
-        if ok:
-            self.export_nnunet(folder, number)
-
-    def export_nnunet(self, folder: str | Path, dataset_id: int = 1) -> Path | None:
-        if self.project is None:
-            return None
-        self.save_if_dirty()
-        try:
-            out = self.project.export_nnunet(folder, dataset_id)
-        except (ValueError, OSError) as exc:
-            self.warn("Export failed", str(exc))
-            return None
-        self.tell(f"exported nnU-Net dataset {out}")
-        return out
-
-    def open_case(self, name: str) -> bool:
-        """Open a project case (autosaving the current one first). On a bad label file the
-        current case stays open and a message says what is wrong."""
-        if self.project is None:
-            return False
-        self.autosave_now()
-        try:
-            opened = self.project.open_case(name)
-        except (ValueError, OSError) as exc:
-            self.warn("Cannot open the case", str(exc))
-            return False
-        session = LabellingSession(opened.image, opened.labels.data, self.table,
-                                   None if opened.proposal is None else opened.proposal.data,
-                                   None if opened.reference is None else opened.reference.data)
-        if opened.restored_autosave:
-            session.dirty = True
-        self.case_name = name
-        self._start_session(session, opened.record)
-        self._own_emit = True
-        try:
-            self.state.set_case(Case(opened.image, name, session.volume,
-                                     source=self.project.case_dir(name)))
-        finally:
-            self._own_emit = False
-        self.refresh_cases()
-        self.tell(" · ".join(opened.messages) or f"opened {name}")
-        return True
+    def _show_heat(self, *_: Any) -> None:
+        heat = self.editor.uncertainty if self.heat_box.isChecked() else None
+        self.viewer.set_heat(heat)
 
     def save(self) -> bool:
         """Save the labels atomically (project case) or ask where (a case outside a project).
         Failures leave the labels in memory and say why."""
         if self.session is None:
             return False
-        if self.project is None or self.case_name is None:
+        try:
+            message = self.editor.save()
+        except NeedsPath:
             path, _ = QFileDialog.getSaveFileName(self, "Save labels", "labels.nii.gz",
                                                   LABEL_FILE_FILTER)
             return self.save_labels_as(path) if path else False
-        try:
-            self.record = self.project.save_labels(
-                self.case_name, self.session.labels, self.record, self.session.proposal,
-                self._take_seconds())
         except (ValueError, OSError) as exc:
             self.warn("Not saved — your labels are still here", str(exc))
             return False
-        self.session.dirty = False
-        self.session.unsaved_since_autosave = False
         self._refresh_dirty()
         self.refresh_cases()
         self._fill_review()
-        self.tell(f"saved {self.case_name}")
+        self.tell(message)
         return True
 
     def save_labels_as(self, path: str | Path) -> bool:
@@ -913,15 +788,14 @@ class LabellingWorkspace(QWidget):
         from a DICOM series), by the suffix; names and colours travel with the last two."""
         if self.session is None:
             return False
-        source = self.state.case.source if self.state.case is not None else None
+        self.editor.source = self.state.case.source if self.state.case is not None else None
         try:
-            save_label_file(self.session.volume, path, source, self.table)
+            message = self.editor.save_as(path)
         except (OSError, ValueError) as exc:
             self.warn("Not saved — your labels are still here", error_text(exc))
             return False
-        self.session.dirty = False
         self._refresh_dirty()
-        self.tell(f"saved {path}")
+        self.tell(message)
         return True
 
     def save_if_dirty(self) -> None:
@@ -930,19 +804,14 @@ class LabellingWorkspace(QWidget):
 
     def autosave_now(self) -> bool:
         """Write the unsaved labels of a project case to its autosave file (quietly)."""
-        s = self.session
-        if s is None or self.project is None or self.case_name is None:
-            return False
-        if not s.unsaved_since_autosave:
-            return False
         try:
-            self.project.autosave(self.case_name, s.labels, self.record, self._take_seconds())
+            done = self.editor.autosave()
         except OSError as exc:
             self.tell(f"autosave failed: {exc}")
             return False
-        s.unsaved_since_autosave = False
-        self.tell(f"autosaved {self.case_name} at {time.strftime('%H:%M:%S')}")
-        return True
+        if done:
+            self.tell(f"autosaved {self.case_name} at {time.strftime('%H:%M:%S')}")
+        return done
 
     def load_labels_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -955,269 +824,12 @@ class LabellingWorkspace(QWidget):
         if self.session is None:
             return False
         try:
-            vol = read_labels(path, self.session.image, self.table)
+            diff = self.editor.load_labels(path)
         except (ValueError, OSError) as exc:
             self.warn("Labels not loaded — nothing changed", str(exc))
             return False
-        self._after_edit(self.session.replace_labels(vol.data, f"load {Path(path).name}"))
+        self._after_edit(diff)
         return True
-
-    # --- stage 2: proposals ---------------------------------------------------------------------
-    def set_predictor(self, predictor: Predictor | None, name: str = "custom model") -> None:
-        """Use `predictor` (image Volume → label Volume) for proposals and auto-labelling."""
-        self.predictor = predictor
-        self.predictor_name = name if predictor is not None else ""
-        self.model_label.setText(f"Model: {name}" if predictor else "Model: none")
-
-    def _get_predictor(self) -> Predictor | None:
-        if self.predictor is None:
-            predictor, name = default_predictor()
-            if predictor is None:
-                self.warn("No model", f"Cannot make a proposal: {name}.")
-                return None
-            self.set_predictor(predictor, name)
-        return self.predictor
-
-    def request_proposal(self) -> None:
-        if self.session is None or self._proposal_worker is not None:
-            return
-        predictor = self._get_predictor()
-        if predictor is None:
-            return
-        image = self.session.image
-
-        steps = stepwise(predictor)
-
-        def job() -> Iterator[Any]:
-            yield "predicting"
-            if steps is None:
-                return predictor(image)
-            result = None
-            for item in steps(image):  # progress per step; Cancel takes effect between steps
-                if hasattr(item, "fraction"):
-                    yield item
-                else:
-                    result = item
-            return result
-
-        # on the window's job runner: its failures are shown by the window (status + dialog)
-        if not self.state.jobs.start("proposal", job, on_result=self._proposal_arrived,
-                                     on_progress=self._proposal_step, on_error=self.tell,
-                                     on_finished=self._proposal_finished):
-            return
-        self._proposal_worker = self.state.jobs.worker
-        self.proposal_button.setEnabled(False)
-        self.proposal_cancel.setEnabled(True)
-        self.proposal_progress.setRange(0, 0)
-        self.tell(f"requesting a proposal from {self.predictor_name}…")
-
-    def _proposal_step(self, step: Any) -> tuple[str, float] | None:
-        if not hasattr(step, "fraction"):
-            return None
-        self.proposal_progress.setRange(0, 100)
-        self.proposal_progress.setValue(int(100 * step.fraction))
-        self.proposal_progress.setFormat(f"{step.message} (%p%)")
-        return f"proposal: {step.message}", float(step.fraction)
-
-    def cancel_proposal(self) -> None:
-        if self._proposal_worker is not None:
-            self.state.jobs.cancel()
-            self.tell("proposal cancelled")
-
-    def _proposal_finished(self) -> None:
-        self._proposal_worker = None
-        self.proposal_button.setEnabled(True)
-        self.proposal_cancel.setEnabled(False)
-        self.proposal_progress.setRange(0, 1)
-        self.proposal_progress.setValue(1)
-        self.proposal_progress.setFormat("%p%")
-
-    def _proposal_arrived(self, result: Any) -> None:
-        s = self.session
-        if s is None or result is None:
-            return
-        data = result.data if isinstance(result, Volume) else np.asarray(result)
-        try:
-            data = check_labels(data, s.image.shape, self.table, "the proposal")
-            s.set_proposal(data)
-            if self.project is not None and self.case_name is not None:
-                self.record = self.project.save_proposal(
-                    self.case_name, s.image.with_data(data), self.predictor_name, self.record)
-            elif self.record is not None:
-                self.record.stage = "semi" if self.record.stage == "manual" else self.record.stage
-                for i in s.proposal_structures():
-                    self.record.review[self.table.name_of(i)] = "pending"
-                self.record.note("proposal", source=self.predictor_name)
-        except (ValueError, OSError) as exc:
-            self.warn("Proposal not used", str(exc))
-            return
-        self.draft_box.setChecked(True)
-        self._show_draft()
-        self._fill_review()
-        self.refresh_cases()
-        self.side_tabs.setCurrentIndex(1)
-        self.tell(f"proposal with {len(s.proposal_structures())} structures: review it in the "
-                  "Review tab")
-
-    def _fill_review(self) -> None:
-        table = self.review_table
-        table.setRowCount(0)
-        s, rec = self.session, self.record
-        if s is None or rec is None or s.proposal is None:
-            return
-        # counting changes scans the volume: only while the Review tab is shown
-        changes = s.changes() if self.side_tabs.currentIndex() == 1 else {}
-        named = {lab.name: lab.id for lab in self.table}
-        ids = sorted(set(s.proposal_structures()) | {named[n] for n in rec.review if n in named})
-        for lab_id in ids:
-            name = self.table.name_of(lab_id)
-            row = table.rowCount()
-            table.insertRow(row)
-            item = QTableWidgetItem(self.table[lab_id].title)
-            item.setIcon(_swatch(self.table[lab_id].rgb))
-            table.setItem(row, 0, item)
-            table.setItem(row, 1, QTableWidgetItem(rec.review.get(name, "pending")))
-            c = changes.get(lab_id)
-            table.setItem(row, 2, QTableWidgetItem(str(c["added"]) if c else "·"))
-            table.setItem(row, 3, QTableWidgetItem(str(c["removed"]) if c else "·"))
-            for col, (text, tip, slot) in enumerate(
-                    (("✔", "Accept the proposal for this structure", self.accept_structure),
-                     ("✘", "Reject the proposal for this structure", self.reject_structure)), 4):
-                button = QPushButton(text)
-                button.setToolTip(tip)
-                button.setFixedWidth(28)
-                button.clicked.connect(lambda _=False, i=lab_id, f=slot: f(i))
-                table.setCellWidget(row, col, button)
-        table.resizeColumnsToContents()
-        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-
-    def accept_structure(self, label_id: int) -> None:
-        self._review(label_id, "accepted")
-
-    def reject_structure(self, label_id: int) -> None:
-        self._review(label_id, "rejected")
-
-    def accept_all(self) -> None:
-        if self.session is None or self.record is None:
-            return
-        for lab_id in self.session.proposal_structures():
-            if self.record.review.get(self.table.name_of(lab_id), "pending") == "pending":
-                self._review(lab_id, "accepted", refresh=False)
-        self._fill_review()
-
-    def _review(self, label_id: int, state: str, refresh: bool = True) -> None:
-        s, rec = self.session, self.record
-        if s is None or rec is None or s.proposal is None:
-            return
-        diff = s.accept(label_id) if state == "accepted" else s.reject(label_id)
-        self._after_edit(diff, count=False)
-        rec.set_review(self.table.name_of(label_id), state)
-        s.dirty = True
-        s.unsaved_since_autosave = True
-        self._refresh_dirty()
-        if refresh:
-            self._fill_review()
-            self.refresh_cases()
-
-    # --- stage 3: automatic labelling -----------------------------------------------------------
-    def auto_label_all(self) -> None:
-        if self.project is None:
-            self.warn("No project", "auto-labelling runs over a project's cases: open one first")
-            return
-        if self._auto_worker is not None:
-            return
-        predictor = self._get_predictor()
-        if predictor is None:
-            return
-        self.save_if_dirty()
-        self._auto_labelled: list[str] = []
-        # on the window's job runner: progress and Cancel in the status bar too, errors shown once
-        if not self.state.jobs.start("auto-labelling", auto_label, self.project, predictor,
-                                     source=self.predictor_name, on_progress=self._auto_progress,
-                                     on_error=self.tell, on_finished=self._auto_finished):
-            return
-        self.state.jobs.cancelled.connect(self._auto_cancelled)
-        self._auto_worker = self.state.jobs.worker
-        self.auto_button.setEnabled(False)
-        self.auto_cancel.setEnabled(True)
-        self.auto_progress.setRange(0, max(1, len(self.project.case_names())))
-        self.auto_progress.setValue(0)
-
-    def cancel_auto(self) -> None:
-        if self._auto_worker is not None:
-            self.state.jobs.cancel()
-
-    def _auto_cancelled(self, name: str) -> None:
-        if name == "auto-labelling":
-            self.tell("auto-labelling cancelled; run it again to resume")
-
-    def _auto_progress(self, step: AutoLabelProgress) -> tuple[str, float]:
-        self.auto_progress.setRange(0, max(1, step.total))
-        self.auto_progress.setValue(step.done)
-        if step.status == "report":
-            self.last_report = step.report
-            self.report_label.setText("QC report: " + " · ".join(str(p) for p in step.report))
-            self.tell(step.message)
-            return step.message, 1.0
-        if step.status == "labelled":
-            self._auto_labelled.append(step.case)
-        extra = f": {step.message}" if step.message else ""
-        text = f"auto-label {step.done}/{step.total} {step.case} {step.status}{extra}"
-        self.tell(text)
-        return text, step.fraction
-
-    def _auto_finished(self) -> None:
-        self._auto_worker = None
-        try:
-            self.state.jobs.cancelled.disconnect(self._auto_cancelled)
-        except (RuntimeError, TypeError):
-            pass
-        self.auto_button.setEnabled(True)
-        self.auto_cancel.setEnabled(False)
-        s = self.session
-        if (self.case_name in self._auto_labelled and s is not None and not s.dirty):
-            self.open_case(self.case_name)  # show the new labels of the open case
-        self.refresh_cases()
-
-    def retrain(self) -> None:
-        if self.retrainer is None:
-            QMessageBox.information(
-                self, "Retrain",
-                "No trainable backend installed: the segmentation engine provides "
-                "headtwin_app.core.seg.retrain.retrain_project(project) — until it does, "
-                "proposals come from the installed model as it is.")
-            self.tell("no trainable backend installed")
-            return
-        if self.project is None:
-            self.warn("No project", "retraining uses a project's accepted cases: open one first")
-            return
-        if self._train_worker is not None:
-            return
-        self.save_if_dirty()
-        if not self.state.jobs.start("retraining", self.retrainer, self.project,
-                                     on_progress=self._retrain_step, on_result=self._trained,
-                                     on_error=self.tell, on_finished=self._train_finished):
-            return
-        self._train_worker = self.state.jobs.worker
-        self.retrain_button.setEnabled(False)
-
-    def _retrain_step(self, p: Any) -> tuple[str, float]:
-        text = f"retraining: {getattr(p, 'message', p)}"
-        self.tell(text)
-        return text, float(getattr(p, "fraction", -1.0))
-
-    def _trained(self, result: Any) -> None:
-        """The retrainer may return the new predictor; otherwise the next proposal asks the
-        engine again (which then finds the newly trained model)."""
-        if callable(result) or callable(getattr(result, "predict", None)):
-            self.set_predictor(getattr(result, "predict", result), "retrained model")
-        else:
-            self.predictor = None
-        self.tell("retraining finished: the next proposal uses the new model")
-
-    def _train_finished(self) -> None:
-        self._train_worker = None
-        self.retrain_button.setEnabled(True)
 
     # --- metrics --------------------------------------------------------------------------------
     def compute_metrics(self) -> dict[int, float]:

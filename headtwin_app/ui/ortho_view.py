@@ -20,6 +20,8 @@ from headtwin_app.core.labels import LabelTable, default_label_table, lut_rgba
 from headtwin_app.core.volume import Volume
 from headtwin_app.ui.slice_view import PLANES, SliceView
 
+LAYOUTS = ("row", "column", "grid", "single")
+
 
 class OrthoViewer(QWidget):
     """Axial, coronal and sagittal views sharing one crosshair and one window/level.
@@ -40,13 +42,11 @@ class OrthoViewer(QWidget):
 
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
-        for n, view in enumerate(self.views.values()):
-            if layout == "row":
-                grid.addWidget(view, 0, n)
-            elif layout == "column":
-                grid.addWidget(view, n, 0)
-            else:  # "grid": 2×2 with the axial view large-ish
-                grid.addWidget(view, n // 2, n % 2)
+        self.grid = grid
+        self.layout_kind = ""
+        self.single_plane = "axial"
+        self.set_layout(layout)
+        for view in self.views.values():
             view.clicked.connect(self.set_position)
             view.hovered.connect(self._on_hover)
             view.slice_changed.connect(self._sync_from_slider)
@@ -86,6 +86,48 @@ class OrthoViewer(QWidget):
         outer.addLayout(controls)
         if second is not controls:
             outer.addLayout(second)
+
+    def set_layout(self, kind: str, plane: str | None = None) -> None:
+        """Arrange the views: "row" (1×3), "column" (3×1), "grid" (2×2) or "single" (one view,
+        `plane`, filling the space)."""
+        if kind not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not '{kind}'")
+        if plane is not None:
+            if plane not in self.views:
+                raise ValueError(f"unknown plane '{plane}'")
+            self.single_plane = plane
+        for view in self.views.values():
+            self.grid.removeWidget(view)
+        for r in range(3):  # stretch from an earlier arrangement must not linger
+            self.grid.setRowStretch(r, 0)
+            self.grid.setColumnStretch(r, 0)
+        for n, (name, view) in enumerate(self.views.items()):
+            shown = kind != "single" or name == self.single_plane
+            view.setVisible(shown)
+            if not shown:
+                continue
+            cell = {"row": (0, n), "column": (n, 0), "grid": (n // 2, n % 2),
+                    "single": (0, 0)}[kind]
+            self.grid.addWidget(view, *cell)
+            self.grid.setRowStretch(cell[0], 1)
+            self.grid.setColumnStretch(cell[1], 1)
+        self.layout_kind = kind
+
+    def set_extra(self, data: np.ndarray | None, lut: np.ndarray | None = None) -> None:
+        """A third label map drawn filled on top in every view (grow seeds); None hides."""
+        lut = lut if lut is not None else lut_rgba(self.table, 0.9)
+        for view in self.views.values():
+            view.set_extra(data, lut)
+
+    def set_heat(self, data: np.ndarray | None) -> None:
+        """A 0..1 map (model uncertainty) as a heat map in every view; None hides."""
+        for view in self.views.values():
+            view.set_heat(data)
+
+    def set_wheel_scrolls_slices(self, on: bool) -> None:
+        """Slicer's mouse habit: the wheel walks slices and Ctrl+wheel zooms."""
+        for view in self.views.values():
+            view.wheel_scrolls_slices = bool(on)
 
     def set_volume(self, volume: Volume | None) -> None:
         self.volume = volume

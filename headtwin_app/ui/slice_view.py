@@ -54,6 +54,8 @@ class SliceView(QWidget):
     stroke_started = Signal(tuple)
     stroke_moved = Signal(tuple)
     stroke_finished = Signal()
+    picked = Signal(tuple)  # Ctrl+click: the voxel whose label to pick
+    wheel_brush = Signal(int)  # Shift+wheel: brush size steps (+1 larger, -1 smaller)
 
     def __init__(self, plane: str, parent: QWidget | None = None):
         super().__init__(parent)
@@ -67,6 +69,10 @@ class SliceView(QWidget):
         self.draft: np.ndarray | None = None  # e.g. a model proposal, drawn as outlines
         self.draft_lut: np.ndarray | None = None
         self.paint_enabled = False
+        self.wheel_scrolls_slices = False  # Slicer's habit: wheel = slice, Ctrl+wheel = zoom
+        self.extra: np.ndarray | None = None  # e.g. grow seeds, drawn filled over the labels
+        self.extra_lut: np.ndarray | None = None
+        self.heat: np.ndarray | None = None  # e.g. model uncertainty 0..1, drawn as a heat map
         self._stroking = False
         self._last_voxel: tuple[int, int, int] | None = None
         self._brush_radius: tuple[float, float] | None = None
@@ -85,6 +91,12 @@ class SliceView(QWidget):
         self.draft_item = pg.ImageItem(axisOrder="col-major")
         self.draft_item.setZValue(11)
         self.view.addItem(self.draft_item)
+        self.extra_item = pg.ImageItem(axisOrder="col-major")
+        self.extra_item.setZValue(12)
+        self.view.addItem(self.extra_item)
+        self.heat_item = pg.ImageItem(axisOrder="col-major")
+        self.heat_item.setZValue(9)
+        self.view.addItem(self.heat_item)
         self.brush_item = QGraphicsEllipseItem()
         self.brush_item.setPen(pg.mkPen((255, 255, 255, 200), width=1, cosmetic=True))
         self.brush_item.setZValue(30)
@@ -120,11 +132,16 @@ class SliceView(QWidget):
             self.image_item.clear()
             self.overlay_item.clear()
             self.draft_item.clear()
+            self.extra_item.clear()
+            self.heat_item.clear()
             return
         if self.labels is not None and self.labels.shape != volume.shape:
             self.labels = None  # a label map of the previous image
         if self.draft is not None and self.draft.shape != volume.shape:
             self.draft = None
+        for name in ("extra", "heat"):
+            if getattr(self, name) is not None and getattr(self, name).shape != volume.shape:
+                setattr(self, name, None)
         axis, h, v = PLANES[self.plane]
         n = volume.shape[axis]
         self.slider.blockSignals(True)
@@ -156,6 +173,18 @@ class SliceView(QWidget):
     def set_outline(self, on: bool) -> None:
         self.outline = bool(on)
         self._refresh_overlay()
+
+    def set_extra(self, data: np.ndarray | None, lut: np.ndarray | None = None) -> None:
+        """Show a third label map filled on top (grow seeds); None hides it."""
+        self.extra = data
+        if lut is not None:
+            self.extra_lut = lut
+        self._refresh_extra()
+
+    def set_heat(self, data: np.ndarray | None) -> None:
+        """Show a 0..1 map (model uncertainty) as a translucent heat map under the labels."""
+        self.heat = data
+        self._refresh_heat()
 
     def refresh_overlay(self, region: tuple[int, int, int, int] | None = None) -> None:
         """Redraw this view's label overlay (the current slice only). With `region` =
@@ -237,6 +266,29 @@ class SliceView(QWidget):
         self.overlay_item.setImage(rgba, autoLevels=False, levels=(0, 255))
         self.overlay_item.setRect(self._rect(sl.shape))
         self._refresh_draft()
+        self._refresh_extra()
+        self._refresh_heat()
+
+    def _refresh_extra(self) -> None:
+        if self.extra is None or self.extra_lut is None or self.volume is None:
+            self.extra_item.clear()
+            return
+        sl = take_slice(self.extra, self.plane, self.index)
+        self.extra_item.setImage(label_rgba(sl, self.extra_lut), autoLevels=False,
+                                 levels=(0, 255))
+        self.extra_item.setRect(self._rect(sl.shape))
+
+    def _refresh_heat(self) -> None:
+        if self.heat is None or self.volume is None:
+            self.heat_item.clear()
+            return
+        sl = np.clip(take_slice(self.heat, self.plane, self.index), 0.0, 1.0)
+        rgba = np.zeros(sl.shape + (4,), np.uint8)
+        rgba[..., 0] = 255
+        rgba[..., 1] = (255 * (1.0 - sl)).astype(np.uint8)
+        rgba[..., 3] = (200 * sl).astype(np.uint8)
+        self.heat_item.setImage(rgba, autoLevels=False, levels=(0, 255))
+        self.heat_item.setRect(self._rect(sl.shape))
 
     def _refresh_draft(self) -> None:
         if self.draft is None or self.draft_lut is None or self.volume is None:
@@ -301,11 +353,37 @@ class SliceView(QWidget):
         self.brush_item.setRect(cx - rx - sx / 2, cy - ry - sy / 2, 2 * rx + sx, 2 * ry + sy)
         self.brush_item.setVisible(True)
 
+    def _wheel(self, event) -> bool:  # type: ignore[no-untyped-def]
+        """Shift+wheel sizes the brush; with `wheel_scrolls_slices` the plain wheel walks slices
+        (Ctrl+wheel zooms). True when the event was used here."""
+        mods = event.modifiers()
+        dy = event.angleDelta().y() or event.angleDelta().x()
+        step = (dy > 0) - (dy < 0)
+        if not step:
+            return False
+        if mods & Qt.KeyboardModifier.ShiftModifier:
+            self.wheel_brush.emit(step)
+            return True
+        if self.wheel_scrolls_slices and not mods & Qt.KeyboardModifier.ControlModifier:
+            self.slider.setValue(self.slider.value() + step)
+            return True
+        return False
+
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        """In paint mode, turn left-button press/drag/release on the viewport into strokes."""
+        """Ctrl+click picks a label; Shift+wheel sizes the brush; in paint mode, left-button
+        press/drag/release on the viewport become strokes."""
+        kind = event.type()
+        if kind == QEvent.Type.Wheel and self.volume is not None and self._wheel(event):
+            return True
+        if (kind == QEvent.Type.MouseButtonPress and self.volume is not None
+                and event.button() == Qt.MouseButton.LeftButton  # type: ignore[attr-defined]
+                and event.modifiers() & Qt.KeyboardModifier.ControlModifier):  # type: ignore
+            voxel = self._voxel_at(self.graphics.mapToScene(event.position().toPoint()))
+            if voxel is not None:
+                self.picked.emit(voxel)
+            return True
         if not self.paint_enabled or self.volume is None:
             return super().eventFilter(obj, event)
-        kind = event.type()
         if kind not in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove,
                         QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick):
             return super().eventFilter(obj, event)

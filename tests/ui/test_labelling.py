@@ -294,14 +294,13 @@ def test_proposal_round_trip_records_changes(qtbot, ws: LabellingWorkspace, tmp_
 
 def test_proposal_cancel_and_no_model(qtbot, ws: LabellingWorkspace, messages: list[str],  # type: ignore[no-untyped-def]
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import headtwin_app.ui.labelling as labelling
+    import headtwin_app.core.edit.case_editor as case_editor
 
-    monkeypatch.setattr(labelling, "default_predictor", lambda: (None, "no backend here"))
+    monkeypatch.setattr(case_editor, "default_backend", lambda _p: (None, "no backend here"))
     ws.request_proposal()
     assert "no backend here" in messages[-1]
-    ws.retrainer = None
     ws.retrain()
-    assert "No trainable backend installed" in messages[-1]
+    assert "open one first" in messages[-1]  # retraining needs a project
     import threading
 
     gate = threading.Event()

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from headtwin_app.core.edit.diff import LabelDiff
-from headtwin_app.core.edit.session import LabellingSession
+from headtwin_app.core.edit.session import BACKGROUND_SEED, LabellingSession
 from headtwin_app.core.labels import LabelTable, default_label_table
 from headtwin_app.core.project import (
     AutoLabelProgress,
@@ -112,6 +112,18 @@ class CaseRow:
     uncertainty: float | None
 
 
+@dataclass(frozen=True)
+class Preview:
+    """A computed edit shown before it is taken: `labels` at the voxels of `where` (a grow or a
+    fill between slices); `counts` voxels per structure, `seconds` to compute."""
+
+    what: str
+    labels: np.ndarray
+    where: np.ndarray
+    counts: dict[int, int]
+    seconds: float
+
+
 class NeedsPath(Exception):
     """Saving a case outside a project: the caller must ask for a file (`save_as`)."""
 
@@ -131,6 +143,9 @@ class CaseEditor:
         self.backend: Any = None
         self.model_name = ""
         self.uncertainty: np.ndarray | None = None  # per-voxel, of the proposal's model
+        self.probabilities: tuple[np.ndarray, list[int]] | None = None  # model's, for Grow
+        self.preview: Preview | None = None
+        self._grower: Any = None
         self._clock = clock
         self._since = clock()
 
@@ -149,6 +164,9 @@ class CaseEditor:
                source: Path | None) -> None:
         self.session, self.record, self.case_name, self.source = session, record, name, source
         self.uncertainty = None
+        self.probabilities = None
+        self.preview = None
+        self._grower = None
         self._since = self._clock()
 
     # --- projects -------------------------------------------------------------------------------
@@ -274,6 +292,63 @@ class CaseEditor:
         """Book a committed edit (stroke, fill, grow…) in the case record."""
         if len(diff) and self.record is not None:
             self.record.count_edit([self.table.name_of(i) for i in sorted(diff.labels_touched())])
+
+    # --- grow from seeds, fill between slices (previewed, then accepted or cancelled) ---------
+    def grow(self, use_prior: bool = False) -> Preview:
+        """Grow every seeded structure (the session's seed scribbles, 255 = background) in a
+        box around the seeds; with `use_prior` and model probabilities, their confident voxels
+        join the seeds. Repeated after more scribbles, it re-grows the same box quickly."""
+        from headtwin_app.core.edit.grow import Grower
+
+        s = self.session
+        if s is None:
+            raise ValueError("no case is open")
+        if s.seeds is None or not np.any((s.seeds > 0) & (s.seeds != BACKGROUND_SEED)):
+            raise ValueError("draw seeds first: the Seeds tool (S) inside each structure, and "
+                             "background seeds (tick Background) around it")
+        if self._grower is None:
+            self._grower = Grower(s.image.data, s.spacing)
+        prior = self.probabilities if use_prior else None
+        result = self._grower.grow(s.seeds, prior=prior)
+        where = np.zeros(s.labels.shape, bool)
+        where[result.box] = True
+        labels = np.zeros(s.labels.shape, np.int16)
+        labels[result.box] = result.labels
+        # the box's background is taken too: voxels grown as background lose a seeded label
+        seeded = [int(i) for i in result.counts]
+        where &= (labels > 0) | np.isin(s.labels, seeded)
+        self.preview = Preview("grow", labels, where, dict(result.counts), result.seconds)
+        return self.preview
+
+    def fill_between(self, label: int, axis: int) -> Preview:
+        """Fill `label` between the slices along `axis` where it is drawn (background only)."""
+        import time as _time
+
+        from headtwin_app.core.edit.fill_between import fill_between_slices
+
+        s = self.session
+        if s is None:
+            raise ValueError("no case is open")
+        start = _time.perf_counter()
+        filled = fill_between_slices(s.labels, label, axis)
+        where = (filled == label) & (s.labels == 0)
+        self.preview = Preview("fill between slices", filled.astype(np.int16), where,
+                               {label: int(where.sum())}, _time.perf_counter() - start)
+        return self.preview
+
+    def accept_preview(self) -> LabelDiff:
+        """Take the preview as one undo step."""
+        if self.session is None or self.preview is None:
+            raise ValueError("there is no preview to accept")
+        p, self.preview = self.preview, None
+        diff = self.session.take_where(p.labels, p.where, p.what)
+        self.committed(diff)
+        if p.what == "grow":
+            self._grower = None
+        return diff
+
+    def cancel_preview(self) -> None:
+        self.preview = None
 
     # --- stage 2: proposals ---------------------------------------------------------------------
     def set_model(self, model: Any, name: str | None = None) -> None:

@@ -1,6 +1,7 @@
 """The one interface every segmentation backend implements, and the registry that builds them.
 
-A backend has a `name`, `predict(image) -> label Volume` (same shape and affine as the image) and
+A backend has a `name`, `predict(image) -> label Volume` (same shape and affine as the image), its
+generator form `iter_predict(image)` (progress, then the result) and
 `train(cases, out)`: a generator yielding `Progress`, so a GUI worker can show progress and cancel
 by simply stopping iteration (closing the generator). Backends: "builtin" (small CPU 3D U-Net),
 "nnunet" (nnU-Net v2), "atlas" (MNI template registration, brain layers).
@@ -55,6 +56,11 @@ class SegmentationBackend(Protocol):
 
     def predict(self, image: Volume) -> Volume:
         """Label map on the image's grid (same shape, spacing and affine)."""
+        ...
+
+    def iter_predict(self, image: Volume) -> Iterator[Progress | Any]:
+        """`predict` as a generator: `Progress` items, then the result last (stop iterating
+        to cancel between steps). What GUI workers and the labelling CaseEditor call."""
         ...
 
     def train(self, cases: Sequence[TrainingCase], out: str | os.PathLike[str],

@@ -447,6 +447,14 @@ class NnUNetBackend:
             raise ValueError(f"nnU-Net returned shape {seg.shape} for an image of {image.shape}")
         return image.with_data(seg)
 
+    def iter_predict(self, image: Volume) -> Iterator[Progress | Volume]:
+        """Generator form of `predict` (the backend interface): loading, predicting, the labels
+        last. nnU-Net predicts in one call, so Cancel takes effect after it."""
+        yield Progress("load", 0.0, "nnU-Net: loading the model")
+        self.load()
+        yield Progress("predict", 0.3, "nnU-Net: predicting")
+        yield self.predict(image)
+
     def describe(self) -> dict[str, Any]:
         """Model folder and labels, for reports."""
         folder = self._model_folder()
