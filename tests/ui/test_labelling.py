@@ -45,6 +45,11 @@ def messages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def ws(qtbot, messages) -> LabellingWorkspace:  # type: ignore[no-untyped-def]
+    return open_workspace(qtbot)
+
+
+def open_workspace(qtbot) -> LabellingWorkspace:  # type: ignore[no-untyped-def]
+    """A shown, active labelling workspace with a synthetic head open."""
     state = AppState()
     w = LabellingWorkspace(state)
     qtbot.addWidget(w)

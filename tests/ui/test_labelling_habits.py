@@ -16,25 +16,19 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QPushButt
 from headtwin_app.core.io import save_volume
 from headtwin_app.core.project import Project
 from headtwin_app.ui.labelling import LabellingWorkspace
-from tests.ui.test_labelling import fake_labels, head, make_project, stroke, viewport_point
+from tests.ui.test_labelling import (
+    fake_labels,
+    head,
+    make_project,
+    open_workspace,
+    stroke,
+    viewport_point,
+)
 
 
 @pytest.fixture
 def ws(qtbot) -> LabellingWorkspace:  # type: ignore[no-untyped-def]
-    from headtwin_app.core.case import Case
-    from headtwin_app.ui.state import AppState
-
-    state = AppState()
-    w = LabellingWorkspace(state)
-    qtbot.addWidget(w)
-    w.resize(1400, 800)
-    with qtbot.waitExposed(w):
-        w.show()
-    with qtbot.waitActive(w):
-        w.activateWindow()
-    state.set_case(Case(head(), name="synthetic"))
-    qtbot.wait(20)
-    return w
+    return open_workspace(qtbot)
 
 
 def press(qtbot, ws: LabellingWorkspace, key, mod=Qt.KeyboardModifier.NoModifier) -> None:  # type: ignore[no-untyped-def]
