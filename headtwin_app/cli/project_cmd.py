@@ -91,7 +91,7 @@ def _project(args: argparse.Namespace) -> Any:
     from headtwin_app.core.edit.case_editor import CaseEditor
 
     editor = CaseEditor()
-    editor.open_project(getattr(args, "project"))
+    editor.open_project(args.project)
     return editor
 
 

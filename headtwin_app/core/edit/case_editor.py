@@ -71,8 +71,8 @@ def default_backend(project: Project | None = None) -> tuple[Any | None, str]:
     """The built-in model — the project's retrained one when it has one — or (None, why)."""
     try:
         from headtwin_app.core.seg import get_backend
-        from headtwin_app.core.seg.retrain import RETRAINED_NAME, SHIPPED
         from headtwin_app.core.seg.builtin import refine_path
+        from headtwin_app.core.seg.retrain import RETRAINED_NAME, SHIPPED
 
         if project is not None and (project.root / "models" / RETRAINED_NAME).exists():
             weights = project.root / "models" / RETRAINED_NAME
