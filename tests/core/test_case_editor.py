@@ -209,3 +209,19 @@ def test_edit_effort_per_round(editor: CaseEditor, tmp_path: Path) -> None:
     assert rows[0].minutes_per_case == pytest.approx(2.0)
     png = write_effort_plot(rows, tmp_path / "effort.png")
     assert png.stat().st_size > 1000
+
+
+def test_probability_grid_matches_the_models_upsampling() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from headtwin_app.core.seg.prob_grid import ProbabilityGrid
+
+    coarse = np.random.default_rng(1).random((3, 5, 6, 4)).astype(np.float32)
+    shape = (10, 12, 8)
+    full = F.interpolate(torch.from_numpy(coarse)[None], size=shape, mode="trilinear",
+                         align_corners=False)[0].numpy()
+    grid = ProbabilityGrid(coarse, shape)
+    assert grid.shape == (3, *shape) and grid.ndim == 4
+    box = (slice(2, 9), slice(0, 12), slice(3, 5))
+    np.testing.assert_allclose(grid[(1, *box)], full[(1, *box)], atol=1e-5)
