@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "headtwin_app.cli.recon_cmd",
     "headtwin_app.cli.kspace_cmd",
     "headtwin_app.cli.seg_cmd",
+    "headtwin_app.cli.grow_cmd",
     "headtwin_app.cli.pipeline_cmd",
     "headtwin_app.cli.project_cmd",
 )
