@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from headtwin_app.core.volume import Volume
 from headtwin_app.ui.swatch import swatch
 
 
@@ -113,9 +112,10 @@ class ReviewMixin:
             return
         if self._model() is None:
             return
-        job = self._proposal_job()
         # on the window's job runner: its failures are shown by the window (status + dialog)
-        if not self.state.jobs.start("proposal", job, on_result=self._proposal_arrived,
+        if not self.state.jobs.start("proposal", self.editor.iter_proposal,
+                                     uncertainty=self.with_uncertainty.isChecked(),
+                                     on_result=self._proposal_arrived,
                                      on_progress=self._proposal_step,
                                      on_error=self.tell,  # type: ignore[attr-defined]
                                      on_finished=self._proposal_finished):
@@ -125,23 +125,6 @@ class ReviewMixin:
         self.proposal_cancel.setEnabled(True)
         self.proposal_progress.setRange(0, 0)
         self.tell(f"requesting a proposal from {self.editor.model_name}…")  # type: ignore
-
-    def _proposal_job(self) -> Any:
-        """The worker's generator: the model's proposal, with per-voxel uncertainty when the
-        box is ticked and the model is the built-in one."""
-        editor = self.editor
-        tta = self.with_uncertainty.isChecked() and getattr(editor.backend, "name", "") == \
-            "builtin"
-        if tta:
-            from headtwin_app.core.seg.uncertainty import iter_uncertainty
-
-            image, backend = editor.session.image, editor.backend
-
-            def job() -> Any:
-                result = yield from iter_uncertainty(backend, image)
-                return result
-            return job
-        return editor.iter_proposal
 
     def _proposal_step(self, step: Any) -> tuple[str, float] | None:
         if not hasattr(step, "fraction"):
@@ -167,14 +150,12 @@ class ReviewMixin:
     def _proposal_arrived(self, result: Any) -> None:
         if self.editor.session is None or result is None:
             return
-        labels, heat, scores = result, None, None
-        if not isinstance(result, Volume) and hasattr(result, "labels"):  # with uncertainty
-            labels, heat, scores = result.labels, result.uncertainty, result.scores
         try:
-            structures = self.editor.take_proposal(labels, heat, scores)
+            structures = self.editor.take_proposal(result)
         except (ValueError, OSError) as exc:
             self.warn("Proposal not used", str(exc))  # type: ignore[attr-defined]
             return
+        heat = self.editor.uncertainty
         self.draft_box.setChecked(True)  # type: ignore[attr-defined]
         self._show_draft()  # type: ignore[attr-defined]
         self._show_heat()  # type: ignore[attr-defined]

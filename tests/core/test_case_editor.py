@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from headtwin_app.core.edit.case_editor import CaseEditor, NeedsPath, as_backend
+from headtwin_app.core.edit.case_editor import CaseEditor, NeedsPath, Proposal, as_backend
 from headtwin_app.core.edit_effort import edit_effort, write_effort_plot
 from headtwin_app.core.io import save_volume
 from headtwin_app.core.project import Project, looks_like_label_map
@@ -101,7 +101,8 @@ def test_proposal_review_accept_reject_and_merge(editor: CaseEditor) -> None:
     except StopIteration as stop:
         proposal = stop.value
     assert all(isinstance(p, Progress) for p in progress) and progress
-    assert editor.take_proposal(proposal, scores={5: 0.4, 12: 0.1}) == [5, 12]
+    assert editor.take_proposal(Proposal(proposal.labels, scores={5: 0.4, "spinal_cord": 0.1})
+                                ) == [5, 12]
     rows = editor.review_rows()
     assert [r.label for r in rows] == [5, 12]  # most uncertain first
     assert rows[0].status == "pending" and rows[0].uncertainty == pytest.approx(0.4)
@@ -225,3 +226,108 @@ def test_probability_grid_matches_the_models_upsampling() -> None:
     assert grid.shape == (3, *shape) and grid.ndim == 4
     box = (slice(2, 9), slice(0, 12), slice(3, 5))
     np.testing.assert_allclose(grid[(1, *box)], full[(1, *box)], atol=1e-5)
+
+
+def blob_image() -> tuple[Volume, np.ndarray]:
+    """A bright ball (the 'structure') in a dark, noisy background, and its truth."""
+    i, j, k = np.meshgrid(*[np.arange(n) for n in (40, 40, 30)], indexing="ij")
+    truth = (i - 20) ** 2 + (j - 20) ** 2 + ((k - 15) * 1.2) ** 2 < 8**2
+    rng = np.random.default_rng(0)
+    data = np.where(truth, 800.0, 200.0) + rng.normal(0, 20, truth.shape)
+    return Volume.from_spacing(data.astype(np.float32)), truth
+
+
+def test_grow_preview_regrow_accept_and_undo() -> None:
+    from headtwin_app.core.edit.session import BACKGROUND_SEED
+    from headtwin_app.core.metrics_seg import dice_per_label
+
+    img, truth = blob_image()
+    ed = CaseEditor()
+    ed.open_image(img, "blob")
+    s = ed.session
+    assert s is not None
+    with pytest.raises(ValueError, match="draw seeds first"):
+        ed.grow()
+    s.settings.tool, s.settings.label, s.settings.radius = "seed", 8, 1.0
+    s.begin_stroke((20, 18, 15), 2)
+    s.continue_stroke((20, 22, 15))
+    s.end_stroke()
+    s.settings.seed_background = True
+    s.begin_stroke((6, 6, 15), 2)
+    s.continue_stroke((6, 34, 15))
+    s.end_stroke()
+    first = ed.grow()
+    assert first.what == "grow" and first.counts[8] > 0 and not s.labels.any()  # a preview only
+    s.begin_stroke((34, 6, 15), 2)  # more background seeds: re-grow
+    s.continue_stroke((34, 34, 15))
+    s.end_stroke()
+    second = ed.grow()
+    assert second.counts[8] > 0
+    diff = ed.accept_preview()
+    assert len(diff) and ed.preview is None and s.seeds is None
+    dice = dice_per_label(truth.astype(np.int16) * 8, s.labels)[8]
+    assert dice > 0.9
+    assert ed.record is not None and ed.record.edit_count == 1
+    s.undo()
+    assert not s.labels.any()
+    assert BACKGROUND_SEED == 255
+
+
+def test_fill_between_preview_then_cancel_or_accept() -> None:
+    img, _truth = blob_image()
+    ed = CaseEditor()
+    ed.open_image(img, "blob")
+    s = ed.session
+    assert s is not None
+    for z in (10, 20):
+        s.labels[15:25, 15:25, z] = 4
+    before = s.labels.copy()
+    preview = ed.fill_between(4, axis=2)
+    assert preview.counts[4] == 9 * 100 and np.array_equal(s.labels, before)
+    ed.cancel_preview()
+    assert ed.preview is None and np.array_equal(s.labels, before)
+    ed.fill_between(4, axis=2)
+    ed.accept_preview()
+    assert (s.labels[15:25, 15:25, 10:21] == 4).all() and not (s.labels[:, :, 21:] == 4).any()
+    with pytest.raises(ValueError, match="nothing to interpolate"):
+        ed.fill_between(5, axis=2)
+
+
+def run(gen):  # type: ignore[no-untyped-def]
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        return stop.value
+
+
+def test_builtin_proposal_with_uncertainty_ranks_review_and_feeds_grow() -> None:
+    from headtwin_app.core.phantom import make_phantom
+    from headtwin_app.core.seg import get_backend
+
+    ph = make_phantom(905, spacing=3.0)
+    eyes = np.argwhere(ph.labels.data == 8)
+    lo = np.maximum(eyes.min(0) - 6, 0)
+    box = tuple(slice(a, a + 24) for a in lo)  # 72 mm around the eyes: a quick model run
+    image = Volume.from_spacing(np.ascontiguousarray(ph.image.data[box]), ph.image.spacing)
+    truth = ph.labels.data[box]
+    ed = CaseEditor()
+    ed.open_image(image, "p905")
+    ed.set_model(get_backend("builtin", refine=False), "built-in")
+    proposal = run(ed.iter_proposal(uncertainty=True))
+    assert proposal.uncertainty is not None and proposal.uncertainty.shape == image.shape
+    assert 0.0 <= proposal.uncertainty.min() and proposal.uncertainty.max() <= 1.0
+    grid, ids = proposal.probabilities
+    assert grid.shape == (len(ids), *image.shape)
+    ed.take_proposal(proposal)
+    rows = ed.review_rows()
+    scored = [r.uncertainty for r in rows if r.uncertainty is not None]
+    assert scored and scored == sorted(scored, reverse=True)
+    # the model's confident voxels join one eyeball scribble as seeds
+    s = ed.session
+    assert s is not None
+    eye = np.argwhere(truth == 8)[0]
+    s.seeds = np.zeros(s.labels.shape, np.int16)
+    s.seeds[tuple(eye)] = 8
+    preview = ed.grow(use_prior=True)
+    assert preview.counts[8] > 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,18 @@ class Preview:
     seconds: float
 
 
+@dataclass
+class Proposal:
+    """A model's proposal: labels, and when known the per-voxel uncertainty (0..1), the
+    per-structure scores (expected 1 - Dice, by name or id) and the class probabilities (an
+    array-like (C, X, Y, Z) with its label ids) that Grow from seeds can use as a prior."""
+
+    labels: Volume
+    uncertainty: np.ndarray | None = None
+    scores: dict[Any, float] = field(default_factory=dict)
+    probabilities: tuple[Any, list[int]] | None = None
+
+
 class NeedsPath(Exception):
     """Saving a case outside a project: the caller must ask for a file (`save_as`)."""
 
@@ -143,7 +155,7 @@ class CaseEditor:
         self.backend: Any = None
         self.model_name = ""
         self.uncertainty: np.ndarray | None = None  # per-voxel, of the proposal's model
-        self.probabilities: tuple[np.ndarray, list[int]] | None = None  # model's, for Grow
+        self.probabilities: tuple[Any, list[int]] | None = None  # model's, for Grow
         self.preview: Preview | None = None
         self._grower: Any = None
         self._clock = clock
@@ -295,29 +307,40 @@ class CaseEditor:
 
     # --- grow from seeds, fill between slices (previewed, then accepted or cancelled) ---------
     def grow(self, use_prior: bool = False) -> Preview:
-        """Grow every seeded structure (the session's seed scribbles, 255 = background) in a
-        box around the seeds; with `use_prior` and model probabilities, their confident voxels
-        join the seeds. Repeated after more scribbles, it re-grows the same box quickly."""
-        from headtwin_app.core.edit.grow import Grower
-
+        """Preview of Grow from seeds: every seeded structure (the session's seed scribbles,
+        255 = background) grown in a box around the seeds — on a coarser grid when the box is
+        large, re-grown from the new seeds only after more scribbles. With `use_prior` and the
+        model's probabilities (a proposal was made), its confident voxels join the seeds.
+        `accept_preview` grows at full resolution and takes the result."""
         s = self.session
         if s is None:
             raise ValueError("no case is open")
         if s.seeds is None or not np.any((s.seeds > 0) & (s.seeds != BACKGROUND_SEED)):
             raise ValueError("draw seeds first: the Seeds tool (S) inside each structure, and "
                              "background seeds (tick Background) around it")
-        if self._grower is None:
-            self._grower = Grower(s.image.data, s.spacing)
-        prior = self.probabilities if use_prior else None
-        result = self._grower.grow(s.seeds, prior=prior)
+        grower = self._grower_for(use_prior)
+        return self._grow_preview(grower.preview(s.seeds), "grow")
+
+    def _grower_for(self, use_prior: bool) -> Any:
+        from headtwin_app.core.edit.grow import Grower, Prior
+
+        s = self.session
+        assert s is not None
+        want = self.probabilities if use_prior else None
+        if self._grower is None or (self._grower.prior is not None) != (want is not None):
+            prior = None if want is None else Prior(want[0], tuple(want[1]))
+            self._grower = Grower(s.image.data, s.spacing, prior=prior)
+        return self._grower
+
+    def _grow_preview(self, result: Any, what: str) -> Preview:
+        s = self.session
+        assert s is not None
+        labels = result.full(s.labels.shape)
         where = np.zeros(s.labels.shape, bool)
         where[result.box] = True
-        labels = np.zeros(s.labels.shape, np.int16)
-        labels[result.box] = result.labels
-        # the box's background is taken too: voxels grown as background lose a seeded label
-        seeded = [int(i) for i in result.counts]
-        where &= (labels > 0) | np.isin(s.labels, seeded)
-        self.preview = Preview("grow", labels, where, dict(result.counts), result.seconds)
+        # in the box: the grown voxels, and the seeded structures' voxels grown as background
+        where &= (labels > 0) | np.isin(s.labels, list(result.voxels))
+        self.preview = Preview(what, labels, where, dict(result.voxels), result.seconds)
         return self.preview
 
     def fill_between(self, label: int, axis: int) -> Preview:
@@ -340,11 +363,15 @@ class CaseEditor:
         """Take the preview as one undo step."""
         if self.session is None or self.preview is None:
             raise ValueError("there is no preview to accept")
-        p, self.preview = self.preview, None
+        p = self.preview
+        if p.what == "grow" and self._grower is not None and self.session.seeds is not None:
+            p = self._grow_preview(self._grower.grow(self.session.seeds), "grow")  # full res
+        self.preview = None
         diff = self.session.take_where(p.labels, p.where, p.what)
         self.committed(diff)
         if p.what == "grow":
             self._grower = None
+            self.session.clear_seeds()
         return diff
 
     def cancel_preview(self) -> None:
@@ -366,34 +393,56 @@ class CaseEditor:
             self.backend, self.model_name = backend, why
         return self.backend
 
-    def iter_proposal(self) -> Generator[Progress, None, Volume]:
-        """The model's label map of the open image: progress per step (close to cancel)."""
+    def iter_proposal(self, uncertainty: bool = False) -> Generator[Progress, None, Proposal]:
+        """The model's label map of the open image: progress per step (close to cancel). With
+        `uncertainty` and the built-in model: test-time views (`core.seg.uncertainty`) give a
+        per-voxel uncertainty and per-structure scores; the built-in model's coarse class
+        probabilities come along for Grow from seeds."""
         if self.session is None:
             raise ValueError("no case is open")
         backend, image = self.model(), self.session.image
-        result = None
-        for item in backend.iter_predict(image):
-            if isinstance(item, Progress):
-                yield item
-            else:
-                result = item
-        if result is None:
-            raise ValueError(f"{self.model_name} returned no label map")
-        return result if isinstance(result, Volume) else image.with_data(np.asarray(result))
+        builtin = getattr(backend, "name", "") == "builtin"
+        if uncertainty and builtin:
+            from headtwin_app.core.seg.uncertainty import iter_uncertainty
 
-    def take_proposal(self, proposal: Volume | np.ndarray,
-                      uncertainty: np.ndarray | None = None,
-                      scores: dict[int, float] | None = None) -> list[int]:
-        """Store a proposal (and the model's per-voxel uncertainty and per-structure scores
-        when known): every structure in it becomes pending. Returns its structures."""
+            est = yield from iter_uncertainty(backend, image)
+            proposal = Proposal(est.labels, est.uncertainty.data, dict(est.scores))
+        else:
+            result = None
+            for item in backend.iter_predict(image):
+                if isinstance(item, Progress):
+                    yield item
+                else:
+                    result = item
+            if result is None:
+                raise ValueError(f"{self.model_name} returned no label map")
+            labels = result if isinstance(result, Volume) else image.with_data(np.asarray(result))
+            proposal = Proposal(labels)
+        if builtin and callable(getattr(backend, "probabilities", None)):
+            from headtwin_app.core.seg.prob_grid import ProbabilityGrid
+
+            yield Progress("prior", 1.0, "class probabilities for Grow from seeds")
+            coarse = backend.probabilities(image.data, image.spacing)[0].numpy()
+            proposal.probabilities = (ProbabilityGrid(coarse, image.shape),
+                                      list(backend.label_ids))
+        return proposal
+
+    def take_proposal(self, proposal: Proposal | Volume | np.ndarray) -> list[int]:
+        """Store a proposal (with the model's uncertainty and probabilities when it has them):
+        every structure in it becomes pending. Returns its structures."""
         s, rec = self.session, self.record
         if s is None or rec is None:
             raise ValueError("no case is open")
-        data = proposal.data if isinstance(proposal, Volume) else np.asarray(proposal)
-        data = check_labels(data, s.image.shape, self.table, "the proposal")
+        if not isinstance(proposal, Proposal):
+            proposal = Proposal(proposal if isinstance(proposal, Volume)
+                                else s.image.with_data(np.asarray(proposal)))
+        data = check_labels(proposal.labels.data, s.image.shape, self.table, "the proposal")
         s.set_proposal(data)
-        rec.uncertainty = {self.table.name_of(i): float(v) for i, v in (scores or {}).items()}
-        self.uncertainty = uncertainty
+        rec.uncertainty = {(self.table.name_of(k) if isinstance(k, int) else str(k)): float(v)
+                           for k, v in proposal.scores.items()}
+        self.uncertainty = proposal.uncertainty
+        self.probabilities = proposal.probabilities
+        self._grower = None
         if self.project is not None and self.case_name is not None:
             self.record = self.project.save_proposal(self.case_name, s.image.with_data(data),
                                                      self.model_name, rec)
@@ -478,6 +527,10 @@ class CaseEditor:
 
 
 def case_uncertainty(scores: dict[str, float]) -> float | None:
-    """A case's model uncertainty from its structures' scores: their mean (None unscored)."""
-    values = [float(v) for v in scores.values() if v == v]
-    return float(np.mean(values)) if values else None
+    """A case's model uncertainty: the mean of its structures' scores (None: not scored)."""
+    if not scores:
+        return None
+    from headtwin_app.core.seg.uncertainty import case_score
+
+    value = case_score(scores)
+    return None if value != value else value
