@@ -200,3 +200,16 @@ def test_growcut_axis_order_and_border_seeds() -> None:
     border[47, 20, 18] = BACKGROUND_SEED
     grown = GrowCut(image, spacing).run(border)
     assert (grown[:10] == 1).all()
+
+
+def test_prior_from_a_probability_grid() -> None:
+    """The model's coarse probabilities, read only in the box through ProbabilityGrid."""
+    from headtwin_app.core.seg.prob_grid import ProbabilityGrid
+
+    image, truth = _scene()
+    seeds = np.zeros(SHAPE, np.uint8)
+    seeds[12:17, 20, 18] = 1
+    coarse = np.stack([(truth == c)[::2, ::2, ::2] for c in range(3)]).astype(np.float32)
+    prior = Prior(ProbabilityGrid(coarse, SHAPE), (0, 1, 2))
+    labels = grow_from_seeds(image, seeds, margin_mm=40.0, prior=prior).full(SHAPE)
+    assert _dice(labels == 1, truth == 1) > 0.9

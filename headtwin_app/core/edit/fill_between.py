@@ -59,11 +59,24 @@ def fill_between_slices(labels: np.ndarray, label: int | None = None,
         raise ValueError(f"nothing to interpolate: {what} with empty slices between them "
                          f"{where} (annotate at least two slices)")
     data = np.ascontiguousarray(labels, dtype=np.int16)
-    image = itk.image_view_from_array(data)  # ITK sees (x, y, z) = our (Z, Y, X)
+    box = _bounding_box(data != 0 if label is None else data == label)
+    part = np.ascontiguousarray(data[box])  # interpolation stays within the drawn extent
+    image = itk.image_view_from_array(part)  # ITK sees (x, y, z) = our (Z, Y, X)
     filt = itk.MorphologicalContourInterpolator[type(image)].New()
     filt.SetInput(image)
     filt.SetLabel(0 if label is None else int(label))  # 0: every label
     filt.SetAxis(-1 if axis is None else 2 - axis)  # -1: every axis
     filt.Update()
     filled = itk.array_from_image(filt.GetOutput())
-    return np.where(data != 0, data, filled).astype(np.int16)
+    out = data.copy()
+    out[box] = np.where(part != 0, part, filled)
+    return out
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice]:
+    """The bounding box of `mask`, one voxel wider on every side where the array allows."""
+    box = []
+    for axis in range(3):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(max(int(hit[0]) - 1, 0), min(int(hit[-1]) + 2, mask.shape[axis])))
+    return (box[0], box[1], box[2])

@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -35,9 +36,10 @@ Box = tuple[slice, slice, slice]
 @dataclass(frozen=True)
 class Prior:
     """The model's class probabilities as extra seeds: channel c of `probabilities` (C, X, Y, Z,
-    on the image grid) is label `label_ids[c]` (0 = background)."""
+    on the image grid) is label `label_ids[c]` (0 = background). `probabilities` is an array or
+    anything indexed like one, e.g. `seg.prob_grid.ProbabilityGrid` (read only in the box)."""
 
-    probabilities: np.ndarray
+    probabilities: Any
     label_ids: tuple[int, ...]
     threshold: float = 0.95
     erosion_voxels: int = 2
@@ -170,11 +172,10 @@ def refine_band(image: np.ndarray, spacing: Sequence[float], coarse: np.ndarray,
 
 class Grower:
     """Grow from seeds on one image, keeping the box and the growcut state between calls so a
-    re-grow after more scribbles is quick. `preview` for while scribbling, `grow` to accept.
+    re-grow after more scribbles is quick. `preview` while scribbling, `grow` to accept.
 
-    The box only grows: new seeds inside the current box (less its margin) keep it, so the
-    preview re-grows incrementally. `smoothing_mm` is the σ of a Gaussian applied to the box
-    before growing (0: the image as it is)."""
+    The box only grows: new seeds inside the current box keep it, so a re-grow is incremental.
+    `smoothing_mm` is the σ of a Gaussian applied to the box before growing (0: as it is)."""
 
     def __init__(self, image: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0),
                  margin_mm: float = 10.0, prior: Prior | None = None,
@@ -196,14 +197,15 @@ class Grower:
         """Forget the box and the growcut state (the next call starts over)."""
         self._box: Box | None = None
         self._box_image: np.ndarray | None = None
-        self._coarse: GrowCut | None = None
-        self._coarse_result: tuple[bytes, np.ndarray, bool] | None = None
+        self._levels: dict[int, GrowCut] = {}  # scale -> growcut on that grid
+        self._last: dict[int, tuple[bytes, np.ndarray, bool]] = {}  # scale -> seeds, labels
 
     @property
     def box(self) -> Box | None:
         return self._box
 
-    def _scale_for(self, box: Box) -> int:
+    def preview_scale(self, box: Box) -> int:
+        """1, or how much coarser the preview grid is so it has at most `preview_voxels`."""
         n = math.prod(s.stop - s.start for s in box)
         return max(1, math.ceil((n / self.preview_voxels) ** (1 / 3) - 1e-9))
 
@@ -240,45 +242,54 @@ class Grower:
                              "structure too, so there is something to grow against")
         return out
 
-    def preview(self, seeds: np.ndarray) -> GrowResult:
-        """Quick labels for the current seeds: on the coarse grid for a large box (upsampled
-        by repetition), re-grown from the new seeds only when seeds were only added."""
+    def _run(self, seeds: np.ndarray, scale: int) -> GrowResult:
+        """Grow on the grid `scale` times coarser than the image (1: the image's own)."""
         t0 = time.perf_counter()
         seeds = check_seeds(seeds, self.image.shape)
         box = self._use_box(seeds)
         fine = self._box_seeds(seeds, box)
-        scale = self._scale_for(box)
-        coarse_seeds = _coarse_seeds(fine, scale) if scale > 1 else fine
-        if self._coarse is None:
+        level_seeds = _coarse_seeds(fine, scale) if scale > 1 else fine
+        if scale not in self._levels:
             assert self._box_image is not None
-            image = (_coarse_image(self._box_image, scale) if scale > 1 else self._box_image)
-            self._coarse = GrowCut(image, [s * scale for s in self.spacing])
-        key = coarse_seeds.tobytes()
-        if self._coarse_result is not None and self._coarse_result[0] == key:
-            _, labels, incremental = self._coarse_result  # the same seeds as last time
+            image = _coarse_image(self._box_image, scale) if scale > 1 else self._box_image
+            self._levels[scale] = GrowCut(image, [s * scale for s in self.spacing])
+        key = level_seeds.tobytes()
+        last = self._last.get(scale)
+        if last is not None and last[0] == key:
+            _, labels, incremental = last  # the same seeds as last time
         else:
-            labels = self._coarse.run(coarse_seeds)
-            incremental = self._coarse.incremental
-            self._coarse_result = (key, labels, incremental)
+            labels = self._levels[scale].run(level_seeds)
+            incremental = self._levels[scale].incremental
+            self._last[scale] = (key, labels, incremental)
         if scale > 1:
             labels = _upsample(labels, scale, fine.shape)
         return GrowResult(_as_labels(labels, fine), box, time.perf_counter() - t0, scale,
                           incremental)
 
-    def grow(self, seeds: np.ndarray) -> GrowResult:
-        """Full-resolution labels for the current seeds (the result to accept)."""
-        t0 = time.perf_counter()
+    def preview(self, seeds: np.ndarray) -> GrowResult:
+        """Quick labels for the current seeds: on a coarser grid for a large box (upsampled by
+        repetition), re-grown from the new seeds only when seeds were only added."""
         seeds = check_seeds(seeds, self.image.shape)
+        return self._run(seeds, self.preview_scale(self._use_box(seeds)))
+
+    def grow(self, seeds: np.ndarray) -> GrowResult:
+        """Full-resolution labels for the current seeds (the result to accept); a later call
+        with seeds only added re-grows from the new ones."""
+        return self._run(seeds, 1)
+
+    def grow_from_preview(self, seeds: np.ndarray) -> GrowResult:
+        """Faster, approximate full resolution: the coarse preview grown again only in a band
+        of ±scale voxels around its boundaries (`refine_band`). Parts of thin structures that
+        the coarse grid lost stay lost (see docs/benchmarks/grow.md)."""
+        t0 = time.perf_counter()
         quick = self.preview(seeds)
         if quick.scale == 1:
-            quick.seconds = time.perf_counter() - t0
             return quick
-        box = quick.box
-        fine = self._box_seeds(seeds, box)
+        fine = self._box_seeds(check_seeds(seeds, self.image.shape), quick.box)
         coarse = np.where(quick.labels == 0, BACKGROUND_SEED, quick.labels).astype(np.uint8)
         assert self._box_image is not None
         labels = refine_band(self._box_image, self.spacing, coarse, fine, quick.scale)
-        return GrowResult(_as_labels(labels, fine), box, time.perf_counter() - t0, 1,
+        return GrowResult(_as_labels(labels, fine), quick.box, time.perf_counter() - t0, 1,
                           quick.incremental)
 
 
