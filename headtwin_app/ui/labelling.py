@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -146,12 +147,17 @@ class LabellingWorkspace(ProjectMixin, ReviewMixin, GrowMixin, QWidget):
         self.toolbar = self._build_toolbar()
         left = self._build_tool_panel()
         right = self._build_side_tabs()
+        scroll = QScrollArea()  # the tool panel scrolls on short screens
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(left.minimumWidth() + 16)
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
+        splitter.addWidget(scroll)
         splitter.addWidget(self.viewer)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([250, 900, 320])
+        splitter.setSizes([270, 900, 400])
         self.status_label = QLabel("No case: open an image, or a project (Project tab).")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -259,6 +265,7 @@ class LabellingWorkspace(ProjectMixin, ReviewMixin, GrowMixin, QWidget):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked)
             self.label_list.addItem(item)
+        self.label_list.setMinimumHeight(230)
         self.label_list.currentRowChanged.connect(self._on_label_row)
         self.label_list.itemChanged.connect(self._on_visibility)
         col.addWidget(self.label_list, 1)
@@ -349,7 +356,7 @@ class LabellingWorkspace(ProjectMixin, ReviewMixin, GrowMixin, QWidget):
 
     def _build_side_tabs(self) -> QTabWidget:
         tabs = QTabWidget()
-        tabs.setMinimumWidth(300)
+        tabs.setMinimumWidth(390)
         tabs.addTab(self._build_project_tab(), "Project")
         tabs.addTab(self._build_review_tab(), "Review")
         tabs.addTab(self._build_metrics_tab(), "Metrics")

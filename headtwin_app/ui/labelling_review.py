@@ -49,7 +49,7 @@ class ReviewMixin:
         row.addWidget(self.proposal_button)
         row.addWidget(self.proposal_cancel)
         col.addLayout(row)
-        self.with_uncertainty = QCheckBox("With uncertainty (test-time augmentation, slower)")
+        self.with_uncertainty = QCheckBox("With uncertainty (slower)")
         self.with_uncertainty.setChecked(True)
         self.with_uncertainty.setToolTip("The built-in model also predicts flipped copies of the "
                                          "image; where they disagree is shown as a heat map (U) "
@@ -178,6 +178,7 @@ class ReviewMixin:
             row = table.rowCount()
             table.insertRow(row)
             item = QTableWidgetItem(r.title)
+            item.setToolTip(f"{r.title}: double-click to make it the active label")
             item.setIcon(swatch(self.table[r.label].rgb))
             item.setData(Qt.ItemDataRole.UserRole, r.label)
             table.setItem(row, 0, item)

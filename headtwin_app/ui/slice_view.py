@@ -23,6 +23,7 @@ from headtwin_app.core.volume import Volume
 
 # plane name → (array axis that the slider walks, screen-horizontal axis, screen-vertical axis)
 PLANES = {"axial": (2, 0, 1), "coronal": (1, 0, 2), "sagittal": (0, 1, 2)}
+HEAT_FULL = 0.5  # uncertainty (0..1) drawn at full strength
 EDGE_LETTERS = {"axial": ("L", "R", "P", "A"), "coronal": ("L", "R", "I", "S"),
                 "sagittal": ("P", "A", "I", "S")}
 
@@ -282,11 +283,12 @@ class SliceView(QWidget):
         if self.heat is None or self.volume is None:
             self.heat_item.clear()
             return
-        sl = np.clip(take_slice(self.heat, self.plane, self.index), 0.0, 1.0)
+        # full colour from HEAT_FULL up: a model is rarely more unsure than that anywhere
+        sl = np.clip(take_slice(self.heat, self.plane, self.index) / HEAT_FULL, 0.0, 1.0)
         rgba = np.zeros(sl.shape + (4,), np.uint8)
         rgba[..., 0] = 255
         rgba[..., 1] = (255 * (1.0 - sl)).astype(np.uint8)
-        rgba[..., 3] = (200 * sl).astype(np.uint8)
+        rgba[..., 3] = (230 * np.sqrt(sl)).astype(np.uint8)
         self.heat_item.setImage(rgba, autoLevels=False, levels=(0, 255))
         self.heat_item.setRect(self._rect(sl.shape))
 
