@@ -13,7 +13,8 @@ from pathlib import Path
 from machine_info import cpu_model, git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["summary", "phantom", "designer", "recon", "seg", "labelling", "mesh", "pipeline",
+ORDER = ["summary", "phantom", "designer", "recon", "seg", "labelling", "grow", "uncertainty",
+         "mesh", "pipeline",
          "export", "reliability", "cs"]
 
 
