@@ -144,18 +144,21 @@ class MainWindow(QMainWindow):
         self._fill_recent()
 
     def _preload(self) -> None:
-        """Import the CS solver's libraries in a background thread once no job runs, so the
-        first compressed-sensing job does not stall the event loop with a 2 s import."""
+        """Import the CS solver's and the labelling tools' libraries in a background thread once
+        no job runs, so the first compressed-sensing job or Grow does not stall the event loop
+        with a seconds-long import."""
         if self.jobs.is_busy:
             QTimer.singleShot(PRELOAD_AFTER_MS, self._preload)
             return
         import threading
 
+        from headtwin_app.core.edit.case_editor import preload_tools
         from headtwin_app.core.recon.cs import preload
 
         def run() -> None:
             try:
                 preload()
+                preload_tools()
             except Exception as exc:  # noqa: BLE001 - the CS job will say it clearly later
                 from headtwin_app.core.errors import log_warning
 

@@ -534,3 +534,12 @@ def case_uncertainty(scores: dict[str, float]) -> float | None:
 
     value = case_score(scores)
     return None if value != value else value
+
+
+def preload_tools() -> None:
+    """Load ITK's Grow-from-seeds and contour-interpolation wrappers (ITK loads them lazily, in
+    seconds): a GUI calls this while it is idle so the first Grow answers at once."""
+    import itk
+
+    for name in ("FastGrowCut", "MorphologicalContourInterpolator"):
+        getattr(itk, name)
