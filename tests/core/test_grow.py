@@ -213,3 +213,17 @@ def test_prior_from_a_probability_grid() -> None:
     prior = Prior(ProbabilityGrid(coarse, SHAPE), (0, 1, 2))
     labels = grow_from_seeds(image, seeds, margin_mm=40.0, prior=prior).full(SHAPE)
     assert _dice(labels == 1, truth == 1) > 0.9
+
+
+def test_preview_updates_the_full_resolution_grow_once_there_is_one() -> None:
+    image, truth = _scene()
+    grower = Grower(image, margin_mm=40.0, preview_voxels=10_000)
+    seeds = _seeds()
+    assert grower.preview(seeds).scale == 2
+    exact = grower.grow(seeds)
+    seeds[20:23, 30, 18] = BACKGROUND_SEED  # only added: the full-resolution state is updated
+    update = grower.preview(seeds)
+    assert update.scale == 1 and update.incremental
+    np.testing.assert_array_equal(update.labels[exact.labels != 0] != 0, True)
+    seeds[20:23, 30, 18] = 0  # removed: back to the coarse preview
+    assert grower.preview(seeds).scale == 2

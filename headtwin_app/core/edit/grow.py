@@ -5,13 +5,12 @@ Seeds are an integer map on the image grid: 0 no seed, a label id 1-254 a seed o
 structure, `BACKGROUND_SEED` (255) background. Only the box around the seeds (their bounding box
 plus `margin_mm`, clipped to the image) is computed; outside it the result is 0.
 
-Speed (benchmarks/results/grow.json): FastGrowCut costs about 2 µs a voxel on a 128³ box (a
-Fibonacci heap over every voxel), so a `Grower` does the interactive work on a coarser grid:
-`preview` grows at 1/2 (or coarser) resolution once the box has more than `PREVIEW_VOXELS`
-voxels, and re-grows after new scribbles from the new seeds only (FastGrowCut's incremental
-update); `grow` (on accept) takes that coarse result to full resolution by growing again only
-in a band of ±`scale` voxels around its boundaries. Small boxes are grown at full resolution.
-The optional `Prior` adds the model's confident voxels as seeds (see `prior_seeds`).
+FastGrowCut costs about 2 µs a voxel for a first grow of a 128³ box (a Fibonacci heap over every
+voxel) but re-grows from added seeds only in about 0.1 s (numbers in docs/benchmarks/grow.md),
+so a `Grower` keeps state between calls: `preview` grows on a grid coarse enough for at most
+`PREVIEW_VOXELS` voxels until a full-resolution `grow` exists, then updates that one; `grow`
+(the result to accept) grows at full resolution, incrementally when seeds were only added.
+The optional `Prior` adds the model's confident voxels as seeds.
 """
 
 from __future__ import annotations
@@ -267,10 +266,16 @@ class Grower:
                           incremental)
 
     def preview(self, seeds: np.ndarray) -> GrowResult:
-        """Quick labels for the current seeds: on a coarser grid for a large box (upsampled by
-        repetition), re-grown from the new seeds only when seeds were only added."""
+        """Quick labels for the current seeds. After a full-resolution `grow` in this box, when
+        seeds were only added: a full-resolution incremental re-grow (about 0.1 s for 128³).
+        Otherwise on a grid coarse enough for `preview_voxels` (the labels repeated back to full
+        resolution), itself re-grown from the new seeds only when seeds were only added."""
         seeds = check_seeds(seeds, self.image.shape)
-        return self._run(seeds, self.preview_scale(self._use_box(seeds)))
+        box = self._use_box(seeds)
+        full = self._levels.get(1)
+        if full is not None and full.can_update(self._box_seeds(seeds, box)):
+            return self._run(seeds, 1)
+        return self._run(seeds, self.preview_scale(box))
 
     def grow(self, seeds: np.ndarray) -> GrowResult:
         """Full-resolution labels for the current seeds (the result to accept); a later call

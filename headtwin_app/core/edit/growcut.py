@@ -55,6 +55,12 @@ class GrowCut:
         self._last: np.ndarray | None = None
         self.incremental = False  # whether the last run reused the previous distance map
 
+    def can_update(self, seeds: np.ndarray) -> bool:
+        """Whether `run(seeds)` would re-grow from new seeds only: every seed of the last run is
+        still there with its value."""
+        old = self._last
+        return old is not None and bool(np.array_equal(seeds[old != 0], old[old != 0]))
+
     def run(self, seeds: np.ndarray) -> np.ndarray:
         """uint8 labels of the box (a copy): each voxel the value of the seed it is closest to."""
         import itk
@@ -62,9 +68,7 @@ class GrowCut:
         if seeds.shape != self.shape:
             raise ValueError(f"seeds {seeds.shape} do not match the growcut box {self.shape}")
         seeds = np.asarray(seeds, dtype=np.uint8)
-        old = self._last
-        self.incremental = (old is not None
-                            and bool(np.array_equal(seeds[old != 0], old[old != 0])))
+        self.incremental = self.can_update(seeds)
         if not self.incremental:
             self._filter.Reset()
         inner = (slice(_PAD, -_PAD),) * 3
