@@ -2,9 +2,10 @@
 background ring around it, made from the phantom's truth the way a person would place them.
 
 Inside: for each connected component (of at least `MIN_COMPONENT` voxels), `SLICES` axial
-slices at the 25/50/75 % points of its interior's extent; on each a short line through the
-slice's deepest interior voxel (the in-plane point furthest from the edge), along the slice
-section's long axis, kept to voxels at least `INSET_MM` inside the structure. At most
+slices at the 25/50/75 % points of its interior's extent; on each, for each of its (up to three
+largest) cross-sections, a short line through the section's deepest interior voxel (the in-plane
+point furthest from the edge) along the section's long axis, kept to voxels at least `INSET_MM`
+inside the structure. At most
 `MAX_SEEDS` structure seed voxels in all. Background: the voxels `RING_MM` outside the
 structure (a shell one voxel thick; `ring="slices"` keeps only the shell on the scribbled
 slices, the way a person rings the structure on the slices they scribble).
@@ -20,6 +21,7 @@ from scipy import ndimage
 MAX_SEEDS = 30
 SLICES = 3
 MIN_COMPONENT = 200
+MIN_SECTION = 10  # pixels of a slice's interior cross-section worth a scribble
 INSET_MM = 2.0
 RING_MM = (5.0, 6.0)
 BACKGROUND_SEED = 255
@@ -71,8 +73,15 @@ def robot_seeds(truth: np.ndarray, label: int, spacing: Sequence[float],
         zs = np.flatnonzero(interior.any(axis=(0, 1)))
         for q in (0.25, 0.5, 0.75)[:SLICES]:
             z = int(zs[int(round(q * (zs.size - 1)))])
-            for p in _line(interior[:, :, z], depth[:, :, z], per_scribble):
-                seeds[p[0], p[1], z] = label
+            # one scribble on each cross-section the slice shows (e.g. both rami of a mandible)
+            parts, m = ndimage.label(interior[:, :, z])
+            sizes2d = np.bincount(parts.ravel())[1:]
+            shown = [i + 1 for i in np.argsort(sizes2d)[::-1] if sizes2d[i] >= MIN_SECTION][:3]
+            shown = shown or [1 + int(np.argmax(sizes2d))]
+            for part in shown:
+                budget = max(per_scribble // len(shown), 2)
+                for p in _line(parts == part, depth[:, :, z], budget):
+                    seeds[p[0], p[1], z] = label
             slices_used.add(z)
     outside = ndimage.distance_transform_edt(~mask, sampling=spacing)
     shell = (outside > ring_mm[0]) & (outside <= ring_mm[1])
