@@ -20,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--out", required=True,
                    help="uncertainty map (float32, 0 sure .. 1 unsure) on the image's grid")
     u.add_argument("--labels-out", help="also write the proposed label map here")
-    u.add_argument("--tta", type=int_in(1, 4), default=2,
-                   help="test-time views, 1-4 (default 2: as is and mirrored left-right; each "
-                        "costs about one `segment` run)")
+    u.add_argument("--tta", type=int_in(1, 2), default=2,
+                   help="test-time views: 1 (as is) or 2 (default; also mirrored left-right); "
+                        "each costs about one `segment` run")
     u.add_argument("--model", help="built-in model weights (default: shipped)")
     u.add_argument("--no-refine", action="store_true",
                    help="coarse 2 mm stage only (about 6x faster, rougher scores)")

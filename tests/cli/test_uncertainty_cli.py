@@ -74,7 +74,7 @@ def test_errors_exit_2(lps_image: Path, tmp_path: Path, capsys) -> None:  # type
     base = ["uncertainty", "--image", str(lps_image)]
     assert cli.main([*base, "--out", str(tmp_path / "u.txt")]) == 2
     assert "--out" in capsys.readouterr().err
-    assert cli.main([*base, "--out", str(tmp_path / "u.nii.gz"), "--tta", "5"]) == 2
+    assert cli.main([*base, "--out", str(tmp_path / "u.nii.gz"), "--tta", "3"]) == 2
     assert "--tta" in capsys.readouterr().err
     assert cli.main([*base, "--out", str(lps_image)]) == 2
     assert "destroy" in capsys.readouterr().err

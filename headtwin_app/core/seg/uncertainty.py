@@ -1,13 +1,13 @@
 """Where the built-in model is unsure: per-voxel and per-structure uncertainty by test-time
 augmentation, so an annotator reviews the doubtful structures and cases first.
 
-The model runs on a few views of the image (as is, mirrored left-right, sliding-window tiles
-shifted by half a stride), both stages each time, and the class probabilities are averaged back
-on one grid. Only the left-right mirror is a fair view: training flipped left-right (the twin
-labels 1-12 have no left/right ids, so no channels swap), while an upside-down or back-to-front
-head halves the Dice. Per voxel: normalised entropy of the mean probabilities. Per structure: the
-expected 1 - Dice of the proposal if the truth were drawn from those probabilities,
-sum|h - p| / (sum h + sum p), which tracks the actual error (docs/benchmarks/uncertainty.md).
+The model (both stages) runs on the image as is and mirrored left-right, and the two views'
+class probabilities are averaged. The mirror is the one fair view: training flipped left-right
+(the twin labels 1-12 have no left/right ids, so no channels swap), while an upside-down or
+back-to-front head halves the Dice, and tiles shifted by half a stride segment worse and made the
+scores track the error less well (docs/benchmarks/uncertainty.md). Per voxel: normalised entropy
+of the mean probabilities. Per structure: the expected 1 - Dice of the proposal if the truth were
+drawn from them, sum|h - p| / (sum h + sum p), which tracks the actual error.
 """
 
 from __future__ import annotations
@@ -39,15 +39,13 @@ __all__ = ["VIEWS", "UncertaintyResult", "View", "case_score", "estimate_uncerta
 
 @dataclass(frozen=True)
 class View:
-    """One test-time view: mirrored left-right (array axis 0 of a RAS volume) and/or the
-    sliding-window tiles moved by `shift` of a tile stride (zero padding before the image)."""
+    """One test-time view: the image as is, or mirrored left-right (array axis 0, RAS)."""
 
     flip: bool = False
-    shift: float = 0.0
 
 
-# In order of use: `views=2` runs the first two.
-VIEWS = (View(), View(flip=True), View(shift=0.5), View(flip=True, shift=0.5))
+# In order of use: `views=1` runs the first, `views=2` both.
+VIEWS = (View(), View(flip=True))
 
 
 @dataclass
@@ -113,20 +111,13 @@ def expected_error(prob: torch.Tensor, hard: torch.Tensor) -> tuple[np.ndarray, 
     return err.clamp(0.0, 1.0).numpy(), hsum.numpy().astype(np.int64)
 
 
-def _pad_before(t: torch.Tensor, n: int, fill: float = 0.0) -> torch.Tensor:
-    """(N, C, x, y, z) with `n` voxels of `fill` before each spatial axis."""
-    return F.pad(t, [n, 0] * 3, value=fill) if n else t
-
-
 def _coarse_view(backend: BuiltinUNetBackend, x: torch.Tensor, view: View) -> torch.Tensor:
     """Coarse probabilities (1, C, ...) of one view, left in the view's (mirrored) frame."""
     net = backend.load()
     patch = int(backend.checkpoint["config"]["patch"])
-    pad = round(view.shift * patch / 2)
-    xv = _pad_before(x.flip(2) if view.flip else x, pad)
     with torch.inference_mode():
-        prob = sliding_window(net, xv.to(backend.device), patch).cpu()
-    return prob[..., pad:, pad:, pad:]
+        return sliding_window(net, (x.flip(2) if view.flip else x).to(backend.device),
+                              patch).cpu()
 
 
 def _fine_view(refiner: Any, image: torch.Tensor, coarse: torch.Tensor, view: View
@@ -137,17 +128,10 @@ def _fine_view(refiner: Any, image: torch.Tensor, coarse: torch.Tensor, view: Vi
 
     net = refiner.load()
     cfg = refiner.checkpoint["config"]
-    size = tuple(int(s) for s in image.shape[2:])
-    pad = round(view.shift * int(cfg["stride"]))
-    prior = fine_prior(coarse, size)[None]
-    if pad:  # the padding is sure background, as the coarse model sees air
-        prior = torch.cat([_pad_before(prior[:, :1], pad, 255),
-                           _pad_before(prior[:, 1:], pad, 0)], 1)
-    img = _pad_before(image.flip(2) if view.flip else image, pad)
+    prior = fine_prior(coarse, tuple(int(s) for s in image.shape[2:]))
     with torch.inference_mode():
-        prob = yield from iter_refine_tiles(net, img, prior[0], int(cfg["patch"]),
-                                            int(cfg["stride"]))
-    prob = prob[..., pad:, pad:, pad:]
+        prob = yield from iter_refine_tiles(net, image.flip(2) if view.flip else image, prior,
+                                            int(cfg["patch"]), int(cfg["stride"]))
     return prob.flip(2) if view.flip else prob
 
 
@@ -224,8 +208,8 @@ def iter_uncertainty(backend: BuiltinUNetBackend, image: Volume, views: int = 2,
     Args:
         backend: the built-in model (its fine stage runs when it has one and `refine`).
         image: a 3D head image (RAS, as loaders give it).
-        views: test-time views to average, 1-4 (`VIEWS`): 1 is the model's own confidence,
-            2 adds the left-right mirror (about twice `predict`'s time).
+        views: test-time views to average (`VIEWS`): 1 is the model's own confidence (as long
+            as `predict`), 2 adds the left-right mirror (twice as long, scores a little better).
         refine: use the 1 mm fine stage when the model has one (False: 2 mm stage only).
     """
     t0 = time.perf_counter()
