@@ -5,7 +5,7 @@ Seeds are an integer map on the image grid: 0 no seed, a label id 1-254 a seed o
 structure, `BACKGROUND_SEED` (255) background. Only the box around the seeds (their bounding box
 plus `margin_mm`, clipped to the image) is computed; outside it the result is 0.
 
-FastGrowCut costs about 2 µs a voxel for a first grow of a 128³ box (a Fibonacci heap over every
+FastGrowCut costs about 1.6 µs a voxel for a first grow of a 128³ box (a Fibonacci heap over every
 voxel) but re-grows from added seeds only in about 0.1 s (numbers in docs/benchmarks/grow.md),
 so a `Grower` keeps state between calls: `preview` grows on a grid coarse enough for at most
 `PREVIEW_VOXELS` voxels until a full-resolution `grow` exists, then updates that one; `grow`
