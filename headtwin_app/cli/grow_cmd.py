@@ -25,14 +25,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "seed of that structure, 255 background")
     g.add_argument("--out", required=True, help="label map file (.nii.gz, .nii, .mha, .nrrd), "
                                                 "written on the image's grid")
-    g.add_argument("--prior", help="class probabilities whose confident voxels add seeds: .npy "
-                                   "(C, X, Y, Z) in the image file's array order, or a 4D "
-                                   ".nii/.nii.gz (X, Y, Z, C) with the image's affine")
-    g.add_argument("--prior-ids", help="label id of each prior channel, comma-separated "
-                                       "(default: channel c is label c, channel 0 background)")
-    g.add_argument("--margin", type=float_in(0.0, 500.0), default=10.0,
+    g.add_argument("--prior", metavar="PROBS",
+                   help="class probabilities whose confident voxels (>= 0.95 after a 2-voxel "
+                        "erosion) add seeds: .npy (C, X, Y, Z) in the image file's array order, "
+                        "or a 4D .nii/.nii.gz (X, Y, Z, C) with the image's affine")
+    g.add_argument("--prior-ids", metavar="IDS",
+                   help="label id of each prior channel, comma-separated (default: channel c "
+                        "is label c, channel 0 background)")
+    g.add_argument("--margin", type=float_in(0.0, 500.0), default=10.0, metavar="MM",
                    help="mm around the seeds' bounding box to grow in (default 10)")
-    g.add_argument("--smoothing", type=float_in(0.0, 20.0), default=0.0,
+    g.add_argument("--smoothing", type=float_in(0.0, 20.0), default=0.0, metavar="MM",
                    help="Gaussian σ in mm applied to the image before growing (default 0)")
     g.add_argument("--allow-unknown-labels", action="store_true",
                    help="accept seed ids that are not in the label table")
