@@ -198,6 +198,7 @@ class Grower:
         self._box_image: np.ndarray | None = None
         self._levels: dict[int, GrowCut] = {}  # scale -> growcut on that grid
         self._last: dict[int, tuple[bytes, np.ndarray, bool]] = {}  # scale -> seeds, labels
+        self._prior_seeds: dict[tuple[int, ...], np.ndarray] = {}  # seeded ids -> prior seeds
 
     @property
     def box(self) -> Box | None:
@@ -230,9 +231,10 @@ class Grower:
         user = seeds[box]
         out = user.copy()
         if self.prior is not None:
-            ids = [int(i) for i in np.unique(user) if 0 < i < BACKGROUND_SEED]
-            extra = prior_seeds(self.prior, box, ids)
-            np.copyto(out, extra, where=user == 0)
+            ids = tuple(int(i) for i in np.unique(user) if 0 < i < BACKGROUND_SEED)
+            if ids not in self._prior_seeds:  # read and eroded once per box and structure set
+                self._prior_seeds[ids] = prior_seeds(self.prior, box, ids)
+            np.copyto(out, self._prior_seeds[ids], where=user == 0)
         kinds = np.unique(out)
         if (kinds[kinds > 0] < BACKGROUND_SEED).sum() == 0:
             raise ValueError("no structure seeds: scribble inside the structure to grow")
