@@ -21,6 +21,8 @@ class GrowMixin:
     viewer: Any
     table: Any
 
+    _grow_worker: Any = None
+
     def _build_grow_box(self) -> QGroupBox:
         box = QGroupBox("Grow from seeds / fill between slices")
         grid = QGridLayout(box)
@@ -126,8 +128,28 @@ class GrowMixin:
         self._set_preview_buttons(True)
 
     def accept_preview(self) -> None:
-        if self.editor.preview is None:
+        """Enter: take the preview. A coarse grow preview is first grown at full resolution in
+        a worker (seconds for a large box), then taken."""
+        if self.editor.preview is None or self._grow_worker is not None:
             return
+        if self.editor.needs_full_grow():
+            if self.state.jobs.start("grow at full resolution",  # type: ignore[attr-defined]
+                                     self.editor.iter_full_grow,
+                                     on_error=self.tell,  # type: ignore[attr-defined]
+                                     on_finished=self._full_grow_done):
+                self._grow_worker = self.state.jobs.worker  # type: ignore[attr-defined]
+                self._set_preview_buttons(False)
+            return
+        self._take_preview()
+
+    def _full_grow_done(self) -> None:
+        self._grow_worker = None
+        if self.editor.preview is not None and not self.editor.needs_full_grow():
+            self._take_preview()
+        else:
+            self._show_preview()
+
+    def _take_preview(self) -> None:
         what = self.editor.preview.what
         diff = self.editor.accept_preview()
         self._show_preview()
@@ -138,7 +160,8 @@ class GrowMixin:
 
     def cancel_preview(self) -> bool:
         """Drop a shown preview (True) — nothing changes in the labels."""
-        if getattr(self, "editor", None) is None or self.editor.preview is None:
+        if (getattr(self, "editor", None) is None or self.editor.preview is None
+                or self._grow_worker is not None):
             return False
         self.editor.cancel_preview()
         self._show_preview()

@@ -98,3 +98,22 @@ def test_fill_between_slices_preview_and_accept(qtbot, ws: LabellingWorkspace) -
     lab = ws.session.labels
     assert all((lab[:, :, z] == 4).any() for z in range(6, 17))
     assert not (lab[:, :, 17:] == 4).any() and not (lab[:, :, :6] == 4).any()
+
+
+def test_coarse_preview_is_grown_at_full_resolution_in_a_worker(qtbot, ws: LabellingWorkspace  # type: ignore[no-untyped-def]
+                                                                ) -> None:
+    ws.set_tool("seed")
+    ws.choose_label(8)
+    ws.radius_slider.setValue(0)
+    ws.viewer.views["axial"].set_index(12)
+    stroke(qtbot, ws, "axial", [(18, 22, 12), (23, 22, 12)])
+    ws.seed_background.setChecked(True)
+    stroke(qtbot, ws, "axial", [(3, 4, 12), (36, 4, 12), (36, 40, 12), (3, 40, 12)])
+    ws.editor._grower_for(False).preview_voxels = 2000  # a 'large' box: coarse preview
+    ws.grow_button.click()
+    assert ws.editor.preview.scale > 1 and ws.editor.needs_full_grow()
+    ws.accept_button.click()
+    qtbot.waitUntil(lambda: ws.editor.preview is None, timeout=20_000)
+    assert ws._grow_worker is None and ws.session.seeds is None
+    dice = dice_per_label(ws.truth.astype(np.int16) * 8, ws.session.labels)[8]
+    assert dice > 0.9

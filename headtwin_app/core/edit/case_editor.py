@@ -77,10 +77,10 @@ def default_backend(project: Project | None = None) -> tuple[Any | None, str]:
         if project is not None and (project.root / "models" / RETRAINED_NAME).exists():
             weights = project.root / "models" / RETRAINED_NAME
             fine = refine_path(SHIPPED)
-            backend = get_backend("builtin", model=weights,
-                                  refine=fine if fine.exists() else False)
-            return backend, f"built-in model retrained (round {project.model_round})"
-        backend = get_backend("builtin")
+            retrained = get_backend("builtin", model=weights,
+                                    refine=fine if fine.exists() else False)
+            return retrained, f"built-in model retrained (round {project.model_round})"
+        backend: Any = get_backend("builtin")
         backend.load()  # missing weights show here, not in the middle of a proposal
         return backend, "built-in model"
     except Exception as exc:  # no torch, no weights: say why, the editor still works
@@ -122,6 +122,7 @@ class Preview:
     where: np.ndarray
     counts: dict[int, int]
     seconds: float
+    scale: int = 1  # >1: a grow preview on a grid that much coarser
 
 
 @dataclass
@@ -340,7 +341,8 @@ class CaseEditor:
         where[result.box] = True
         # in the box: the grown voxels, and the seeded structures' voxels grown as background
         where &= (labels > 0) | np.isin(s.labels, list(result.voxels))
-        self.preview = Preview(what, labels, where, dict(result.voxels), result.seconds)
+        self.preview = Preview(what, labels, where, dict(result.voxels), result.seconds,
+                               int(getattr(result, "scale", 1)))
         return self.preview
 
     def fill_between(self, label: int, axis: int) -> Preview:
@@ -359,13 +361,29 @@ class CaseEditor:
                                {label: int(where.sum())}, _time.perf_counter() - start)
         return self.preview
 
+    def needs_full_grow(self) -> bool:
+        """The preview is a coarse grow: accepting it first grows at full resolution (seconds
+        for a large box — a GUI runs `iter_full_grow` in a worker first)."""
+        return self.preview is not None and self.preview.what == "grow" and self.preview.scale > 1
+
+    def iter_full_grow(self) -> Generator[Progress, None, Preview]:
+        """Grow the previewed seeds at full resolution (one blocking ITK call) and show that;
+        `accept_preview` then takes it at once."""
+        s = self.session
+        if s is None or self._grower is None or s.seeds is None:
+            raise ValueError("there is no grow preview")
+        yield Progress("grow", 0.0, "growing at full resolution")
+        return self._grow_preview(self._grower.grow(s.seeds), "grow")
+
     def accept_preview(self) -> LabelDiff:
         """Take the preview as one undo step."""
         if self.session is None or self.preview is None:
             raise ValueError("there is no preview to accept")
         p = self.preview
-        if p.what == "grow" and self._grower is not None and self.session.seeds is not None:
-            p = self._grow_preview(self._grower.grow(self.session.seeds), "grow")  # full res
+        if self.needs_full_grow():
+            from headtwin_app.core.seg.refine import run_to_end
+
+            p = run_to_end(self.iter_full_grow())
         self.preview = None
         diff = self.session.take_where(p.labels, p.where, p.what)
         self.committed(diff)
@@ -382,7 +400,8 @@ class CaseEditor:
         """Use `model` (a backend, its `predict`, or a function image → labels) for proposals
         and auto-labelling; None goes back to the default model."""
         self.backend = None if model is None else as_backend(model, name)
-        self.model_name = "" if model is None else (name or getattr(self.backend, "name", "model"))
+        self.model_name = "" if model is None else str(name or getattr(self.backend, "name",
+                                                                       "model"))
 
     def model(self) -> Any:
         """The model in use, found on first need; ValueError saying why when there is none."""
@@ -543,3 +562,4 @@ def preload_tools() -> None:
 
     for name in ("FastGrowCut", "MorphologicalContourInterpolator"):
         getattr(itk, name)
+
