@@ -63,7 +63,20 @@ def test_expected_error_matches_numpy_reference() -> None:
     err, _ = expected_error(torch.from_numpy(sure), torch.from_numpy(sure.argmax(0)))
     assert err[0] == 0 and err[1] == 0 and math.isnan(err[2])
     with pytest.raises(ValueError, match="do not match"):
-        expected_error(torch.from_numpy(sure), torch.zeros(4, 4, 3, dtype=torch.long))
+        expected_error(torch.from_numpy(sure), torch.zeros(4, 4, dtype=torch.long))
+
+
+def test_expected_error_of_labels_on_a_finer_grid() -> None:
+    # the 2 mm stage alone: probabilities on the coarse grid, the proposal on the image grid
+    rng = np.random.default_rng(1)
+    logits = torch.from_numpy(rng.normal(size=(3, 4, 5, 6)) * 2).float()
+    prob = torch.softmax(logits, 0)
+    up = torch.nn.functional.interpolate(prob[None], size=(8, 10, 12), mode="trilinear",
+                                         align_corners=False)[0]
+    hard = up.argmax(0)
+    got, count = expected_error(prob, hard)
+    ref, ref_count = expected_error(up, hard)
+    assert np.allclose(got, ref, atol=1e-6) and np.array_equal(count, ref_count)
 
 
 def test_normalised_entropy_range() -> None:

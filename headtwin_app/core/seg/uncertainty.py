@@ -57,7 +57,7 @@ class UncertaintyResult:
         uncertainty: float32 in [0, 1] on the image grid (normalised entropy).
         scores: structure name → expected 1 - Dice of its proposal, in [0, 1]; structures the
             model finds nowhere are left out.
-        voxels: structure name → proposed voxels on the model's working grid.
+        voxels: structure name → proposed voxels (image grid).
         views: how many views were averaged; seconds: time taken; grid: "fine" or "coarse".
     """
 
@@ -90,21 +90,32 @@ def normalised_entropy(prob: torch.Tensor) -> torch.Tensor:
 
 def expected_error(prob: torch.Tensor, hard: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Expected 1 - Dice per class of the hard labels `hard` (class indices) if the truth were
-    drawn voxel by voxel from `prob` (C, ...): sum|h - p| / (sum h + sum p).
+    drawn voxel by voxel from `prob` (C, ...): sum|h - p| / (sum h + sum p). When `hard` lies
+    on a finer or coarser grid of the same extent, each class's probabilities are first
+    resampled onto it (trilinear, as `argmax_on_grid` does), one class at a time.
 
     Returns:
         (error per class, NaN where a class has less than one voxel of mass; voxels of `hard`
         per class).
     """
     n = int(prob.shape[0])
-    if tuple(hard.shape) != tuple(prob.shape[1:]):
+    if hard.dim() != prob.dim() - 1:
         raise ValueError(f"hard labels of shape {tuple(hard.shape)} do not match probabilities "
                          f"of shape {tuple(prob.shape[1:])}")
     flat = hard.reshape(-1).long()
-    p = prob.reshape(n, -1)
-    inter = torch.bincount(flat, weights=p.gather(0, flat[None])[0].double(), minlength=n)
     hsum = torch.bincount(flat, minlength=n).double()
-    psum = p.double().sum(1)
+    if tuple(hard.shape) == tuple(prob.shape[1:]):
+        p = prob.reshape(n, -1)
+        inter = torch.bincount(flat, weights=p.gather(0, flat[None])[0].double(), minlength=n)
+        psum = p.double().sum(1)
+    else:
+        size = tuple(int(s) for s in hard.shape)
+        inter, psum = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+        for k in range(n):
+            up = F.interpolate(prob[None, k : k + 1].float(), size=size, mode="trilinear",
+                               align_corners=False)[0, 0]
+            psum[k] = up.sum(dtype=torch.float64)
+            inter[k] = up[hard == k].sum(dtype=torch.float64)
     mass = hsum + psum
     err = torch.where(mass >= 1.0, (mass - 2 * inter) / mass.clamp_min(1e-12),
                       torch.full_like(mass, math.nan))
@@ -183,14 +194,14 @@ def iter_views(backend: BuiltinUNetBackend, image: Volume, views: int, refine: b
     return "fine" if fine_img is not None else "coarse"
 
 
-def structure_scores(mean: torch.Tensor, hard: torch.Tensor, label_ids: Sequence[int]
+def structure_scores(mean: torch.Tensor, labels: torch.Tensor, label_ids: Sequence[int]
                      ) -> tuple[dict[str, float], dict[str, int]]:
-    """Structure name → expected 1 - Dice (`expected_error`) of the proposal `hard` (class
-    indices) under the mean probabilities (C, ...), and → its proposed voxels; background and
-    structures with less than a voxel of mass are left out."""
+    """Structure name → expected 1 - Dice (`expected_error`) of the proposal `labels` (class
+    indices on the image grid) under the mean probabilities (C, working grid), and → its
+    proposed voxels; background and structures with less than a voxel of mass are left out."""
     from headtwin_app.core.labels import default_label_table
 
-    err, count = expected_error(mean, hard)
+    err, count = expected_error(mean, labels)
     table = default_label_table()
     scores, voxels = {}, {}
     for i, e, c in zip(label_ids, err, count, strict=True):
@@ -220,7 +231,6 @@ def iter_uncertainty(backend: BuiltinUNetBackend, image: Volume, views: int = 2,
         with torch.inference_mode():
             if v == 0:  # the first view is `predict`'s: its labels are the proposal
                 kept["labels"] = argmax_on_grid(prob, shape)
-                kept["hard"] = prob[0].argmax(0)
                 kept["total"] = prob[0]
             else:
                 kept["total"].add_(prob[0])
@@ -229,7 +239,7 @@ def iter_uncertainty(backend: BuiltinUNetBackend, image: Volume, views: int = 2,
     yield Progress("scores", 1.0, "uncertainty per voxel and structure")
     with torch.inference_mode():
         mean = kept.pop("total").div_(int(views))
-    scores, voxels = structure_scores(mean, kept["hard"], backend.label_ids)
+        scores, voxels = structure_scores(mean, kept["labels"], backend.label_ids)
     ent = normalised_entropy(mean)
     del mean
     if tuple(ent.shape) != shape:
