@@ -30,11 +30,11 @@ def wait(app, until, seconds: float = 900.0) -> None:  # type: ignore[no-untyped
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out-dir", default="docs/screenshots")
+    ap.add_argument("--only", choices=("review", "grow"), help="make one of the two")
     args = ap.parse_args()
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from headtwin_app.core.labelmap import load_label_map
     from headtwin_app.core.phantom import sample_case_dir
     from headtwin_app.ui.main_window import MainWindow
 
@@ -48,6 +48,24 @@ def main() -> None:
     ws = win.workspaces["labelling"]
     win.tabs.setCurrentWidget(ws)
     ws.set_layout("grid")
+    out = Path(args.out_dir).resolve()  # something on the way changes the working folder
+    out.mkdir(parents=True, exist_ok=True)
+    if args.only != "grow":
+        review(app, win, ws, out / "labelling_review.png")
+    if args.only != "review":
+        grow(app, win, ws, out / "labelling_grow.png")
+    win.close()
+
+
+def save(win, path: Path) -> None:  # type: ignore[no-untyped-def]
+    pix = win.grab()
+    if not pix.save(str(path)):
+        print("pixmap", pix.size(), pix.isNull(), win.isVisible(), flush=True)
+        raise SystemExit(f"could not write {path}")
+    print(path, flush=True)
+
+
+def review(app, win, ws, path: Path) -> None:  # type: ignore[no-untyped-def]
     ws.with_uncertainty.setChecked(True)
     t0 = time.perf_counter()
     ws.request_proposal()
@@ -56,15 +74,19 @@ def main() -> None:
     ws.heat_box.setChecked(True)
     ws.side_tabs.setCurrentIndex(1)
     eyes = np.argwhere(ws.session.proposal == 8)
-    centre = tuple(int(v) for v in eyes.mean(0)) if len(eyes) else None
-    if centre is not None:
-        ws.viewer.set_position(centre)
+    if len(eyes):
+        ws.viewer.set_position(tuple(int(v) for v in eyes.mean(0)))
     wait(app, lambda: False, 1.0)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    win.grab().save(str(out / "labelling_review.png"))
+    save(win, path)
 
-    # Grow from seeds: short scribbles inside each eyeball, a ring of background around them
+
+def grow(app, win, ws, path: Path) -> None:  # type: ignore[no-untyped-def]
+    from scipy import ndimage
+
+    from headtwin_app.core.labelmap import load_label_map
+    from headtwin_app.core.phantom import sample_case_dir
+
+    # short scribbles inside each eyeball, a ring of background around them
     ws.heat_box.setChecked(False)
     ws.draft_box.setChecked(False)
     ws.overlay_box.setChecked(False)  # the preview's outlines over the image alone
@@ -74,8 +96,6 @@ def main() -> None:
     z = int(np.argwhere(truth == 8)[:, 2].mean())
     seeds = np.zeros(s.labels.shape, np.int16)
     eye = (truth[:, :, z] == 8)
-    from scipy import ndimage
-
     core = ndimage.binary_erosion(eye, iterations=4)
     pts = np.argwhere(core)
     for x, y in pts[:: max(1, len(pts) // 12)]:
@@ -89,9 +109,7 @@ def main() -> None:
     ws.viewer.set_position((int(pts[:, 0].mean()), int(pts[:, 1].mean()), z))
     ws.grow()
     wait(app, lambda: False, 1.0)
-    win.grab().save(str(out / "labelling_grow.png"))
-    print(out / "labelling_review.png", out / "labelling_grow.png")
-    win.close()
+    save(win, path)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -15,7 +17,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tab", default=None,
                         help="workspace to show: designer, recon, labelling, twin")
     parser.add_argument("--size", default="1500x920", help="window size for --screenshot, WxH")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # absolute now: ITK's lazy loader (the idle preload, a first Grow) briefly changes the
+    # process's working folder from another thread
+    for name in ("image", "screenshot"):
+        if getattr(args, name):
+            setattr(args, name, str(Path(getattr(args, name)).absolute()))
+    if os.environ.get("HEADTWIN_CACHE"):
+        os.environ["HEADTWIN_CACHE"] = str(Path(os.environ["HEADTWIN_CACHE"]).absolute())
+    return args
 
 
 def _install_excepthook() -> None:
