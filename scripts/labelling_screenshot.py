@@ -107,7 +107,15 @@ def grow(app, win, ws, path: Path) -> None:  # type: ignore[no-untyped-def]
     ws.choose_label(8)
     ws._show_seeds()
     ws.viewer.set_position((int(pts[:, 0].mean()), int(pts[:, 1].mean()), z))
+    from headtwin_app.core.edit.case_editor import preload_tools
+
+    preload_tools()  # as the window's idle preload does: the shown time is the grow's own
     ws.grow()
+    axial = ws.viewer.views["axial"]  # zoom the axial view onto the eyes
+    sx, sy = axial._scale
+    cx, cy = pts[:, 0].mean(), pts[:, 1].mean()
+    axial.view.setRange(xRange=((cx - 45) * sx, (cx + 45) * sx),
+                        yRange=((cy - 35) * sy, (cy + 35) * sy), padding=0)
     wait(app, lambda: False, 1.0)
     save(win, path)
 
