@@ -331,3 +331,15 @@ def test_builtin_proposal_with_uncertainty_ranks_review_and_feeds_grow() -> None
     s.seeds[tuple(eye)] = 8
     preview = ed.grow(use_prior=True)
     assert preview.counts[8] > 1
+
+
+def test_opening_another_project_detaches_the_open_case(editor: CaseEditor,
+                                                        tmp_path: Path) -> None:
+    editor.open_case("a")
+    paint_box(editor, 5, (slice(0, 2), slice(0, 2), slice(0, 2)))
+    other = Project.create(tmp_path / "other")
+    editor.open_project(other.root)
+    assert editor.case_name is None and editor.session is not None
+    with pytest.raises(NeedsPath):
+        editor.save()
+    assert not (other.root / "cases" / "a").exists()

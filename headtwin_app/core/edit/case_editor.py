@@ -190,14 +190,22 @@ class CaseEditor:
         root = Path(folder)
         if name and root.is_dir() and any(root.iterdir()) and root.name != name:
             root = root / name
-        self.autosave()
-        self.project = Project.create(root, name=name)
-        return self.project
+        project = Project.create(root, name=name)
+        self._switch_project(project)
+        return project
 
     def open_project(self, folder: str | os.PathLike[str]) -> Project:
+        project = Project.open(folder)
+        self._switch_project(project)
+        return project
+
+    def _switch_project(self, project: Project) -> None:
+        """The open case of the previous project is autosaved and then stays open as a case
+        outside any project (a save would otherwise go into the new project's folder)."""
         self.autosave()
-        self.project = Project.open(folder)
-        return self.project
+        if project is not self.project and self.case_name is not None:
+            self.case_name = None
+        self.project = project
 
     def iter_import(self, folder: str | os.PathLike[str]) -> Iterator[ImportStep]:
         if self.project is None:
