@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -49,8 +49,12 @@ class ReviewMixin:
         row.addWidget(self.proposal_button)
         row.addWidget(self.proposal_cancel)
         col.addLayout(row)
-        self.with_uncertainty = QCheckBox("With uncertainty (slower)")
-        self.with_uncertainty.setChecked(True)
+        self.with_uncertainty = QCheckBox("With uncertainty (about 2× slower)")
+        settings = QSettings()  # off by default: a plain proposal is what most reviews need
+        self.with_uncertainty.setChecked(settings.value("labelling/uncertainty", "false")
+                                         == "true")
+        self.with_uncertainty.toggled.connect(
+            lambda on: QSettings().setValue("labelling/uncertainty", "true" if on else "false"))
         self.with_uncertainty.setToolTip("The built-in model also predicts flipped copies of the "
                                          "image; where they disagree is shown as a heat map (U) "
                                          "and ranks the structures to review")
