@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "results" / "uncertainty.json"
 DOC = ROOT / "docs" / "benchmarks" / "uncertainty.md"
+PARTIAL = ROOT / ".cache" / "uncertainty_bench"  # finished cases of an unfinished run
 TEST_SEEDS = list(range(900, 908))
 TUNE_SEEDS = [950, 951, 952]
 DEGRADATIONS = ("noise", "contrast", "blur", "bias")
@@ -229,17 +230,25 @@ def run(seeds: list[int], views: int, threads: int, refine: bool, label: str,
     be.load()
     table = default_label_table()
     names = {k: table.name_of(i) for k, i in enumerate(be.label_ids)}
+    # each case is kept as it finishes, so a stopped run resumes where it was
+    partial = PARTIAL / f"{label}_views{views}.json"
+    done = json.loads(partial.read_text(encoding="utf-8")) if partial.exists() else {}
     rows = []
     for seed in seeds:
         for kind in conditions(seed, degraded):
-            rows.append(run_case(be, seed, kind, views, refine))
-            r = rows[-1]
+            key = f"{seed}/{kind}"
+            if key not in done:
+                done[key] = json.loads(json.dumps(run_case(be, seed, kind, views, refine)))
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(json.dumps(done), encoding="utf-8")
+            r = done[key]
+            rows.append(r)
             print(f"{label} seed {seed} {kind} {r['params']}: mean Dice "
                   f"{1 - np.mean(list(r['error'].values())):.4f}, views {r['view_seconds']} s",
                   flush=True)
     seconds = {}
     for n in sorted({int(k) for r in rows for k in r["score_seconds"]}):
-        per = [sum(r["view_seconds"][:n]) + r["score_seconds"][n] for r in rows]
+        per = [sum(r["view_seconds"][:n]) + r["score_seconds"][str(n)] for r in rows]
         seconds[n] = {"median": round(float(np.median(per)), 1), "max": round(max(per), 1)}
     return {"rows": rows, "correlation": correlations(rows, names), "seconds_per_case": seconds,
             "structures": [names[k] for k in range(1, len(names))]}
