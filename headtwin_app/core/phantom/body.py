@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from headtwin_app.core.phantom.contrast import PD
+from headtwin_app.core.phantom.tissues import CODE as T
 from headtwin_app.core.phantom.shapes import CANON_SHAPE, Canvas, rotation, upsample2
 from headtwin_app.core.phantom.subject import Subject
 
@@ -53,19 +53,21 @@ def face_shapes(cv: Canvas, a: Subject) -> np.ndarray:
 
 def fill_body(cv: Canvas, a: Subject, rng: np.random.Generator) -> None:
     """Paint air, skin, fat and deep soft tissue into every voxel not painted yet."""
-    core = cv.inten[::2, ::2, ::2] >= 0
+    core = cv.tissue[::2, ::2, ::2] > 0
     grown = ndimage.distance_transform_edt(~core) * STEP <= a.scalp
     body2 = grown | face_shapes(cv, a)
     body2 = ndimage.gaussian_filter(body2.astype(np.float32), 1.5) > 0.5
     body2 = ndimage.binary_fill_holes(body2)
     depth2 = (ndimage.distance_transform_edt(body2) * STEP - 1.0).astype(np.float32)
     depth = upsample2(depth2, CANON_SHAPE)
-    todo = cv.inten < 0
+    todo = cv.tissue == 0
     fat_t = 2.0 + 6.0 * a.fat
     w2 = ndimage.gaussian_filter(rng.standard_normal(depth2.shape).astype(np.float32), 3.0)
     w = upsample2(w2 / max(float(w2.std()), 1e-6), CANON_SHAPE)  # unit std, ~10 mm blobs
     d = depth + 1.5 * w
-    value = np.where(d < 1.8, PD["skin"], np.where(d < 1.8 + fat_t, PD["fat"],
-                                                   PD["soft"] + 0.07 * w))
-    value = np.where(depth > 0, value, PD["air"]).astype(np.float32)
-    cv.inten[todo] = value[todo]
+    tissue = np.where(d < 1.8, T["skin"], np.where(d < 1.8 + fat_t, T["fat"], T["soft"]))
+    tissue = np.where(depth > 0, tissue, T["air"]).astype(np.uint8)
+    cv.tissue[todo] = tissue[todo]
+    # deep soft tissue varies by ±10 % in ~10 mm blobs (its mix of fat, fascia and muscle)
+    soft = todo & (cv.tissue == T["soft"])
+    cv.fraction[soft] = np.clip(1.0 + 0.1 * w[soft], 0.5, 1.5)

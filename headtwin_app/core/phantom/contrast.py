@@ -1,40 +1,12 @@
-"""PD-weighted-like tissue intensities and the acquisition effects laid over the anatomy:
-partial volume (blur), tissue texture, smooth bias field and Rician noise.
-
-Intensities are relative to CSF ≈ 1. In PD weighting CSF and fat are bright, GM brighter than WM,
-all skeletal muscles alike (so neighbouring muscles cannot be told apart by intensity alone),
-cortical bone, teeth and air dark, fatty marrow intermediate-bright.
+"""The acquisition effects laid over the phantom's noise-free signal (`sequences.py`): partial
+volume (blur), tissue texture, smooth bias field and Rician noise. All skeletal muscles share one
+tissue class, so neighbouring muscles cannot be told apart by intensity alone, as in real MR.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-
-PD: dict[str, float] = {
-    "air": 0.0,
-    "cortical_bone": 0.07,
-    "teeth": 0.04,
-    "marrow": 0.62,  # fatty marrow of the skull diploe and mandible
-    "vertebral_marrow": 0.60,
-    "fat": 0.90,
-    "skin": 0.62,
-    "soft": 0.66,  # mixed deep soft tissue of face and neck
-    "gland": 0.78,  # parotid: fatty gland
-    "muscle": 0.45,  # every skeletal muscle, labelled or not
-    "csf": 0.97,
-    "cord": 0.70,
-    "nerve": 0.68,
-    "vitreous": 0.98,
-    "lens": 0.50,
-    "sclera": 0.35,
-    "mucosa": 0.80,
-    "tmj_disc": 0.22,  # fibrocartilage: low PD signal
-    "disc_nucleus": 0.85,
-    "disc_annulus": 0.45,
-    "ligament": 0.15,
-    "flow_void": 0.06,  # fast-flowing blood in carotids and jugulars
-}
 
 
 def smooth_noise(shape: tuple[int, int, int], rng: np.random.Generator, cell: float,

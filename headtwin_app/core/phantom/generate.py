@@ -1,6 +1,7 @@
 """`make_phantom`: one synthetic subject = canonical anatomy (procedural craniofacial structures
-around the real MNI brain) pulled through the subject's pose, size and smooth random deformation
-onto the scanner grid, then imaged: partial volume, texture, bias field, Rician noise."""
+around the real MNI brain, painted as tissue classes) pulled through the subject's pose, size and
+smooth random deformation onto the scanner grid, then imaged with a pulse sequence (tissue
+physics → contrast), partial volume, texture, bias field and Rician noise."""
 
 from __future__ import annotations
 
@@ -11,18 +12,23 @@ from scipy import ndimage
 
 from headtwin_app.core.labels import default_label_table
 from headtwin_app.core.phantom import body, contrast, head, neck
+from headtwin_app.core.phantom.sequences import PRESETS, Sequence, signal_lut
 from headtwin_app.core.phantom.shapes import CANON_ORIGIN, Canvas, rotation
 from headtwin_app.core.phantom.subject import Subject, draw_subject
 from headtwin_app.core.phantom.template import (
     CSF_ID,
+    GM_ID,
     LEFT_ID,
     REGION_BASE,
     RIGHT_ID,
+    WM_ID,
     template_brain,
 )
+from headtwin_app.core.phantom.tissues import BRAIN_CODES
+from headtwin_app.core.phantom.tissues import CODE as T
 from headtwin_app.core.volume import Volume
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: tissue classes imaged by a pulse sequence (was fixed PD values)
 # Scanner field of view (subject mm, RAS): ear to ear, occiput to nose tip, about C4/C5 to vertex.
 FOV_LO = (-96.0, -126.0, -150.0)
 FOV_HI = (96.0, 122.0, 100.0)
@@ -31,12 +37,12 @@ MIN_SPACING = 0.5  # finer grids need more memory than a desktop has (0.5 mm: 8x
 TWIN_NAMES = ("skull", "mandible", "tmj_articular_discs", "temporalis", "masseter",
               "medial_pterygoid", "lateral_pterygoid", "eyeballs", "upper_airway",
               "cervical_vertebrae", "cervical_discs", "spinal_cord")
-IMAGE_SCALE = 1000.0  # CSF ≈ 1000 in the written image
+IMAGE_SCALE = 1000.0  # the brightest tissue ≈ 1000 in the written image
 
 
 @dataclass
 class Phantom:
-    """One synthetic head: the PD-like image and its label maps, all on the image grid."""
+    """One synthetic head: the image in one contrast and its label maps, all on the image grid."""
 
     image: Volume
     labels: Volume  # craniofacial/CNS ids 1-12
@@ -45,6 +51,8 @@ class Phantom:
     brain_hemispheres: Volume  # 31 left, 32 right
     seed: int
     spacing: float = 1.0
+    tissue_classes: Volume | None = None  # tissue codes of `tissues.CODE` (what the image shows)
+    sequence: Sequence = PRESETS["pd"]
 
     def label_volumes_ml(self) -> dict[str, float]:
         """Volume (ml) of every twin label and brain tissue class, by label name."""
@@ -92,10 +100,25 @@ def _paint_brain(cv: Canvas, a: Subject) -> None:
     reg = cv.region((-100, -130, head.Z_FORAMEN), (100, 125, 100))
     assert reg is not None
     icv = tb.envelope_sd[reg.slices] <= a.csf_gap
-    cv.paint(reg, icv, CSF_ID, contrast.PD["csf"])
+    cv.paint(reg, icv, CSF_ID, T["csf"])
     brain = tb.tissue > 0
     cv.label[brain] = tb.tissue[brain]
-    cv.inten[brain] = tb.pd[brain]
+    code = np.zeros(256, dtype=np.uint8)
+    code[[CSF_ID, GM_ID, WM_ID]] = BRAIN_CODES
+    cv.tissue[brain] = code[tb.tissue[brain]]
+
+
+def canonical_signal(cv: Canvas, seq: Sequence) -> np.ndarray:
+    """Noise-free signal of the canonical head under `seq` (brightest tissue = 1): each tissue's
+    steady-state signal times its voxel fraction; brain voxels interpolate between CSF, GM and WM
+    by the template's tissue mix, so the real brain keeps its partial volume in every contrast."""
+    lut = signal_lut(seq)
+    sig = lut[cv.tissue]
+    sig *= cv.fraction
+    tb = template_brain()
+    brain = tb.tissue > 0
+    sig[brain] = np.interp(tb.mix[brain], [0.0, 1.0, 2.0], lut[list(BRAIN_CODES)])
+    return sig
 
 
 def subject_grid(spacing: float) -> tuple[tuple[int, int, int], np.ndarray]:
@@ -134,13 +157,16 @@ def check_spacing(spacing: float) -> float:
     return float(spacing)
 
 
-def make_phantom(seed: int, spacing: float = 1.0) -> Phantom:
-    """Generate subject `seed` on an isotropic grid of `spacing` mm (deterministic per seed).
+def make_phantom(seed: int, spacing: float = 1.0, sequence: Sequence | str = "pd") -> Phantom:
+    """Generate subject `seed` on an isotropic grid of `spacing` mm (deterministic per seed),
+    imaged with `sequence` (a `Sequence` or a preset name: t1, t2, pd, flair). The anatomy, noise
+    and bias of a seed are the same in every contrast.
 
     Raises:
-        ValueError: seed negative or not an integer; spacing not in [0.5, 4] mm.
+        ValueError: seed negative or not an integer; spacing not in [0.5, 4] mm; unknown preset.
     """
     spacing = check_spacing(spacing)
+    seq = _as_sequence(sequence)
     a = draw_subject(seed)
     rng = np.random.default_rng([a.seed, 0x1A6E])
     cv = build_canonical(a)
@@ -149,7 +175,9 @@ def make_phantom(seed: int, spacing: float = 1.0) -> Phantom:
 
     anat = ndimage.map_coordinates(cv.label, coords, order=0, mode="constant", cval=0,
                                    prefilter=False)
-    blurred = contrast.partial_volume(cv.inten, spacing)
+    classes = ndimage.map_coordinates(cv.tissue, coords, order=0, mode="constant", cval=T["air"],
+                                      prefilter=False).astype(np.uint8)
+    blurred = contrast.partial_volume(canonical_signal(cv, seq), spacing)
     del cv
     image = ndimage.map_coordinates(blurred, coords, order=1, mode="constant", cval=0.0,
                                     prefilter=False).astype(np.float32, copy=False)
@@ -165,13 +193,23 @@ def make_phantom(seed: int, spacing: float = 1.0) -> Phantom:
     image = contrast.rician_noise(image, a.noise, rng)
     image *= np.float32(IMAGE_SCALE)
 
-    meta = {"source": "headtwin phantom", "seed": a.seed, "generator": GENERATOR_VERSION}
+    meta = {"source": "headtwin phantom", "seed": a.seed, "generator": GENERATOR_VERSION,
+            "sequence": seq.as_dict()}
 
     def vol(data: np.ndarray, kind: str) -> Volume:
         return Volume(data, affine.copy(), {**meta, "kind": kind})
 
     return Phantom(vol(image, "image"), vol(labels, "labels"), vol(tissue, "brain_tissue"),
-                   vol(regions, "brain_regions"), vol(hemis, "brain_hemispheres"), a.seed, spacing)
+                   vol(regions, "brain_regions"), vol(hemis, "brain_hemispheres"), a.seed, spacing,
+                   vol(classes, "tissue_classes"), seq)
+
+
+def _as_sequence(sequence: Sequence | str) -> Sequence:
+    if isinstance(sequence, Sequence):
+        return sequence
+    if sequence not in PRESETS:
+        raise ValueError(f"contrast must be one of {', '.join(PRESETS)}, got {sequence!r}")
+    return PRESETS[sequence]
 
 
 def _brain_layers(coords: np.ndarray, tissue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.path import Path as PolyPath
 
-from headtwin_app.core.phantom.contrast import PD
+from headtwin_app.core.phantom.tissues import CODE as T
 from headtwin_app.core.phantom.shapes import (
     Canvas,
     Region,
@@ -44,17 +44,17 @@ def paint_calvarium(cv: Canvas, a: Subject, sd: np.ndarray, skull_id: int) -> No
     fm = ((reg.x / 15.0) ** 2 + ((reg.y - Y_FORAMEN) / 18.0) ** 2 < 1.0) & (reg.z < Z_FORAMEN + 14)
     shell &= ~fm
     table = np.minimum(d, t - d)
-    value = np.where(table < np.maximum(1.9, t / 3.2), PD["cortical_bone"], PD["marrow"])
-    cv.paint(reg, shell, skull_id, value.astype(np.float32))
+    value = np.where(table < np.maximum(1.9, t / 3.2), T["cortical_bone"], T["marrow"])
+    cv.paint(reg, shell, skull_id, value.astype(np.uint8))
 
 
-def _bone(cv: Canvas, reg: Region | None, sd: np.ndarray, label: int, cortex: float = 1.8,
-          marrow: float = PD["marrow"]) -> None:
+def _bone(cv: Canvas, reg: Region | None, sd: np.ndarray, label: int,
+          cortex: float = 1.8) -> None:
     """Paint a bone from its signed distance: a dark cortex `cortex` mm thick around marrow."""
     if reg is None:
         return
-    value = np.where(sd > -cortex, PD["cortical_bone"], marrow).astype(np.float32)
-    cv.paint(reg, sd < 0, label, value)
+    tissue = np.where(sd > -cortex, T["cortical_bone"], T["marrow"]).astype(np.uint8)
+    cv.paint(reg, sd < 0, label, tissue)
 
 
 def swept_rect_sd(reg: Region, pts: np.ndarray, half_w: float, half_h: float,
@@ -88,7 +88,7 @@ def paint_face_bones(cv: Canvas, a: Subject, skull_id: int) -> None:
     c = np.array([0.0, 46.0, -56.0]) + jm
     reg = cv.around(c, (38, 34, 26))
     if reg is not None:
-        _bone(cv, reg, ellipsoid_sd(reg, c, (36, 32, 24)), skull_id, 2.2, 0.55)
+        _bone(cv, reg, ellipsoid_sd(reg, c, (36, 32, 24)), skull_id, 2.2)
     for s in (-1, 1):
         e = eye_centre(a, s)
         # orbital walls: an open cone-like shell around the eye, open to the front
@@ -98,7 +98,7 @@ def paint_face_bones(cv: Canvas, a: Subject, skull_id: int) -> None:
             outer = ellipsoid_sd(reg, oc, (19, 27, 19))
             inner = ellipsoid_sd(reg, oc, (16.5, 24.5, 16.5))
             wall = (outer < 0) & (inner >= 0) & (reg.y < e[1] + 2)
-            cv.paint(reg, wall, skull_id, PD["cortical_bone"])
+            cv.paint(reg, wall, skull_id, T["cortical_bone"])
         ja = a.jitter["arch"] * [s, 1, 1]
         arch = np.array([[45, 58, -50], [52, 50, -52], [63, 35, -49], [68, 15, -48],
                          [66, 0, -47], [59, -10, -46]], dtype=float) * [s, 1, 1] + ja
@@ -116,12 +116,13 @@ def paint_face_bones(cv: Canvas, a: Subject, skull_id: int) -> None:
             reg = cv.around(pc, (4, 10, 16))
             if reg is not None:
                 sdp = box_sd(reg, pc, (half, 8, 13), rotation(0, s * -8, 0), rounding=1.0)
-                cv.paint(reg, sdp < 0, skull_id, PD["cortical_bone"])
+                cv.paint(reg, sdp < 0, skull_id, T["cortical_bone"])
         mc = np.array([54.0 * s, -34.0, -54.0]) + a.jitter["mastoid"] * [s, 1, 1]
         reg = cv.around(mc, (12, 14, 18))
         if reg is not None:
             sdm = ellipsoid_sd(reg, mc, (9, 11, 15), rotation(10, 0, 0))
-            cv.paint(reg, sdm < 0, skull_id, np.where(sdm > -1.5, PD["cortical_bone"], 0.2))
+            cv.paint(reg, sdm < 0, skull_id, np.where(sdm > -1.5, T["cortical_bone"],
+                                                               T["mastoid"]))
     # nasal bones: a thin tent over the upper nose
     nb = np.array([0.0, 84.0, -36.0]) + jm
     reg = cv.around(nb, (10, 10, 12))
@@ -129,7 +130,7 @@ def paint_face_bones(cv: Canvas, a: Subject, skull_id: int) -> None:
         outer = ellipsoid_sd(reg, nb, (9, 8, 11), rotation(-25, 0, 0))
         inner = ellipsoid_sd(reg, nb, (7, 6, 9.5), rotation(-25, 0, 0))
         cv.paint(reg, (outer < 0) & (inner >= 0) & (reg.y > nb[1] - 2), skull_id,
-                 PD["cortical_bone"])
+                 T["cortical_bone"])
 
 
 def paint_cavities(cv: Canvas, a: Subject) -> None:
@@ -142,38 +143,38 @@ def paint_cavities(cv: Canvas, a: Subject) -> None:
         reg = cv.around(oc, (18, 26, 18))
         if reg is not None:
             inner = ellipsoid_sd(reg, oc, (16.0, 23.5, 14.5))
-            cv.paint(reg, (inner < 0) & (reg.y < e[1] + 4), 0, PD["fat"])
+            cv.paint(reg, (inner < 0) & (reg.y < e[1] + 4), 0, T["fat"])
         # maxillary sinuses: below the orbital floor, above the alveolar process
         sc = np.array([22.0 * s, 46.0, -65.0]) + jm * [s, 1, 1]
         reg = cv.around(sc, (14, 18, 15))
         if reg is not None:
             sds = ellipsoid_sd(reg, sc, (12, 16, 12.5), rotation(0, 0, s * 12))
-            cv.paint(reg, sds < 0, 0, np.where(sds > -1.2, PD["mucosa"], PD["air"]))
+            cv.paint(reg, sds < 0, 0, np.where(sds > -1.2, T["mucosa"], T["air"]))
         # nasal cavity halves, separated by the septum
         nc = np.array([7.5 * s, 52.0, -52.0]) + jm
         reg = cv.around(nc, (8, 42, 22))
         if reg is not None:
             sdn = ellipsoid_sd(reg, nc, (6.5, 40, 19))
-            cv.paint(reg, (sdn < 0) & (np.abs(reg.x) > 1.2), 0, PD["air"])
+            cv.paint(reg, (sdn < 0) & (np.abs(reg.x) > 1.2), 0, T["air"])
             for tz, tr, ty0, ty1 in ((-63.0, 3.8, 20, 74), (-51.0, 3.2, 26, 66),
                                      (-40.0, 2.4, 32, 58)):
                 sdt = capsule_sd(reg, (12.5 * s + jm[0], ty0 + jm[1], tz + jm[2]),
                                  (11.5 * s + jm[0], ty1 + jm[1], tz + 2 + jm[2]), tr)
-                cv.paint(reg, (sdt < 0) & (sdn < 0), 0, PD["mucosa"])
+                cv.paint(reg, (sdt < 0) & (sdn < 0), 0, T["mucosa"])
         nn = np.array([6.0 * s, 100.0, -71.0]) + jm
         reg = cv.around(nn, (5, 8, 5))
         if reg is not None:
             cv.paint(reg, ellipsoid_sd(reg, nn, (3.2, 6, 2.8), rotation(-20, 0, 0)) < 0, 0,
-                     PD["air"])
+                     T["air"])
         ear = np.array([[73.0, -22.0, -46.0], [58.0, -21.0, -47.0]]) * [s, 1, 1]
         reg = cv.region(*polyline_bounds(ear, 5))
         if reg is not None:
-            cv.paint(reg, tube_sd(reg, ear, 3.4) < 0, 0, PD["air"])
+            cv.paint(reg, tube_sd(reg, ear, 3.4) < 0, 0, T["air"])
     spc = np.array([0.0, 18.0, -36.0]) + jm
     reg = cv.around(spc, (14, 12, 11))
     if reg is not None:
         sdsp = ellipsoid_sd(reg, spc, (12, 10, 9))
-        cv.paint(reg, sdsp < 0, 0, np.where(sdsp > -1.0, PD["mucosa"], PD["air"]))
+        cv.paint(reg, sdsp < 0, 0, np.where(sdsp > -1.0, T["mucosa"], T["air"]))
 
 
 def tmj_centre(a: Subject, side: int, sd: np.ndarray, cv: Canvas) -> np.ndarray:
@@ -190,8 +191,8 @@ def tmj_centre(a: Subject, side: int, sd: np.ndarray, cv: Canvas) -> np.ndarray:
 
 def paint_muscles(cv: Canvas, a: Subject, sd: np.ndarray, ids: dict[str, int],
                   condyles: dict[int, np.ndarray]) -> None:
-    """Temporalis, masseter, lateral and medial pterygoids: all with the same muscle intensity."""
-    mus = PD["muscle"]
+    """Temporalis, masseter, lateral and medial pterygoids: all the same muscle tissue."""
+    mus = T["muscle"]
     for s in (-1, 1):
         cc = condyles[s]
         # temporalis: a fan on the temporal fossa (outside the skull), thick below, thin above
@@ -259,19 +260,20 @@ def paint_mandible(cv: Canvas, a: Subject, ids: dict[str, int],
             xc = cc[0] - s * 0.06 * (cc[2] - reg.z)  # the rami converge slightly upwards
             plate = inside[None, :, :] & (np.abs(reg.x - xc) < 3.3 * j)
             edge = plate & ~(inside[None] & (np.abs(reg.x - xc) < 1.6 * j))
-            cv.paint(reg, plate, ids["mandible"],
-                     np.where(edge, PD["cortical_bone"], PD["marrow"] * 0.6).astype(np.float32))
+            # the thin ramus: marrow mixed with signal-free bone (60 % of the marrow signal)
+            cv.paint(reg, plate, ids["mandible"], np.where(edge, T["cortical_bone"], T["marrow"]),
+                     np.where(edge, 1.0, 0.6).astype(np.float32))
         reg = cv.around(cc, 13)
         if reg is not None:
             rot = rotation(0, 0, s * -15)
             disc_out = ellipsoid_sd(reg, cc + [0, 0, 1.0], (10.5, 6.8, 7.3), rot)
             condyle = ellipsoid_sd(reg, cc, (9.5 * j, 5.0 * j, 6.0 * j), rot)
             disc = (disc_out < 0) & (condyle >= 0) & (reg.z > cc[2] + 3.0)
-            cv.paint(reg, disc, ids["tmj_articular_discs"], PD["tmj_disc"])
+            cv.paint(reg, disc, ids["tmj_articular_discs"], T["tmj_disc"])
             # joint space above the disc: synovium, not bone (the glenoid fossa)
-            _bone(cv, reg, condyle, ids["mandible"], 1.2, 0.6)
+            _bone(cv, reg, condyle, ids["mandible"], 1.2)
             neck = capsule_sd(reg, cc, cc + [0, 1.5, -14], 4.0)
-            _bone(cv, reg, neck, ids["mandible"], 1.2, 0.6)
+            _bone(cv, reg, neck, ids["mandible"], 1.2)
         # body: half of the U from the angle to the symphysis
         gon = np.array([46.5 * s, cc[1] + 5 * j, cc[2] - 49 * j]) + jg * [s, 1, 1]
         ts = np.linspace(0.0, 1.0, 13)
@@ -282,13 +284,13 @@ def paint_mandible(cv: Canvas, a: Subject, ids: dict[str, int],
         reg = cv.region(*polyline_bounds(pts, 18))
         if reg is not None:
             sdb = swept_rect_sd(reg, pts, 5.6 * j, 14.5 * j, 3.5)
-            _bone(cv, reg, sdb, ids["mandible"], 2.4, 0.6)
+            _bone(cv, reg, sdb, ids["mandible"], 2.4)
             teeth_pts.append(pts[4:] + [0, 0, 15.5 * j])
     # lower teeth: along the top of the body, anterior to the ramus
     for pts in teeth_pts:
         reg = cv.region(*polyline_bounds(pts, 6))
         if reg is not None:
-            cv.paint(reg, tube_sd(reg, pts, 3.6) < 0, 0, PD["teeth"])
+            cv.paint(reg, tube_sd(reg, pts, 3.6) < 0, 0, T["teeth"])
     # upper teeth under the maxilla
     jm2 = a.jitter["maxilla"]
     for s in (-1, 1):
@@ -297,7 +299,7 @@ def paint_mandible(cv: Canvas, a: Subject, ids: dict[str, int],
                               np.full(9, -80.0)]) + jm2
         reg = cv.region(*polyline_bounds(up, 6))
         if reg is not None:
-            cv.paint(reg, tube_sd(reg, up, 3.8) < 0, 0, PD["teeth"])
+            cv.paint(reg, tube_sd(reg, up, 3.8) < 0, 0, T["teeth"])
 
 
 def paint_eyes(cv: Canvas, a: Subject, eye_id: int) -> None:
@@ -310,15 +312,15 @@ def paint_eyes(cv: Canvas, a: Subject, eye_id: int) -> None:
             pts = np.array([apex, e + np.asarray(tip, float) * 1.05])
             reg = cv.region(*polyline_bounds(pts, 5))
             if reg is not None:
-                cv.paint(reg, capsule_sd(reg, pts[0], pts[1], 2.3) < 0, 0, PD["muscle"])
+                cv.paint(reg, capsule_sd(reg, pts[0], pts[1], 2.3) < 0, 0, T["muscle"])
         nerve = np.array([e + [-s * 2, -r + 2, 0], apex + [0, -2, 2], [10.0 * s, 4, -24]])
         reg = cv.region(*polyline_bounds(nerve, 4))
         if reg is not None:
-            cv.paint(reg, tube_sd(reg, nerve, 2.3) < 0, 0, PD["nerve"])
+            cv.paint(reg, tube_sd(reg, nerve, 2.3) < 0, 0, T["nerve"])
         reg = cv.around(e, r + 2)
         if reg is not None:
             sde = ellipsoid_sd(reg, e, (r, r * 1.02, r * 0.98))
             lens = ellipsoid_sd(reg, e + [0, r - 3.2, 0], (4.6, 2.0, 4.6))
-            value = np.where(sde > -0.9, PD["sclera"], PD["vitreous"])
-            value = np.where(lens < 0, PD["lens"], value).astype(np.float32)
+            value = np.where(sde > -0.9, T["sclera"], T["vitreous"])
+            value = np.where(lens < 0, T["lens"], value).astype(np.uint8)
             cv.paint(reg, (sde < 0) | (lens < 0), eye_id, value)

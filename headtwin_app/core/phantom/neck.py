@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from headtwin_app.core.phantom.contrast import PD
+from headtwin_app.core.phantom.tissues import CODE as T
 from headtwin_app.core.phantom.head import Y_FORAMEN, Z_FORAMEN
 from headtwin_app.core.phantom.shapes import (
     CANON_ORIGIN,
@@ -52,7 +52,7 @@ def paint_z_tube(cv: Canvas, z0: float, z1: float, cx: float, cy_of_z, rx: float
 
 def paint_neck_soft(cv: Canvas, a: Subject) -> None:
     """Unlabelled neck muscles, tongue, parotids and fat pads (painted first, under the rest)."""
-    mus = PD["muscle"]
+    mus = T["muscle"]
     n = a.neck
 
     def cy_par(z):
@@ -60,7 +60,7 @@ def paint_neck_soft(cv: Canvas, a: Subject) -> None:
 
     # paraspinal muscle mass behind the spine, with a fatty midline (nuchal ligament) plane
     paint_z_tube(cv, Z_BOTTOM, -48, 0.0, cy_par, 34 * n, 18 * n, 0, mus)
-    paint_z_tube(cv, Z_BOTTOM, -48, 0.0, lambda z: cy_par(z) - 4.0, 1.6, 16 * n, 0, PD["fat"])
+    paint_z_tube(cv, Z_BOTTOM, -48, 0.0, lambda z: cy_par(z) - 4.0, 1.6, 16 * n, 0, T["fat"])
     for s in (-1, 1):
         scm = np.array([[54.0 * s, -32.0, -62.0], [46.0 * s, -8.0, -120.0],
                         [28.0 * s, 28.0, -205.0]])
@@ -70,22 +70,22 @@ def paint_neck_soft(cv: Canvas, a: Subject) -> None:
         pc = np.array([50.0 * s, -24.0, -82.0])
         reg = cv.around(pc, (14, 14, 24))
         if reg is not None:
-            cv.paint(reg, ellipsoid_sd(reg, pc, (11, 12, 21)) < 0, 0, PD["gland"])
+            cv.paint(reg, ellipsoid_sd(reg, pc, (11, 12, 21)) < 0, 0, T["gland"])
         bc = np.array([44.0 * s, 42.0, -78.0])
         reg = cv.around(bc, (10, 12, 12))
         if reg is not None:
-            cv.paint(reg, ellipsoid_sd(reg, bc, (8, 10, 10)) < 0, 0, PD["fat"])
+            cv.paint(reg, ellipsoid_sd(reg, bc, (8, 10, 10)) < 0, 0, T["fat"])
         # parapharyngeal fat: medial to the pterygoids, lateral to the airway
         ppc = np.array([22.0 * s, 2.0, -78.0])
         reg = cv.around(ppc, (9, 12, 18))
         if reg is not None:
-            cv.paint(reg, ellipsoid_sd(reg, ppc, (7, 10, 16)) < 0, 0, PD["fat"])
+            cv.paint(reg, ellipsoid_sd(reg, ppc, (7, 10, 16)) < 0, 0, T["fat"])
     # carotid arteries and internal jugular veins: flow voids (dark) in spin-echo PD images
     for s in (-1, 1):
         paint_z_tube(cv, Z_BOTTOM, -48, 19.0 * s, lambda z: canal_y(a, z) + 31.0, 3.2, 3.2, 0,
-                     PD["flow_void"])
+                     T["flow_void"])
         paint_z_tube(cv, Z_BOTTOM, -52, 28.0 * s, lambda z: canal_y(a, z) + 22.0, 4.8, 4.0, 0,
-                     PD["flow_void"])
+                     T["flow_void"])
     # prevertebral muscles (longus colli/capitis) in front of the vertebral bodies
     for s in (-1, 1):
         paint_z_tube(cv, Z_BOTTOM, -60, 7.5 * s, lambda z: canal_y(a, z) + 28.0, 6.5, 4.0, 0, mus)
@@ -101,15 +101,15 @@ def paint_spine(cv: Canvas, a: Subject, ids: dict[str, int]) -> None:
     """C1–C5 (and the top of C6) with discs, the canal (epidural fat, thecal sac CSF) and the
     spinal cord running up into the medulla."""
     vid, did, cid = ids["cervical_vertebrae"], ids["cervical_discs"], ids["spinal_cord"]
-    vm = PD["vertebral_marrow"]
+    vm = T["vertebral_marrow"]
 
     def cy(z):
         return canal_y(a, z)
 
     # canal contents first; bones around them afterwards
-    paint_z_tube(cv, Z_BOTTOM, Z_FORAMEN + 2, 0.0, cy, 12.5, 9.0, 0, PD["fat"])
-    paint_z_tube(cv, Z_BOTTOM, Z_FORAMEN + 2, 0.0, lambda z: cy(z) + 0.5, 10.5, 7.5, 0, PD["csf"])
-    paint_z_tube(cv, Z_BOTTOM, Z_FORAMEN + 4, 0.0, lambda z: cy(z) + 0.5, 6.6, 4.6, cid, PD["cord"])
+    paint_z_tube(cv, Z_BOTTOM, Z_FORAMEN + 2, 0.0, cy, 12.5, 9.0, 0, T["fat"])
+    paint_z_tube(cv, Z_BOTTOM, Z_FORAMEN + 2, 0.0, lambda z: cy(z) + 0.5, 10.5, 7.5, 0, T["csf"])
+    paint_z_tube(cv, Z_BOTTOM, Z_FORAMEN + 4, 0.0, lambda z: cy(z) + 0.5, 6.6, 4.6, cid, T["cord"])
 
     # C1: ring around canal and dens, taller lateral masses, transverse processes
     z1 = -72.0 + a.jitter["canal"][2] * 0.3
@@ -126,7 +126,7 @@ def paint_spine(cv: Canvas, a: Subject, ids: dict[str, int]) -> None:
         core = (np.abs(reg.x) > 11) & (np.abs(reg.z - z1) < arch_h - 1.6) & \
                ((u ** 2 + v ** 2) < 0.8) & ~((reg.x / 17.5) ** 2 +
                                               ((reg.y - yc1 - 1.0) / 20) ** 2 < 1.0)
-        cv.paint(reg, m1, vid, np.where(core, vm, PD["cortical_bone"]).astype(np.float32))
+        cv.paint(reg, m1, vid, np.where(core, vm, T["cortical_bone"]).astype(np.uint8))
 
     prev_bottom = None
     for name, (top, bottom) in BODIES.items():
@@ -138,8 +138,8 @@ def paint_spine(cv: Canvas, a: Subject, ids: dict[str, int]) -> None:
             if dreg is not None:
                 k = (dreg.x / rx) ** 2 + ((dreg.y - yb) / ry) ** 2
                 nucleus = k < 0.35
-                cv.paint(dreg, k < 1.0, did, np.where(nucleus, PD["disc_nucleus"],
-                                                      PD["disc_annulus"]).astype(np.float32))
+                cv.paint(dreg, k < 1.0, did, np.where(nucleus, T["disc_nucleus"],
+                                                      T["disc_annulus"]).astype(np.uint8))
         prev_bottom = bottom
         reg = cv.region((-30, yb - 45, bottom - 4), (30, yb + 12, top + 24))
         if reg is None:
@@ -165,7 +165,7 @@ def paint_spine(cv: Canvas, a: Subject, ids: dict[str, int]) -> None:
             dens = capsule_sd(reg, (0, yb, top - 2), (0, yb - 1.0, -64.0), 5.2)
             solid |= dens < 0
             sdv = np.minimum(sdv, dens)
-        value = np.where((sdv < -1.5) & ~arch, vm, PD["cortical_bone"]).astype(np.float32)
+        value = np.where((sdv < -1.5) & ~arch, vm, T["cortical_bone"]).astype(np.uint8)
         cv.paint(reg, solid, vid, value)
 
 
@@ -193,8 +193,8 @@ def paint_airway(cv: Canvas, a: Subject, airway_id: int) -> None:
     m = ((reg.x - j[0]) / rxz) ** 2 + ((reg.y - cyz) / ryz) ** 2 < 1.0
     # the nasopharynx roof slopes up and back under the sphenoid
     m &= (reg.z < -48.0 + 0.25 * (reg.y - 6.0))
-    cv.paint(reg, m, airway_id, PD["air"])
+    cv.paint(reg, m, airway_id, T["air"])
     # mucosa lining: a thin brighter rim (unlabelled)
     rim = ((reg.x - j[0]) / (rxz + 1.5)) ** 2 + ((reg.y - cyz) / (ryz + 1.5)) ** 2 < 1.0
     rim &= ~m & (reg.z < -46.0)
-    cv.paint(reg, rim & (cv.label[reg.slices] == 0), None, PD["mucosa"])
+    cv.paint(reg, rim & (cv.label[reg.slices] == 0), None, T["mucosa"])

@@ -81,13 +81,16 @@ class Region:
 
 
 class Canvas:
-    """The canonical head being built: a label map and an intensity map (−1 = not yet painted)."""
+    """The canonical head being built: a label map, a tissue-code map (0 = not yet painted; codes
+    in `tissues.CODE`) and a signal fraction per voxel (1 = the tissue's full signal; less where
+    a voxel mixes the tissue with signal-free bone, or for texture)."""
 
     def __init__(self) -> None:
         self.origin = np.asarray(CANON_ORIGIN, dtype=np.float32)
         self.shape = CANON_SHAPE
         self.label = np.zeros(CANON_SHAPE, dtype=np.uint8)
-        self.inten = np.full(CANON_SHAPE, -1.0, dtype=np.float32)
+        self.tissue = np.zeros(CANON_SHAPE, dtype=np.uint8)
+        self.fraction = np.ones(CANON_SHAPE, dtype=np.float32)
 
     def region(self, lo: Vec, hi: Vec) -> Region | None:
         """The part of the grid inside the box [lo, hi] (mm); None if it misses the grid."""
@@ -110,17 +113,18 @@ class Canvas:
         return self.region(c - h, c + h)
 
     def paint(self, reg: Region | None, mask: np.ndarray, label: int | None,
-              value: float | np.ndarray) -> None:
-        """Set label (None = keep) and intensity where `mask` is true inside `reg`."""
+              tissue: int | np.ndarray, fraction: float | np.ndarray = 1.0) -> None:
+        """Set label (None = keep), tissue code and signal fraction where `mask` is true."""
         if reg is None:
             return
         mask = np.broadcast_to(mask, reg.shape)
         if label is not None:
             self.label[reg.slices][mask] = label
-        if np.ndim(value) == 0:
-            self.inten[reg.slices][mask] = value
-        else:
-            self.inten[reg.slices][mask] = np.broadcast_to(value, reg.shape)[mask]
+        for arr, value in ((self.tissue, tissue), (self.fraction, fraction)):
+            if np.ndim(value) == 0:
+                arr[reg.slices][mask] = value
+            else:
+                arr[reg.slices][mask] = np.broadcast_to(value, reg.shape)[mask]
 
 
 def ellipsoid_sd(reg: Region, centre: Vec, radii: Vec, rot: np.ndarray | None = None

