@@ -30,9 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sequence", choices=KINDS, default=None,
                    help="override the preset's sequence: se (spin echo), gre (spoiled gradient "
                         "echo), ir (inversion recovery)")
-    p.add_argument("--tr", type=float_in(0, lo_open=True), default=None, metavar="MS", help="repetition time")
+    p.add_argument("--tr", type=float_in(0, lo_open=True), default=None, metavar="MS",
+                   help="repetition time")
     p.add_argument("--te", type=float_in(0), default=None, metavar="MS", help="echo time")
-    p.add_argument("--ti", type=float_in(0, lo_open=True), default=None, metavar="MS", help="inversion time")
+    p.add_argument("--ti", type=float_in(0, lo_open=True), default=None, metavar="MS",
+                   help="inversion time")
     p.add_argument("--flip", type=float_in(0, 90, lo_open=True), default=None, metavar="DEG",
                    help="flip angle (gradient echo; default 30)")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from headtwin_app.core.phantom.tissues import CODE as T
 from headtwin_app.core.phantom.shapes import CANON_SHAPE, Canvas, rotation, upsample2
 from headtwin_app.core.phantom.subject import Subject
+from headtwin_app.core.phantom.tissues import CODE as T
 
 STEP = 2.0  # the outline is made on a 2 mm grid (even canonical indices)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.path import Path as PolyPath
 
-from headtwin_app.core.phantom.tissues import CODE as T
 from headtwin_app.core.phantom.shapes import (
     Canvas,
     Region,
@@ -21,6 +20,7 @@ from headtwin_app.core.phantom.shapes import (
     tube_sd,
 )
 from headtwin_app.core.phantom.subject import Subject
+from headtwin_app.core.phantom.tissues import CODE as T
 
 Z_FORAMEN = -62.0  # foramen magnum plane: the template's cerebellum ends, the medulla leaves
 Y_FORAMEN = -46.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from headtwin_app.core.phantom.tissues import CODE as T
 from headtwin_app.core.phantom.head import Y_FORAMEN, Z_FORAMEN
 from headtwin_app.core.phantom.shapes import (
     CANON_ORIGIN,
@@ -22,6 +21,7 @@ from headtwin_app.core.phantom.shapes import (
     tube_sd,
 )
 from headtwin_app.core.phantom.subject import Subject
+from headtwin_app.core.phantom.tissues import CODE as T
 
 Z_BOTTOM = float(CANON_ORIGIN[2])
 # (top, bottom) z of each vertebral body below C1, MNI mm
@@ -36,7 +36,7 @@ def canal_y(a: Subject, z: np.ndarray | float) -> np.ndarray:
 
 
 def paint_z_tube(cv: Canvas, z0: float, z1: float, cx: float, cy_of_z, rx: float, ry: float,
-                 label: int | None, value: float, ring: tuple[float, float] | None = None) -> None:
+                 label: int | None, value: int, ring: tuple[float, float] | None = None) -> None:
     """Paint an elliptic cross-section (or ring, inner radii `ring`) slice by slice in z."""
     ymid = float(np.mean(cy_of_z(np.array([z0, z1]))))
     reg = cv.region((cx - rx - 1, ymid - ry - 12, z0), (cx + rx + 1, ymid + ry + 12, z1))

