@@ -78,6 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--model", help="builtin --refine: the coarse weights (default: shipped)")
     t.add_argument("--spacing", type=float_in(0.25, 8.0),
                    help="builtin: working grid in mm (default 2; with --refine 1)")
+    t.add_argument("--randomise", type=float_in(0.0, 1.0), metavar="P",
+                   help="builtin: share of training patches (with --refine: of cases) imaged in "
+                        "a random contrast from the cases' tissue_classes.nii.gz (domain "
+                        "randomisation, default 0)")
     t.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=run_train)
@@ -142,6 +146,12 @@ def run_segment(args: argparse.Namespace) -> int:
         save_volume(to_source_grid(labels, image), out)
     result.update({"out": str(out), "seconds": round(seconds, 2), "shape": list(labels.shape),
                    "labels": _labels_present(labels.data)})
+    if args.json and not atlas:  # the craniofacial/CNS map: does it look like a head?
+        from headtwin_app.core.seg.plausibility import check_plausibility
+
+        report = check_plausibility(labels)
+        result.update({"plausibility_verdict": report.verdict(),
+                       "plausibility": report.to_json()})
     emit(result, args.json)
     return 0
 
@@ -149,8 +159,10 @@ def run_segment(args: argparse.Namespace) -> int:
 def run_fuse(args: argparse.Namespace) -> int:
     from headtwin_app.core.atomic import check_writable, refuse_inputs
     from headtwin_app.core.io import load_volume
+    from headtwin_app.core.io.grid import to_source_grid
     from headtwin_app.core.seg.fusion import (
         BRAIN_FILES,
+        FusedTwin,
         fuse_twin,
         load_brain_dir,
         save_twin,
@@ -161,8 +173,13 @@ def run_fuse(args: argparse.Namespace) -> int:
     planned = twin_paths(args.out, ["regions", "hemispheres"])
     refuse_inputs(planned.values(), [args.craniofacial, *brain_files])
     check_writable(args.out)
-    fused = fuse_twin(load_volume(args.craniofacial), load_brain_dir(args.brain_dir))
-    written = save_twin(fused, args.out)
+    craniofacial = load_volume(args.craniofacial)
+    fused = fuse_twin(craniofacial, load_brain_dir(args.brain_dir))
+    # fused in RAS, written in the craniofacial file's own grid (overlays it voxel for voxel)
+    on_file = FusedTwin(to_source_grid(fused.twin, craniofacial),
+                        {name: to_source_grid(vol, craniofacial)
+                         for name, vol in fused.layers.items()}, fused.report)
+    written = save_twin(on_file, args.out)
     emit({"out": str(written["twin"]), "files": {k: str(v) for k, v in written.items()},
           "labels": _labels_present(fused.twin.data), **fused.report}, args.json)
     return 0
@@ -215,6 +232,13 @@ def run_train(args: argparse.Namespace) -> int:
             options["bf16"] = True
         if args.spacing:
             options["spacing_mm"] = args.spacing
+        if args.randomise:
+            if not any(c.tissue is not None for c in cases):
+                raise ValueError(f"--randomise needs tissue_classes.nii.gz in the case folders "
+                                 f"of {args.cases} (headtwin phantom writes them)")
+            options["randomise"] = args.randomise
+    elif args.randomise:
+        raise ValueError("--randomise is for the built-in model (--backend builtin)")
     if args.backend == "nnunet":
         if args.epochs:
             options["epochs"] = args.epochs

@@ -53,7 +53,7 @@ def test_patches_visit_small_structures_as_often_as_large_ones() -> None:
     y = soft_targets(lab, [0, 1, 2], lab.shape)
     voxels = class_voxels(y)
     assert [len(v) for v in voxels] == [64 * 64 * 32, 8]
-    data = [(torch.zeros(1, *lab.shape), y, voxels)]
+    data = [(torch.zeros(1, *lab.shape), y, voxels, None)]
     cfg = TrainConfig(patch=32, batch=1, depth=2)
     rng = np.random.default_rng(0)
     hits = sum(float(BuiltinUNetBackend._batch(data, cfg, rng)[1][0, 2].sum()) > 0

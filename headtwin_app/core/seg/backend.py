@@ -35,17 +35,22 @@ class Progress:
 
 @dataclass
 class TrainingCase:
-    """An image with its label map on the same grid."""
+    """An image with its label map on the same grid (and, for phantoms, the tissue-class map the
+    image was made from, which domain-randomised training images in other contrasts)."""
 
     name: str
     image: Volume
     labels: Volume
+    tissue: Volume | None = None
 
     def __post_init__(self) -> None:
         from headtwin_app.core.labelmap import check_same_grid
 
         check_same_grid(self.image, self.labels, f"case '{self.name}' image",
                         f"case '{self.name}' labels")
+        if self.tissue is not None:
+            check_same_grid(self.image, self.tissue, f"case '{self.name}' image",
+                            f"case '{self.name}' tissue classes")
 
 
 @runtime_checkable
@@ -87,10 +92,27 @@ def load_training_cases(folder: str | os.PathLike[str], layer: str = "labels",
         lab = d / f"{layer}.nii.gz"
         if not lab.exists():
             raise ValueError(f"{d}: has an image but no {lab.name}")
-        cases.append(TrainingCase(d.name, load_volume(d / "image.nii.gz"), load_label_map(lab)))
+        tissue = d / "tissue_classes.nii.gz"
+        cases.append(TrainingCase(d.name, load_volume(d / "image.nii.gz"), load_label_map(lab),
+                                  _tissue_map(tissue) if tissue.exists() else None))
     if not cases:
         raise ValueError(f"{root}: no case folders (image.nii.gz + {layer}.nii.gz) found")
     return cases
+
+
+def _tissue_map(path: Path) -> Volume:
+    """A phantom's tissue_classes.nii.gz (codes of core.phantom.tissues), checked."""
+    import numpy as np
+
+    from headtwin_app.core.io import load_volume
+    from headtwin_app.core.phantom.tissues import TISSUES
+
+    vol = load_volume(path)
+    data = np.asarray(vol.data)
+    if data.min(initial=0) < 0 or data.max(initial=0) > len(TISSUES) or not np.all(
+            np.equal(np.mod(data, 1), 0)):
+        raise ValueError(f"{path}: not a tissue-class map (integer codes 0-{len(TISSUES)})")
+    return Volume(data.astype(np.uint8), vol.affine, vol.meta)
 
 
 def get_backend(name: str, model: str | os.PathLike[str] | None = None,

@@ -27,6 +27,12 @@ import torch.nn.functional as F
 from headtwin_app.core.device import resolve_device
 from headtwin_app.core.seg.backend import MODELS_DIR, Progress, TrainingCase
 from headtwin_app.core.seg.fit import fit, init_from, load_checkpoint, save_checkpoint
+from headtwin_app.core.seg.synth import (
+    class_fractions,
+    draw_contrast,
+    render_fractions,
+    whole_scale,
+)
 from headtwin_app.core.seg.unet import UNet3D
 from headtwin_app.core.volume import Volume
 
@@ -49,6 +55,9 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default
     init_from: str = ""  # checkpoint to continue from (same architecture and labels)
     bf16: bool = False  # bfloat16 autocast: ~3x faster on CPUs with AVX512-BF16 (and on CUDA)
+    # share of patches drawn in a random contrast from the case's tissue-class map (core.seg.synth;
+    # cases without one always use their image)
+    randomise: float = 0.0
 
 
 def coarse_shape(shape: Sequence[int], spacing: Sequence[float], target_mm: float) -> tuple:
@@ -290,7 +299,9 @@ class BuiltinUNetBackend:
         for n, c in enumerate(cases):
             x = to_coarse(c.image.data, c.image.spacing, cfg.spacing_mm)[0]
             y = soft_targets(c.labels.data, ids, tuple(x.shape[1:]))
-            data.append((x, y, class_voxels(y)))
+            frac = (class_fractions(c.tissue.data, tuple(x.shape[1:]))
+                    if cfg.randomise > 0 and c.tissue is not None else None)
+            data.append((x, y, class_voxels(y), frac))
             yield Progress("prepare", (n + 1) / len(cases), f"case {c.name} on the coarse grid")
         net = UNet3D(1, len(ids), cfg.base, cfg.depth)
         if cfg.init_from:
@@ -323,10 +334,11 @@ class BuiltinUNetBackend:
                ) -> tuple[tuple[torch.Tensor], torch.Tensor]:
         """Random patches, random left-right flip and intensity jitter. 80 % of patches are
         centred on a voxel of a structure drawn uniformly among those in the case (as nnU-Net
-        oversamples foreground classes), so 600-voxel TMJ discs are seen as often as the skull."""
+        oversamples foreground classes), so 600-voxel TMJ discs are seen as often as the skull.
+        A share `cfg.randomise` is imaged in a random contrast from the tissue classes."""
         xs, ys = [], []
         for _ in range(cfg.batch):
-            x, y, voxels = data[int(rng.integers(len(data)))]
+            x, y, voxels, frac = data[int(rng.integers(len(data)))]
             shape = x.shape[1:]
             p = [min(cfg.patch, s) for s in shape]
             if voxels and rng.random() < 0.8:
@@ -337,7 +349,13 @@ class BuiltinUNetBackend:
             else:
                 lo = [int(rng.integers(0, shape[a] - p[a] + 1)) for a in range(3)]
             sl = (slice(None),) + tuple(slice(lo[a], lo[a] + p[a]) for a in range(3))
-            xp, yp = x[sl], y[sl].float()
+            if frac is not None and rng.random() < cfg.randomise:
+                lut, sd = draw_contrast(rng)
+                xp = render_fractions(frac[sl], lut, sd, whole_scale(frac, lut), cfg.spacing_mm,
+                                      rng)[None]
+            else:
+                xp = x[sl]
+            yp = y[sl].float()
             if rng.random() < 0.5:
                 xp, yp = xp.flip(1), yp.flip(1)
             xp = xp * float(rng.uniform(0.85, 1.15)) + float(rng.normal(0, 0.03))

@@ -32,6 +32,7 @@ from headtwin_app.core.seg.builtin import (
     tile_starts,
 )
 from headtwin_app.core.seg.fit import fit, init_from, load_checkpoint, save_checkpoint
+from headtwin_app.core.seg.synth import render_classes
 from headtwin_app.core.seg.unet import UNet3D
 
 SURE = 0.97  # a tile whose every voxel has a coarse class probability ≥ this is left as it is
@@ -56,6 +57,7 @@ class RefineConfig:
     threads: int = 0
     init_from: str = ""
     bf16: bool = False
+    randomise: float = 0.0  # share of cases imaged once in a random contrast (core.seg.synth)
 
 
 class RefineNet(nn.Module):
@@ -224,12 +226,15 @@ def train_refiner(coarse: CoarseFn, label_ids: Sequence[int], cases: Sequence[Tr
     data = []
     for n, c in enumerate(cases):
         size = coarse_shape(c.image.shape, c.image.spacing, cfg.spacing_mm)
+        image = c.image.data
+        if c.tissue is not None and rng.random() < cfg.randomise:
+            image = render_classes(c.tissue.data, float(np.mean(c.image.spacing)), rng)
         with torch.inference_mode():
-            prior = fine_prior(coarse(c.image.data, c.image.spacing), size)
+            prior = fine_prior(coarse(image, c.image.spacing), size)
         lab = fine_labels(c.labels.data, ids, size)
         sub = lab[::2, ::2, ::2]
         voxels = [torch.nonzero(sub == k) * 2 for k in range(1, len(ids))]
-        data.append((fine_image(c.image.data, size)[0].half(), prior, lab,
+        data.append((fine_image(image, size)[0].half(), prior, lab,
                      [v for v in voxels if len(v)]))
         yield Progress("prepare", (n + 1) / len(cases), f"case {c.name}: coarse prediction")
     net = RefineNet(len(ids), cfg.base, cfg.depth)
