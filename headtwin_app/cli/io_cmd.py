@@ -57,7 +57,9 @@ def register_export_seg(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True,
                    help="FILE.seg.nrrd, or a folder for --format dicom-seg")
     e.add_argument("--format", default="seg-nrrd", choices=("seg-nrrd", "dicom-seg"))
-    e.add_argument("--image", help="dicom-seg: the source DICOM series folder it refers to")
+    e.add_argument("--image", help="dicom-seg: the source DICOM series folder it refers to; "
+                                   "seg-nrrd: the image the labels belong to (the segmentation "
+                                   "takes its geometry; default: the label file's own)")
     e.add_argument("--colour-table", metavar="FILE.ctbl",
                    help="also write the label table as a 3D Slicer colour table")
     e.add_argument("--allow-unknown-labels", action="store_true")
@@ -69,7 +71,9 @@ def run_export_seg(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from headtwin_app.core.atomic import check_writable, refuse_inputs
-    from headtwin_app.core.labelmap import load_label_map
+    from headtwin_app.core.io import load_volume
+    from headtwin_app.core.io.grid import to_source_grid
+    from headtwin_app.core.labelmap import check_same_grid, load_label_map
     from headtwin_app.core.labels import default_label_table, write_slicer_colour_table
     from headtwin_app.core.segfile import SEG_NRRD, write_dicom_seg, write_seg_nrrd
 
@@ -87,7 +91,12 @@ def run_export_seg(args: argparse.Namespace) -> int:
     if dicom_seg:
         write_dicom_seg(labels, args.image, out)
     else:
-        write_seg_nrrd(labels, out)
+        # loaded in RAS; written in the array order and geometry of the file it belongs to
+        grid = labels
+        if args.image:
+            grid = load_volume(args.image)
+            check_same_grid(grid, labels, f"the image {args.image}", f"the labels {args.labels}")
+        write_seg_nrrd(to_source_grid(grid.with_data(labels.data), grid), out)
     result = {"labels": args.labels, "out": str(out), "format": args.format}
     if args.colour_table:
         write_slicer_colour_table(default_label_table(), args.colour_table)

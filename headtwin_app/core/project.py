@@ -12,6 +12,10 @@ Layout::
                                     seconds spent, voxels added/removed per structure vs proposal
     reports/qc_report.csv|html      the stage-3 QC report
 
+Case files keep the imported file's voxel grid (its shape, affine and array order), so labels
+and proposals overlay the original scan voxel for voxel in any viewer; cases are opened in RAS+
+(`open_case`) and written back through `core.io.grid` (flips and transposes only).
+
 Every file is written atomically (temporary file in the same folder, fsync, os.replace), so a
 crash leaves either the old or the new file, never half of one. Opening a case whose autosave is
 newer than its saved labels restores the autosave and says so.
@@ -41,6 +45,13 @@ from headtwin_app.core.atomic import atomic_write, atomic_write_text, remove_sta
 from headtwin_app.core.edit.diff import c_order, present_labels
 from headtwin_app.core.edit.proposal import proposal_changes
 from headtwin_app.core.errors import OutputError, describe_os_error
+from headtwin_app.core.io.grid import (
+    ras_order,
+    ras_shape,
+    source_meta,
+    source_order,
+    to_source_grid,
+)
 from headtwin_app.core.labelmap import label_array
 from headtwin_app.core.labels import LabelTable, default_label_table
 from headtwin_app.core.volume import Volume
@@ -206,9 +217,10 @@ def read_labels(path: str | os.PathLike[str], image: Volume,
 
 
 def _read_raw(path: Path) -> Volume:
-    """Read a project file. NIfTI (what a project writes) is read with its integrity checked and
-    kept in its on-disk (Fortran) order — no transposing copy of a large image; anything else
-    goes through `load_volume`."""
+    """Read a project file onto its RAS+ grid, recording the file's own grid (`source_meta`).
+    NIfTI (what a project writes) is read with its integrity checked and only flipped or
+    transposed as a view of its on-disk (Fortran) array — no copy of a large image; anything
+    else goes through `load_volume`."""
     from headtwin_app.core.io import load_volume
     from headtwin_app.core.io.checks import check_affine
     from headtwin_app.core.io.nifti import read_nifti_checked
@@ -229,7 +241,8 @@ def _read_raw(path: Path) -> Volume:
     if data.ndim != 3:
         raise VolumeError(f"{path}: expected a 3D image, got shape {data.shape}")
     check_affine(img.affine, path)
-    return Volume(data, np.asarray(img.affine, dtype=float), {"path": str(path)})
+    ras, affine = ras_order(data, img.affine)
+    return Volume(ras, affine, {"path": str(path), **source_meta(img.affine)})
 
 
 LABEL_NAME_HINTS = ("label", "seg", "mask", "proposal", "reference", "brain_tissue",
@@ -365,11 +378,15 @@ class Project:
                 check_labels(vol.data, image.shape, self.table, f"case '{name}' {what}")
         kind, size = image.data.dtype.kind, image.data.dtype.itemsize
         keep = kind in "iu" and size <= 2  # integer scanner data stays as it is (smaller, faster)
-        atomic_save_volume(image, folder / IMAGE, None if keep else np.float32)
+        # stored in the grid of the file the image was loaded from (RAS when unknown)
+        atomic_save_volume(to_source_grid(image, image), folder / IMAGE,
+                           None if keep else np.float32)
         if labels is not None:
-            atomic_save_volume(labels, folder / LABELS, np.int16)
+            atomic_save_volume(to_source_grid(image.with_data(np.asarray(labels.data)), image),
+                               folder / LABELS, np.int16)
         if reference is not None:
-            atomic_save_volume(reference, folder / REFERENCE, np.int16)
+            atomic_save_volume(to_source_grid(image.with_data(np.asarray(reference.data)), image),
+                               folder / REFERENCE, np.int16)
         record = CaseRecord(name, source=source)
         record.note("created", source=source)
         self.save_record(record)
@@ -499,7 +516,6 @@ class Project:
         OSError (one line) when the folder cannot be written: nothing on disk is half-written
         and the caller keeps its labels in memory."""
         folder = self.case_dir(name)
-        image_affine = self._affine(name)
         data = labels.data if isinstance(labels, Volume) else labels
         check_labels(data, self._shape(name), self.table, f"case '{name}' labels")
         record = record if record is not None else self.record(name)
@@ -509,7 +525,7 @@ class Project:
         record.saved = now_iso()
         record.modified = record.modified or record.saved
         record.annotator = record.annotator or current_user()
-        atomic_save_volume(Volume(np.asarray(data), image_affine), folder / LABELS, np.int16)
+        atomic_save_volume(self._stored(name, data), folder / LABELS, np.int16)
         self.save_record(record)
         try:
             (folder / AUTOSAVE).unlink(missing_ok=True)
@@ -521,8 +537,8 @@ class Project:
                  seconds: float = 0.0) -> Path:
         """Atomically write the unsaved labels beside the saved ones (`labels.autosave.nii.gz`);
         with a `record`, its edit log and `seconds` of work are saved too."""
-        path = atomic_save_volume(Volume(np.asarray(labels), self._affine(name)),
-                                  self.case_dir(name) / AUTOSAVE, np.int16)
+        path = atomic_save_volume(self._stored(name, labels), self.case_dir(name) / AUTOSAVE,
+                                  np.int16)
         if record is not None:
             record.seconds_spent = float(record.seconds_spent) + float(seconds)
             self.save_record(record)
@@ -533,8 +549,7 @@ class Project:
         """Store a model proposal for the case; review of every structure in it becomes pending
         and the case moves to stage "semi" (unless it is already "auto")."""
         data = check_labels(proposal.data, self._shape(name), self.table, f"proposal for '{name}'")
-        atomic_save_volume(Volume(data, self._affine(name)), self.case_dir(name) / PROPOSAL,
-                           np.int16)
+        atomic_save_volume(self._stored(name, data), self.case_dir(name) / PROPOSAL, np.int16)
         record = record if record is not None else self.record(name)
         if record.stage == "manual":
             record.stage = "semi"
@@ -555,11 +570,16 @@ class Project:
             raise ValueError(f"case '{name}': cannot read its image ({exc})") from None
 
     def _shape(self, name: str) -> tuple[int, ...]:
-        shape = tuple(int(s) for s in self._header(name).shape[:3])
-        return shape + (1,) * (3 - len(shape))
+        """The case's shape in RAS+ order, as `open_case` gives its arrays."""
+        header = self._header(name)
+        shape = tuple(int(s) for s in header.shape[:3])
+        return ras_shape(shape + (1,) * (3 - len(shape)), header.affine)
 
-    def _affine(self, name: str) -> np.ndarray:
-        return np.asarray(self._header(name).affine, dtype=float)
+    def _stored(self, name: str, data: np.ndarray) -> Volume:
+        """A label array on the case's RAS grid as the case's files store it (the image file's
+        array order and affine)."""
+        affine = np.asarray(self._header(name).affine, dtype=float)
+        return Volume(source_order(np.asarray(data), affine), affine)
 
     # --- export ---------------------------------------------------------------------------------
     def export_nnunet(self, out_root: str | os.PathLike[str], dataset_id: int = 1,
@@ -576,7 +596,9 @@ class Project:
                 if only_accepted and not self.is_accepted(name):
                     continue
                 image = load_volume(self.case_dir(name) / IMAGE)
-                yield name, image, read_labels(self.case_dir(name) / LABELS, image, self.table)
+                labels = read_labels(self.case_dir(name) / LABELS, image, self.table)
+                # in the case files' own grid, as imported
+                yield name, to_source_grid(image, image), to_source_grid(labels, image)
 
         safe = _CASE_NAME.sub("", dataset_name or self.name) or "HeadTwin"
         return export_nnunet_dataset(cases(), out_root, dataset_id, safe, self.structures)

@@ -20,6 +20,7 @@ import numpy as np
 from headtwin_app.core.atomic import atomic_output
 from headtwin_app.core.codes import snomed_code
 from headtwin_app.core.errors import UserError
+from headtwin_app.core.io.grid import source_meta
 from headtwin_app.core.io.itk import LPS_TO_RAS
 from headtwin_app.core.labels import LabelTable, default_label_table
 from headtwin_app.core.volume import Volume, VolumeError
@@ -108,7 +109,7 @@ def _to_ras(data: np.ndarray, ijk_to_lps: np.ndarray, p: Path, fmt: str) -> Volu
     check_affine(affine, p)
     canon = nib.as_closest_canonical(nib.Nifti1Image(data, affine))
     return Volume(np.ascontiguousarray(np.asanyarray(canon.dataobj)), canon.affine,
-                  {"format": fmt, "path": str(p)})
+                  {"format": fmt, "path": str(p), **source_meta(affine)})
 
 
 # --- DICOM-SEG ------------------------------------------------------------------------------------

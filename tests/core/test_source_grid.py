@@ -7,32 +7,16 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from source_grids import GRIDS, grid_affine
 
 from headtwin_app.core.io import load_volume, save_volume
 from headtwin_app.core.io.grid import to_source_grid
 
 
-def _affine(codes: str, oblique: bool = False) -> np.ndarray:
-    """A voxel→RAS affine whose array axes run along `codes` (e.g. "PSR"), 1/2/3 mm voxels."""
-    rows = {"R": (0, 1), "L": (0, -1), "A": (1, 1), "P": (1, -1), "S": (2, 1), "I": (2, -1)}
-    a = np.zeros((4, 4))
-    for col, (code, size) in enumerate(zip(codes, (1.0, 2.0, 3.0), strict=True)):
-        row, sign = rows[code]
-        a[row, col] = sign * size
-    a[:3, 3] = (-20, 10, 5)
-    a[3, 3] = 1
-    if oblique:
-        t = np.deg2rad(12)
-        rot = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
-        a[:3, :3] = rot @ a[:3, :3]
-    return a
-
-
-@pytest.mark.parametrize("codes, oblique", [("RAS", False), ("LPS", False), ("PSR", False),
-                                            ("LPS", True)])
+@pytest.mark.parametrize("codes, oblique", GRIDS)
 def test_labels_go_back_to_the_files_grid(tmp_path: Path, codes: str, oblique: bool) -> None:
     data = np.arange(5 * 6 * 7, dtype=np.float32).reshape(5, 6, 7)
-    affine = _affine(codes, oblique)
+    affine = grid_affine(codes, oblique)
     nib.save(nib.Nifti1Image(data, affine), str(tmp_path / "in.nii.gz"))
     image = load_volume(tmp_path / "in.nii.gz")
     assert nib.aff2axcodes(image.affine) == ("R", "A", "S")
@@ -44,7 +28,7 @@ def test_labels_go_back_to_the_files_grid(tmp_path: Path, codes: str, oblique: b
 
 
 def test_a_volume_off_the_grid_is_refused(tmp_path: Path) -> None:
-    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.float32), _affine("PSR")),
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.float32), grid_affine("PSR")),
              str(tmp_path / "in.nii.gz"))
     image = load_volume(tmp_path / "in.nii.gz")
     other = image.with_data(np.zeros(image.shape, np.int16))

@@ -274,12 +274,17 @@ class CaseEditor:
         return f"saved {self.case_name}"
 
     def save_as(self, path: str | os.PathLike[str]) -> str:
-        """Write the labels to a file (NIfTI, NRRD, .seg.nrrd, DICOM-SEG by the suffix)."""
+        """Write the labels to a file (NIfTI, NRRD, .seg.nrrd, DICOM-SEG by the suffix), in the
+        voxel grid of the file the image came from (a DICOM-SEG goes onto its series' slices)."""
+        from headtwin_app.core.io.grid import to_source_grid
         from headtwin_app.core.segfile import save_label_file
 
         if self.session is None:
             raise ValueError("no case is open")
-        save_label_file(self.session.volume, path, self.source, self.table)
+        labels = self.session.volume
+        if Path(path).suffix.lower() != ".dcm":
+            labels = to_source_grid(labels, self.session.image)
+        save_label_file(labels, path, self.source, self.table)
         self.session.dirty = False
         return f"saved {path}"
 
