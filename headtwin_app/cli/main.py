@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "headtwin_app.cli.seg_cmd",
     "headtwin_app.cli.grow_cmd",
     "headtwin_app.cli.uncertainty_cmd",
+    "headtwin_app.cli.plausibility_cmd",
     "headtwin_app.cli.pipeline_cmd",
     "headtwin_app.cli.project_cmd",
 )

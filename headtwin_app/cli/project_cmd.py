@@ -155,13 +155,17 @@ def run_auto_label(args: argparse.Namespace) -> int:
 
 
 def run_qc(args: argparse.Namespace) -> int:
-    from headtwin_app.core.project import qc_rows, write_qc_report
+    from headtwin_app.core.project import qc_plausibility, qc_rows, write_qc_report
 
     project = _project(args).project
     paths = write_qc_report(project)
     flags = [{"case": r.case, "structure": r.structure, "volume_ml": r.volume_ml, "flag": r.flag}
              for r in qc_rows(project) if r.flag]
-    emit({"qc_report": [str(p) for p in paths], "flags": flags}, args.json)
+    plausibility = {case: {**report.verdict(),
+                           "failed_checks": [f.to_json() for f in report.failed]}
+                    for case, report in qc_plausibility(project).items()}
+    emit({"qc_report": [str(p) for p in paths], "flags": flags, "plausibility": plausibility},
+         args.json)
     return 0
 
 

@@ -736,10 +736,32 @@ def qc_rows(project: Project, expected: dict[str, tuple[float, float]] | None = 
     return rows
 
 
+def qc_plausibility(project: Project) -> dict[str, Any]:
+    """Per labelled case, the anatomical plausibility of its labels (`core.seg.plausibility`:
+    volumes, two eyes, left/right symmetry, vertical order, the brain level) as a
+    `PlausibilityReport`; empty when the project's label table has none of the twin structures."""
+    from headtwin_app.core.seg.plausibility import check_plausibility
+
+    reports: dict[str, Any] = {}
+    for name in project.case_names():
+        if not project.has_labels(name):
+            continue
+        img: Any = nib.load(str(project.case_dir(name) / LABELS))
+        labels = Volume(np.asarray(img.dataobj).astype(np.int64), img.affine)
+        try:
+            reports[name] = check_plausibility(labels, project.table)
+        except ValueError:  # a label table without the craniofacial/CNS structures
+            return {}
+    return reports
+
+
 def write_qc_report(project: Project, expected: dict[str, tuple[float, float]] | None = None
                     ) -> tuple[Path, Path]:
-    """Write `reports/qc_report.csv` and `reports/qc_report.html`; returns both paths."""
+    """Write `reports/qc_report.csv` and `reports/qc_report.html` (and beside them
+    `qc_plausibility.csv`, one row per case and anatomical plausibility check); returns the first
+    two paths."""
     rows = qc_rows(project, expected)
+    plausible = qc_plausibility(project)
     folder = project.root / "reports"
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -748,6 +770,15 @@ def write_qc_report(project: Project, expected: dict[str, tuple[float, float]] |
     for r in rows:
         writer.writerow([getattr(r, f) for f in fields])
     csv_path = atomic_write_text(folder / "qc_report.csv", buf.getvalue())
+    if plausible:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        header = ["case", "out_of_distribution", *next(iter(plausible.values())).to_json()[0]]
+        writer.writerow(header)
+        for case, report in plausible.items():
+            for row in report.to_json():
+                writer.writerow([case, report.out_of_distribution, *row.values()])
+        atomic_write_text(folder / "qc_plausibility.csv", buf.getvalue())
     flagged = [r for r in rows if r.flag]
     cases = sorted({r.case for r in rows})
     parts = [
@@ -779,6 +810,20 @@ def write_qc_report(project: Project, expected: dict[str, tuple[float, float]] |
                      f"{cell.expected_max_ml} ml'" if cell.flag else "")
             parts.append(f"<td{cls}{title}>{cell.volume_ml:.2f}{' ⚑' if cell.flag else ''}</td>")
         parts.append("</tr>")
-    parts.append("</table></body></html>")
+    parts.append("</table>")
+    if plausible:
+        parts += ["<h2>Anatomical plausibility</h2>",
+                  "<p>Volumes, two eyes, left/right symmetry, superior-inferior order and the "
+                  "brain level of each case's labels; every check is in "
+                  "<a href='qc_plausibility.csv'>qc_plausibility.csv</a>.</p>",
+                  "<table><tr><th>case</th><th>failed</th><th>verdict</th></tr>"]
+        for case, report in plausible.items():
+            cls = " class='flag'" if report.out_of_distribution else ""
+            failed = "<br>".join(html.escape(f.message) for f in report.failed)
+            parts.append(f"<tr><td>{html.escape(case)}</td><td>{len(report.failed)}</td>"
+                         f"<td{cls} style='text-align:left'>{html.escape(report.message)}"
+                         f"{'<br>' + failed if failed else ''}</td></tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
     html_path = atomic_write_text(folder / "qc_report.html", "\n".join(parts))
     return csv_path, html_path

@@ -66,6 +66,11 @@ class ReviewMixin:
         self.model_label = QLabel("Model: chosen when a proposal is requested")
         self.model_label.setWordWrap(True)
         col.addWidget(self.model_label)
+        self.plausibility_label = QLabel("")  # failed anatomy checks of the proposal
+        self.plausibility_label.setWordWrap(True)
+        self.plausibility_label.setStyleSheet("color: #b03000")
+        self.plausibility_label.setVisible(False)
+        col.addWidget(self.plausibility_label)
         self.review_table = QTableWidget(0, 7)
         self.review_table.setHorizontalHeaderLabels(["Structure", "Status", "Unc.", "+vox",
                                                      "−vox", "", ""])
@@ -167,15 +172,29 @@ class ReviewMixin:
         self.refresh_cases()  # type: ignore[attr-defined]
         self.side_tabs.setCurrentIndex(1)  # type: ignore[attr-defined]
         unc = " with uncertainty (U shows it)" if heat is not None else ""
+        report = self.editor.plausibility
+        odd = (f" — {report.message}" if report is not None and report.out_of_distribution
+               else "")
         self.tell(f"proposal with {len(structures)} structures{unc}: review it in the "  # type: ignore[attr-defined]
-                  "Review tab")
+                  f"Review tab{odd}")
 
     # --- review ---------------------------------------------------------------------------------
+    def _show_plausibility(self) -> None:
+        """The proposal's failed anatomy checks (volumes, eyes, symmetry, order) as a warning."""
+        report = self.editor.plausibility
+        text = report.warning() if report is not None else ""
+        self.plausibility_label.setText(text)
+        self.plausibility_label.setToolTip("Anatomical plausibility of the proposal: adult "
+                                           "volumes, two eyes, left/right symmetry, "
+                                           "superior-inferior order, the brain level")
+        self.plausibility_label.setVisible(bool(text))
+
     def _fill_review(self) -> None:
         table = self.review_table
         if table.isAncestorOf(self.window().focusWidget()):  # type: ignore[attr-defined]
             self._refocus()  # type: ignore[attr-defined]  # its buttons are about to go
         table.setRowCount(0)
+        self._show_plausibility()
         # counting changes scans the volume: only while the Review tab is shown
         rows = self.editor.review_rows(count_changes=self.side_tabs.currentIndex() == 1)  # type: ignore[attr-defined]
         for r in rows:

@@ -43,7 +43,10 @@ def test_create_import_status_qc_export(tmp_path: Path, sample: Path,
     assert opened.reference is not None
     project.save_labels("head21", opened.reference.data)
     assert main(["project", "qc", made["project"], "--json"]) == 0
-    assert Path(_json(capsys)["qc_report"][0]).exists()
+    qc = _json(capsys)
+    assert Path(qc["qc_report"][0]).exists()
+    assert all(set(v) >= {"out_of_distribution", "message", "failed_checks"}
+               for v in qc["plausibility"].values()) and qc["plausibility"]
     assert main(["project", "export-nnunet", made["project"], "--out", str(tmp_path / "raw"),
                  "--dataset-id", "7", "--json"]) == 0
     dataset = Path(_json(capsys)["dataset"])

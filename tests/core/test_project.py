@@ -317,6 +317,11 @@ def test_auto_label_resumable_with_report(project: Project) -> None:
     skull = next(r for r in rows if r.case == "b" and r.structure == "skull")
     assert skull.flag == "empty"
     assert "⚑" in html_path.read_text(encoding="utf-8")
+    # anatomical plausibility per case: two boxes are no head
+    assert "Anatomical plausibility" in html_path.read_text(encoding="utf-8")
+    plaus = (csv_path.parent / "qc_plausibility.csv").read_text(encoding="utf-8").splitlines()
+    assert plaus[0].startswith("case,out_of_distribution,category,structure,check,passed")
+    assert any(line.startswith("b,True,eyes,eyeballs,eye_count,False") for line in plaus)
     rec = project.record("b")
     assert rec.stage == "auto" and rec.auto_labelled and rec.review["masseter"] == "pending"
 

@@ -281,6 +281,10 @@ def test_proposal_round_trip_records_changes(qtbot, ws: LabellingWorkspace, tmp_
     assert ws.session.proposal is not None and ws.record.stage == "semi"
     assert ws.review_table.rowCount() == 2
     assert ws.viewer.views["axial"].draft is ws.session.proposal
+    # two boxes are no head: the failed anatomy checks are shown with the proposal
+    assert not ws.plausibility_label.isHidden()
+    assert "implausible" in ws.plausibility_label.text()
+    assert "eyeball" in ws.plausibility_label.text()
     ws.accept_structure(5)
     ws.reject_structure(8)
     lab = ws.session.labels

@@ -135,6 +135,18 @@ class Proposal:
     uncertainty: np.ndarray | None = None
     scores: dict[Any, float] = field(default_factory=dict)
     probabilities: tuple[Any, list[int]] | None = None
+    plausibility: Any = None  # core.seg.plausibility.PlausibilityReport of the labels
+
+
+def proposal_plausibility(labels: Volume, table: LabelTable) -> Any:
+    """The anatomical plausibility of a proposal (`core.seg.plausibility`), None when the label
+    table has none of the craniofacial/CNS structures."""
+    from headtwin_app.core.seg.plausibility import check_plausibility
+
+    try:
+        return check_plausibility(labels, table)
+    except ValueError:
+        return None
 
 
 class NeedsPath(Exception):
@@ -157,6 +169,7 @@ class CaseEditor:
         self.model_name = ""
         self.uncertainty: np.ndarray | None = None  # per-voxel, of the proposal's model
         self.probabilities: tuple[Any, list[int]] | None = None  # model's, for Grow
+        self.plausibility: Any = None  # of the proposal taken (a PlausibilityReport)
         self.preview: Preview | None = None
         self._grower: Any = None
         self._clock = clock
@@ -178,6 +191,7 @@ class CaseEditor:
         self.session, self.record, self.case_name, self.source = session, record, name, source
         self.uncertainty = None
         self.probabilities = None
+        self.plausibility = None
         self.preview = None
         self._grower = None
         self._since = self._clock()
@@ -450,6 +464,8 @@ class CaseEditor:
                 raise ValueError(f"{self.model_name} returned no label map")
             labels = result if isinstance(result, Volume) else image.with_data(np.asarray(result))
             proposal = Proposal(labels)
+        yield Progress("plausibility", 1.0, "anatomical plausibility checks")
+        proposal.plausibility = proposal_plausibility(proposal.labels, self.table)
         if builtin and callable(getattr(backend, "probabilities", None)):
             from headtwin_app.core.seg.prob_grid import ProbabilityGrid
 
@@ -474,6 +490,8 @@ class CaseEditor:
                            for k, v in proposal.scores.items()}
         self.uncertainty = proposal.uncertainty
         self.probabilities = proposal.probabilities
+        self.plausibility = (proposal.plausibility if proposal.plausibility is not None
+                             else proposal_plausibility(s.image.with_data(data), self.table))
         self._grower = None
         if self.project is not None and self.case_name is not None:
             self.record = self.project.save_proposal(self.case_name, s.image.with_data(data),
