@@ -5,10 +5,15 @@ zero-interval single-shot timer coalesces changes so only the latest is computed
 thread, at most one at a time: a few ms in 2D, so the panels follow a dragged slider), and each
 frame is shown in six pyqtgraph panels and pushed to `AppState.set_mask` for the
 reconstruction workspace.
+
+When the open case is the built-in sample head, a Contrast combo shows the same head as PD, T1,
+T2 or FLAIR (`core.phantom.sample_case_dir(contrast)`, loaded by the window's job runner): the
+mask, slice and settings stay, and the choice is remembered in the settings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from pathlib import Path
@@ -16,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -61,8 +66,33 @@ from headtwin_app.ui.state import AppState
 R_MIN, R_STEP, R_STEPS = 1.0, 0.25, 60  # slider: R = 1 … 16 in steps of 0.25
 FAMILY_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+CONTRAST_KEY = "designer/sample_contrast"  # the sample head's contrast, kept between runs
+CONTRAST_ORDER = ("pd", "t1", "t2", "flair")
 METRIC_NOTE = ("vs the fully sampled magnitude; data range = max(image); "
                "SSIM 7×7 window (7×7×7 over the volume in 3D)")
+
+
+def remembered_contrast() -> str:
+    """The sample head's contrast chosen last time (pd when none or not a known one)."""
+    value = str(QSettings().value(CONTRAST_KEY, "pd")).lower()
+    return value if value in CONTRAST_ORDER else "pd"
+
+
+def remember_contrast(contrast: str) -> None:
+    QSettings().setValue(CONTRAST_KEY, contrast)
+
+
+def load_sample_case(contrast: str):  # type: ignore[no-untyped-def]
+    """Job: the sample head in `contrast` as a Case, saying when it is generated first."""
+    from headtwin_app.core.case import load_case
+    from headtwin_app.core.phantom.storage import sample_case_dir, sample_is_cached
+
+    name = contrast.upper()
+    if not sample_is_cached(contrast):
+        yield f"generating the {name} sample head (first time only, up to a minute)…"
+    folder = sample_case_dir(contrast)
+    yield f"reading the {name} sample head…"
+    return load_case(folder)
 
 
 def slider_to_accel(value: int) -> float:
@@ -314,6 +344,9 @@ class DesignerWorkspace(QWidget):
         self._dirty = False
         self._busy = False
         self._worker: Any = None
+        self._contrast_loading = False
+        self._keep_design = False  # the next case is the same head in another contrast
+        self._contrast_tips = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
@@ -375,6 +408,27 @@ class DesignerWorkspace(QWidget):
         self.tr.setSuffix(" ms")
         self.tr.setValue(DEFAULT_TR_S[2] * 1e3)
         self.tr.setToolTip("repetition time of the scan-time model")
+
+        self.contrast = QComboBox()
+        self.contrast.setObjectName("sample-contrast")
+        for c in CONTRAST_ORDER:
+            self.contrast.addItem(c.upper(), c)
+        self.contrast_progress = QProgressBar()
+        self.contrast_progress.setRange(0, 0)
+        self.contrast_progress.setMaximumWidth(90)
+        self.contrast_progress.setTextVisible(False)
+        self.contrast_progress.hide()
+        self.contrast_status = QLabel("the same labelled head, imaged with another sequence")
+        self.contrast_status.setWordWrap(True)
+        self.contrast_status.setStyleSheet("color: #666; font-size: 11px;")
+        c_row = QHBoxLayout()
+        c_row.addWidget(self.contrast, 1)
+        c_row.addWidget(self.contrast_progress)
+        self.sample_box = QGroupBox("Sample head")
+        cform = QFormLayout(self.sample_box)
+        cform.addRow("contrast", c_row)
+        cform.addRow(self.contrast_status)
+        self.sample_box.hide()
 
         r_row = QHBoxLayout()
         r_row.addWidget(self.r_slider, 1)
@@ -440,6 +494,7 @@ class DesignerWorkspace(QWidget):
 
         side = QWidget()
         sl = QVBoxLayout(side)
+        sl.addWidget(self.sample_box)
         sl.addWidget(mask_box)
         sl.addWidget(brush_box)
         sl.addWidget(res_box)
@@ -483,6 +538,7 @@ class DesignerWorkspace(QWidget):
         self.noise.valueChanged.connect(self._schedule)
         self.tr.valueChanged.connect(self._schedule)
         self.dims.currentIndexChanged.connect(self._on_dims)
+        self.contrast.currentIndexChanged.connect(self._on_contrast)
         self.brush.toggled.connect(self._on_brush)
         self.undo_button.clicked.connect(self.undo_stroke)
         self.reset_button.clicked.connect(self.reset_painting)
@@ -500,6 +556,7 @@ class DesignerWorkspace(QWidget):
             w.setEnabled(on)
         if not on:
             self.metrics_label.setText("Open an image or the sample head to design masks.")
+            self.sample_box.hide()
 
     # ----------------------------------------------------------------------------- state
     def params(self) -> DesignerParams:
@@ -520,6 +577,10 @@ class DesignerWorkspace(QWidget):
         )
 
     def _on_case(self, case: Any) -> None:
+        old = self.designer
+        keep = (self._keep_design and old is not None
+                and old.data.shape == case.image.data.shape)
+        self._keep_design = False
         try:
             self.designer = MaskDesigner(case.image.data)
         except ValueError as exc:
@@ -527,10 +588,15 @@ class DesignerWorkspace(QWidget):
             self._set_enabled(False)
             self.show_error(str(exc))
             return
+        self._sync_contrast(case)
+        self.frame = None
+        if keep:  # the same head in another contrast: mask, painting, slice and mode stay
+            self._set_enabled(True)
+            self._schedule()
+            return
         self.painted = None
         self._keep_painted = False
         self._undo.clear()
-        self.frame = None
         for p in self.panels.values():
             p._shape = None
         self._set_enabled(True)
@@ -544,6 +610,88 @@ class DesignerWorkspace(QWidget):
         if not self.designer.can_3d and self.dims.currentIndex() == 1:
             self.dims.setCurrentIndex(0)
         self._schedule()
+
+    # ----------------------------------------------------------------------------- contrast
+    def _sync_contrast(self, case: Any) -> None:
+        """Show the Contrast combo when `case` is the sample head, set to its contrast."""
+        from headtwin_app.core.phantom.storage import sample_contrast, sequence_summary
+
+        contrast = None if case is None else sample_contrast(getattr(case, "source", None))
+        self.sample_box.setVisible(contrast is not None)
+        if contrast is None:
+            return
+        if not self._contrast_tips:
+            for i in range(self.contrast.count()):
+                self.contrast.setItemData(i, sequence_summary(self.contrast.itemData(i)),
+                                          Qt.ItemDataRole.ToolTipRole)
+            self._contrast_tips = True
+        self.contrast.blockSignals(True)
+        self.contrast.setCurrentIndex(self.contrast.findData(contrast))
+        self.contrast.blockSignals(False)
+        self.contrast.setToolTip(sequence_summary(contrast))
+        self.contrast_status.setText(sequence_summary(contrast))
+
+    def sample_contrast(self) -> str | None:
+        """The contrast of the sample head shown (None: the image is not the sample head)."""
+        from headtwin_app.core.phantom.storage import sample_contrast
+
+        case = self.state.case
+        return None if case is None else sample_contrast(case.source)
+
+    def _on_contrast(self, index: int) -> None:
+        contrast = self.contrast.itemData(index)
+        current = self.sample_contrast()
+        if current is None or contrast is None or contrast == current:
+            return
+        self.load_contrast(str(contrast))
+
+    def load_contrast(self, contrast: str) -> bool:
+        """Load the sample head in `contrast` on the job runner; the current head stays until
+        it is there. False when the runner is busy with another job."""
+        name = contrast.upper()
+
+        def failed(message: str) -> None:
+            self.show_error(f"the {name} sample head was not loaded: {message}")
+
+        started = self.state.jobs.start(
+            f"loading the {name} sample head", load_sample_case, contrast,
+            on_result=lambda case: self._contrast_loaded(contrast, case),
+            on_progress=self._contrast_progress, on_error=failed,
+            on_finished=self._contrast_finished)
+        if not started:
+            self._sync_contrast(self.state.case)
+            return False
+        self._contrast_loading = True
+        self.contrast.setEnabled(False)
+        self.contrast_progress.show()
+        self.contrast_status.setText(f"loading the {name} sample head…")
+        return True
+
+    def _contrast_progress(self, item: Any) -> tuple[str, float] | None:
+        if isinstance(item, str):
+            self.contrast_status.setText(item)
+            return item, -1.0
+        return None
+
+    def _contrast_finished(self) -> None:
+        self._contrast_loading = False
+        self.contrast.setEnabled(True)
+        self.contrast_progress.hide()
+        self._sync_contrast(self.state.case)  # back to the shown head's unless a result follows
+
+    def _contrast_loaded(self, contrast: str, case: Any) -> None:
+        from headtwin_app.core.phantom.storage import sequence_summary
+
+        old = self.state.case
+        if old is None or self.sample_contrast() is None:
+            return  # the sample head was closed meanwhile
+        if old.labels is not None and old.labels.shape == case.image.shape:
+            case = dataclasses.replace(case, labels=old.labels)  # same anatomy: edits stay
+        self._keep_design = True
+        self.state.set_case(case)
+        remember_contrast(contrast)
+        summary = sequence_summary(contrast)
+        self.state.status.emit(f"sample head shown as {summary}")
 
     def _on_mask_param(self, *_: Any) -> None:
         """A new family mask replaces hand edits only when the user says so."""
@@ -624,7 +772,8 @@ class DesignerWorkspace(QWidget):
 
     def is_idle(self) -> bool:
         """No computation running or pending (tests wait on this)."""
-        return not (self._busy or self._dirty or self._timer.isActive())
+        return not (self._busy or self._dirty or self._timer.isActive()
+                    or self._contrast_loading)
 
     def show_error(self, message: str) -> None:
         self.error_label.setText(message)

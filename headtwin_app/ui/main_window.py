@@ -197,9 +197,14 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_sample(self) -> None:
-        from headtwin_app.core.phantom import sample_case_dir
+        """The built-in sample head, in the contrast last chosen in the designer."""
+        from headtwin_app.ui.designer import load_sample_case, remembered_contrast
 
-        self._run_load(lambda: load_case(sample_case_dir()), "the sample head", remember=None)
+        contrast = remembered_contrast()
+        what = "the sample head" + ("" if contrast == "pd" else f" ({contrast.upper()})")
+        self._loading = what
+        self.jobs.start(f"loading {what}", load_sample_case, contrast,
+                        on_result=lambda case: self._loaded(case, None))
 
     def open_path(self, path: str | Path) -> None:
         """Load `path` in a worker thread; errors appear as a dialog, never as a crash."""

@@ -5,6 +5,7 @@ region and hemisphere maps. Each seed is a different, reproducible subject.
     ph = make_phantom(seed=3, spacing=1.0)
     save_phantom(ph, "out/case3")
     sample_case_dir()  # the built-in sample head, generated once into the user cache
+    sample_case_dir("t1")  # the same head T1-weighted (also "t2", "flair"; "pd" by default)
 """
 
 from headtwin_app.core.phantom.generate import (
@@ -18,8 +19,12 @@ from headtwin_app.core.phantom.storage import (
     PHANTOM_FILES,
     cache_root,
     sample_case_dir,
+    sample_contrast,
+    sample_is_cached,
     save_phantom,
+    sequence_summary,
 )
 
 __all__ = ["GENERATOR_VERSION", "PHANTOM_FILES", "TWIN_NAMES", "Phantom", "cache_root",
-           "make_phantom", "sample_case_dir", "save_phantom", "subject_grid"]
+           "make_phantom", "sample_case_dir", "sample_contrast", "sample_is_cached",
+           "save_phantom", "sequence_summary", "subject_grid"]

@@ -62,31 +62,93 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "headtwin"
 
 
-def _is_complete(folder: Path) -> bool:
+def _check_contrast(contrast: str) -> str:
+    from headtwin_app.core.phantom.sequences import CONTRASTS
+
+    if not isinstance(contrast, str) or contrast.lower() not in CONTRASTS:
+        raise ValueError(f"sample contrast must be one of {', '.join(CONTRASTS)}, "
+                         f"got {contrast!r}")
+    return contrast.lower()
+
+
+def sample_folder_name(contrast: str = "pd") -> str:
+    """`sample` for the PD head (the folder it always had), `sample-t1` etc. for the others."""
+    contrast = _check_contrast(contrast)
+    return "sample" if contrast == "pd" else f"sample-{contrast}"
+
+
+def sample_contrast(path: str | os.PathLike[str] | None) -> str | None:
+    """The contrast of the built-in sample head stored at `path` (a folder `sample_case_dir`
+    made, in the current cache), or None when `path` is anything else."""
+    from headtwin_app.core.phantom.sequences import CONTRASTS
+
+    if path is None:
+        return None
+    try:
+        p = Path(path).resolve()
+        root = cache_root().resolve()
+    except (OSError, RuntimeError):
+        return None
+    if p.parent != root:
+        return None
+    return next((c for c in CONTRASTS if p.name == sample_folder_name(c)), None)
+
+
+def sequence_summary(contrast: str) -> str:
+    """One line for people: "T1: spin echo TR 500 / TE 10 ms"."""
+    from headtwin_app.core.phantom.sequences import PRESETS
+
+    contrast = _check_contrast(contrast)
+    seq = PRESETS[contrast]
+    kind = {"se": "spin echo", "gre": "gradient echo", "ir": "inversion recovery"}[seq.kind]
+    times = [f"TR {seq.tr:g}", f"TE {seq.te:g}"] + ([f"TI {seq.ti:g}"] if seq.kind == "ir"
+                                                    else [])
+    flip = f", flip {seq.flip:g}°" if seq.kind == "gre" else ""
+    return f"{contrast.upper()}: {kind} {' / '.join(times)} ms{flip}"
+
+
+def _is_complete(folder: Path, contrast: str = "pd") -> bool:
+    from headtwin_app.core.phantom.sequences import PRESETS
+
     try:
         info = json.loads((folder / "phantom.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return (info.get("generator") == generator_fingerprint()
             and info.get("seed") == SAMPLE_SEED and info.get("spacing_mm") == SAMPLE_SPACING
+            and info.get("sequence") == PRESETS[contrast].as_dict()
             and all((folder / f"{n}.nii.gz").is_file() for n in PHANTOM_FILES))
 
 
-def sample_case_dir() -> Path:
-    """The built-in sample head (seed 0, 1 mm) as a case folder, generated on first use into
-    `cache_root()/sample` and reused afterwards. The folder appears atomically (written to a
-    temporary sibling, then renamed), so concurrent callers never see half a case."""
+def sample_is_cached(contrast: str = "pd") -> bool:
+    """True when `sample_case_dir(contrast)` will return at once (nothing to generate)."""
+    contrast = _check_contrast(contrast)
+    return _is_complete(cache_root() / sample_folder_name(contrast), contrast)
+
+
+def sample_case_dir(contrast: str = "pd") -> Path:
+    """The built-in sample head (seed 0, 1 mm) imaged in `contrast` (t1, t2, pd or flair; the
+    same anatomy, noise and bias in each) as a case folder, generated on first use into
+    `cache_root()/sample` (PD) or `cache_root()/sample-<contrast>` and reused afterwards. The
+    folder appears atomically (written to a temporary sibling, then renamed), so concurrent
+    callers never see half a case.
+
+    Raises:
+        ValueError: `contrast` is not one of the presets.
+    """
     from headtwin_app.core.phantom.generate import make_phantom
 
+    contrast = _check_contrast(contrast)
+    name = sample_folder_name(contrast)
     root = cache_root()
-    final = root / "sample"
-    if _is_complete(final):
+    final = root / name
+    if _is_complete(final, contrast):
         return final
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        save_phantom(make_phantom(SAMPLE_SEED, SAMPLE_SPACING), tmp)
-        if _is_complete(final):  # another process finished first
+        save_phantom(make_phantom(SAMPLE_SEED, SAMPLE_SPACING, contrast), tmp)
+        if _is_complete(final, contrast):  # another process finished first
             return final
         if final.exists():  # stale (older generator) or broken: move aside, then replace
             stale = root / f".stale-{os.getpid()}-{time.time_ns()}"
@@ -98,7 +160,7 @@ def sample_case_dir() -> Path:
         try:
             os.rename(tmp, final)
         except OSError:
-            if not _is_complete(final):
+            if not _is_complete(final, contrast):
                 raise
         return final
     finally:
