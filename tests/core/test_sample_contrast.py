@@ -75,4 +75,4 @@ def test_unknown_contrast_is_a_clear_error(bad) -> None:  # type: ignore[no-unty
 
 def test_sequence_summary() -> None:
     assert sequence_summary("t1") == "T1: spin echo TR 500 / TE 10 ms"
-    assert sequence_summary("flair") == "FLAIR: inversion recovery TR 9000 / TE 120 / TI 2500 ms"
+    assert sequence_summary("flair") == "FLAIR: inversion recovery TR 9000 / TE 120 / TI 2450 ms"

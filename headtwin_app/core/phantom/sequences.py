@@ -57,7 +57,7 @@ PRESETS: dict[str, Sequence] = {
     "t1": Sequence("se", tr=500.0, te=10.0),
     "t2": Sequence("se", tr=4000.0, te=100.0),
     "pd": Sequence("se", tr=6000.0, te=12.0),  # long TR: CSF (T1 4.3 s) mostly recovered
-    "flair": Sequence("ir", tr=9000.0, te=120.0, ti=2500.0),
+    "flair": Sequence("ir", tr=9000.0, te=120.0, ti=2450.0),  # CSF null: T1 ln(2/(1+e^(-TR/T1)))
 }
 CONTRASTS = tuple(PRESETS)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 STANISZ = "Stanisz et al., MRM 2005;54:507 (3 T)"
 GOLD = "Gold et al., AJR 2004;183:343 (3 T musculoskeletal)"
-ROONEY = "Rooney et al., MRM 2007;57:308 (3 T CSF, blood)"
+ROONEY = "Rooney et al., MRM 2007;57:308 (3 T CSF T1)"
 ESTIMATE = "estimate (no 3 T measurement at hand; chosen for the published appearance)"
 
 
@@ -43,7 +43,7 @@ _TABLE = (
     Tissue("soft", 0.75, 900.0, 50.0, 30.0, ESTIMATE + "; fascia, fat and muscle mixed"),
     Tissue("gland", 0.85, 700.0, 60.0, 35.0, ESTIMATE + "; fatty parotid gland"),
     Tissue("muscle", 0.7, 1410.0, 50.0, 28.0, STANISZ + ", skeletal muscle"),
-    Tissue("csf", 1.0, 4300.0, 2000.0, 1500.0, ROONEY + "; T2 " + ESTIMATE),
+    Tissue("csf", 1.0, 4200.0, 2000.0, 1500.0, ROONEY + "; T2 " + ESTIMATE),
     Tissue("grey_matter", 0.8, 1820.0, 99.0, 60.0, STANISZ),
     Tissue("white_matter", 0.69, 1080.0, 69.0, 50.0, STANISZ),
     Tissue("cord", 0.72, 990.0, 78.0, 50.0, STANISZ + ", spinal cord"),
@@ -56,7 +56,7 @@ _TABLE = (
     Tissue("disc_nucleus", 0.9, 1300.0, 110.0, 60.0, ESTIMATE + "; healthy nucleus pulposus"),
     Tissue("disc_annulus", 0.7, 1000.0, 40.0, 25.0, ESTIMATE + "; annulus fibrosus"),
     Tissue("ligament", 0.4, 1000.0, 8.0, 5.0, ESTIMATE + "; dense collagen"),
-    Tissue("flow_void", 0.85, 1930.0, 275.0, 50.0, ROONEY + ", arterial blood", flow=True),
+    Tissue("flow_void", 0.85, 1930.0, 275.0, 50.0, STANISZ + ", blood", flow=True),
     Tissue("mastoid", 0.2, 1200.0, 40.0, 10.0, ESTIMATE + "; air cells in bone"),
 )
 

@@ -1,0 +1,135 @@
+"""The built-in model on the one real full-head MR the wheels ship: nilearn's MNI ICBM152 2009
+T1 (an average of 152 adult heads: real skull, eyes, muscles and T1 contrast).
+
+    python benchmarks/bench_real_heads.py [--model models/seg_builtin.pt] [--label shipped]
+
+No labels exist for it, and it is also the brain the phantom is built around, so Dice against
+phantom labels would prove nothing: this reports the anatomical plausibility checks
+(core/seg/plausibility.py: volumes, two eyes, symmetry, vertical order, brain level) of the
+proposal, the eyes' and muscles' volumes per side, and the time. Run twice: the 1 mm head as it
+ships, and the same head with 4 mm axial slices (each 4 slices averaged: a thick-slice clinical
+look with real texture). Results merge into benchmarks/results/real_heads.json by --label;
+docs/benchmarks/real_heads.md is rewritten from all labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from bench_seg import machine
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "benchmarks" / "results" / "real_heads.json"
+DOC = ROOT / "docs" / "benchmarks" / "real_heads.md"
+PAIRED = ("temporalis", "masseter", "medial_pterygoid", "lateral_pterygoid")
+
+
+def inputs():  # type: ignore[no-untyped-def]
+    """(name, Volume) of the real heads: the 1 mm MNI T1 and its 4 mm-slice version."""
+    from headtwin_app.core.bundled import mni_file
+    from headtwin_app.core.io import load_volume
+    from headtwin_app.core.volume import Volume
+
+    t1 = load_volume(mni_file("t1"))
+    nz = t1.data.shape[2] // 4 * 4
+    thick = t1.data[:, :, :nz].reshape(*t1.data.shape[:2], nz // 4, 4).mean(axis=3)
+    aff = t1.affine.copy()
+    aff[:3, 2] *= 4.0
+    aff[:3, 3] += t1.affine[:3, 2] * 1.5  # the centre of the first 4-slice block
+    return [("MNI T1, 1 mm", t1), ("MNI T1, 4 mm axial slices", Volume(
+        thick.astype(np.float32), aff, dict(t1.meta)))]
+
+
+def eyes_and_sides(labels, table) -> dict:  # type: ignore[no-untyped-def]
+    """Eyeball components (ml, biggest first) and left/right volumes of the paired muscles."""
+    from scipy import ndimage
+
+    vox_ml = float(abs(np.linalg.det(labels.affine[:3, :3]))) / 1000.0
+    data = np.asarray(labels.data)
+    comp, n = ndimage.label(data == table.by_name("eyeballs").id)
+    sizes = sorted((float(s) * vox_ml for s in np.bincount(comp.ravel())[1:]), reverse=True)
+    ijk = np.indices(data.shape[:1])[0]
+    x_mm = labels.affine[0, 0] * ijk + labels.affine[0, 3]  # RAS x along the first axis
+    out: dict = {"eyeball_components_ml": [round(s, 2) for s in sizes[:4]]}
+    for name in PAIRED:
+        m = data == table.by_name(name).id
+        per_x = m.sum(axis=(1, 2))
+        left = float(per_x[x_mm < 0].sum()) * vox_ml
+        right = float(per_x[x_mm >= 0].sum()) * vox_ml
+        out[name] = {"right_ml": round(right, 2), "left_ml": round(left, 2)}
+    return out
+
+
+def run(model: Path, refine: bool) -> dict:
+    from headtwin_app.core.labels import default_label_table
+    from headtwin_app.core.seg import get_backend
+    from headtwin_app.core.seg.plausibility import check_plausibility
+
+    be = get_backend("builtin", model=model, device="cpu", refine=refine)
+    table = default_label_table()
+    rows = {}
+    for name, vol in inputs():
+        assert np.allclose(vol.affine[:3, :3], np.diag(np.diag(vol.affine[:3, :3])))
+        t0 = time.perf_counter()
+        pred = be.predict(vol)
+        seconds = time.perf_counter() - t0
+        rep = check_plausibility(pred, table)
+        rows[name] = {"shape": list(vol.shape), "seconds": round(seconds, 1),
+                      "verdict": rep.verdict(), "failed": [f.message for f in rep.failed],
+                      **eyes_and_sides(pred, table)}
+        print(f"{name}: {rep.verdict()} ({seconds:.1f} s)", flush=True)
+    return {"model": str(model), "refine": refine, "inputs": rows}
+
+
+def write_doc(res: dict) -> None:
+    m = res["machine"]
+    lines = ["# The built-in model on a real head (MNI ICBM152 2009 T1)", "",
+             f"Measured by `python benchmarks/bench_real_heads.py` on {m['date']}, commit "
+             f"`{m['commit']}`, {m['cores']} cores, CPU only. **Real MR** (nilearn's full-head "
+             "ICBM152 2009 T1, an average of 152 adults) without reference labels: the rows are "
+             "the anatomical plausibility checks of the proposal, not Dice. Issue 16's target: "
+             "two eyeballs of 4-10 ml, 45-80 mm apart, nothing else labelled eyeball above 1 ml, "
+             "masseter and temporalis on both sides with adult volumes.", ""]
+    for label, r in res["models"].items():
+        lines += [f"## {label}: `{r['model']}`" + ("" if r["refine"] else " (2 mm stage only)"),
+                  ""]
+        for name, row in r["inputs"].items():
+            v = row["verdict"]
+            lines += [f"### {name} ({'×'.join(map(str, row['shape']))}, {row['seconds']} s)", "",
+                      f"- Checks failed: **{v['failed']} of {v['checks']}**; verdict: "
+                      f"{v['message']}",
+                      f"- Eyeball components (ml, largest first): "
+                      f"{row['eyeball_components_ml'] or 'none'}"]
+            for name_ in PAIRED:
+                s = row[name_]
+                lines.append(f"- {name_.replace('_', ' ')}: right {s['right_ml']} ml, left "
+                             f"{s['left_ml']} ml")
+            if row["failed"]:
+                lines += ["- Failed checks:"] + [f"  - {msg}" for msg in row["failed"]]
+            lines.append("")
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text("\n".join(lines), encoding="utf-8")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "seg_builtin.pt")
+    ap.add_argument("--label", default="shipped")
+    ap.add_argument("--no-refine", action="store_true")
+    args = ap.parse_args()
+    res = json.loads(OUT.read_text()) if OUT.exists() else {"models": {}}
+    res["models"][args.label] = run(args.model, not args.no_refine)
+    res["machine"] = machine()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    write_doc(res)
+
+
+if __name__ == "__main__":
+    main()
