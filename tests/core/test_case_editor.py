@@ -343,3 +343,24 @@ def test_opening_another_project_detaches_the_open_case(editor: CaseEditor,
     with pytest.raises(NeedsPath):
         editor.save()
     assert not (other.root / "cases" / "a").exists()
+
+
+def test_builtin_proposal_without_views_still_scores_every_structure() -> None:
+    """Issue 16: a per-structure confidence with every proposal — without test-time views the
+    built-in model's own probabilities give it (expected 1 - Dice), and plausibility comes along."""
+    from headtwin_app.core.phantom import make_phantom
+    from headtwin_app.core.seg import get_backend
+
+    ph = make_phantom(906, spacing=3.0)
+    eyes = np.argwhere(ph.labels.data == 8)
+    lo = np.maximum(eyes.min(0) - 6, 0)
+    box = tuple(slice(a, a + 24) for a in lo)
+    image = Volume.from_spacing(np.ascontiguousarray(ph.image.data[box]), ph.image.spacing)
+    ed = CaseEditor()
+    ed.open_image(image, "p906")
+    ed.set_model(get_backend("builtin", refine=False), "built-in")
+    proposal = run(ed.iter_proposal())
+    present = {ed.table.name_of(int(i)) for i in np.unique(proposal.labels.data) if i > 0}
+    assert present and present <= set(proposal.scores)
+    assert all(0.0 <= v <= 1.0 for v in proposal.scores.values())
+    assert proposal.plausibility is not None

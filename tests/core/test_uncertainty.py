@@ -198,3 +198,20 @@ def test_case_score_and_ranking() -> None:
     assert rank_by_uncertainty({}) == []
     with pytest.raises(ValueError, match="how"):
         case_score(cases["a"], "median")
+
+
+def test_single_view_scores_on_the_image_grid() -> None:
+    """The cheap per-proposal confidence: a label map that agrees with sure probabilities scores
+    ~0, one that disagrees scores high; the labels are read at the working grid's centres."""
+    from headtwin_app.core.seg.uncertainty import single_view_scores
+
+    prob = torch.zeros(2, 4, 4, 4)
+    prob[0] = 1.0
+    prob[0, :2], prob[1, :2] = 0.0, 1.0  # class 1 (label 5) sure on the first half
+    labels = np.zeros((8, 8, 8), np.int16)
+    labels[:4] = 5
+    good = single_view_scores(prob, labels, [0, 5])
+    assert list(good) == ["masseter"] and good["masseter"] < 1e-6
+    labels[:, :4] = 0  # half of the structure missed
+    bad = single_view_scores(prob, labels, [0, 5])
+    assert 0.2 < bad["masseter"] < 0.5

@@ -473,6 +473,11 @@ class CaseEditor:
             coarse = backend.probabilities(image.data, image.spacing)[0].numpy()
             proposal.probabilities = (ProbabilityGrid(coarse, image.shape),
                                       list(backend.label_ids))
+            if not proposal.scores:  # a confidence with every proposal, even without views
+                from headtwin_app.core.seg.uncertainty import single_view_scores
+
+                proposal.scores = single_view_scores(coarse, proposal.labels.data,
+                                                     list(backend.label_ids))
         return proposal
 
     def take_proposal(self, proposal: Proposal | Volume | np.ndarray) -> list[int]:

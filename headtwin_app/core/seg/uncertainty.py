@@ -34,7 +34,7 @@ from headtwin_app.core.volume import Volume
 
 __all__ = ["VIEWS", "UncertaintyResult", "View", "case_score", "estimate_uncertainty",
            "expected_error", "iter_uncertainty", "iter_views", "normalised_entropy",
-           "rank_by_uncertainty", "structure_scores"]
+           "rank_by_uncertainty", "single_view_scores", "structure_scores"]
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,23 @@ def structure_scores(mean: torch.Tensor, labels: torch.Tensor, label_ids: Sequen
             scores[table.name_of(int(i))] = round(float(e), 6)
             voxels[table.name_of(int(i))] = int(c)
     return scores, voxels
+
+
+def single_view_scores(prob: torch.Tensor | np.ndarray, labels: np.ndarray,
+                       label_ids: Sequence[int]) -> dict[str, float]:
+    """Structure name → expected 1 - Dice of the label map `labels` (label ids, image grid)
+    under one view's class probabilities (C, working grid): the cheap confidence that comes with
+    every proposal (no test-time views, so less calibrated than `iter_uncertainty`). The labels
+    are read at the working grid's voxel centres."""
+    p = torch.as_tensor(prob)
+    lab = np.asarray(labels)
+    idx = [np.clip(((np.arange(n) + 0.5) * s / n).astype(np.int64), 0, s - 1)
+           for n, s in zip(p.shape[1:], lab.shape, strict=True)]
+    sub = lab[np.ix_(*idx)].astype(np.int64)
+    lut = np.zeros(max(int(sub.max(initial=0)), max(int(i) for i in label_ids)) + 1, np.int64)
+    for k, i in enumerate(label_ids):
+        lut[int(i)] = k
+    return structure_scores(p, torch.from_numpy(lut[sub]), label_ids)[0]
 
 
 def iter_uncertainty(backend: BuiltinUNetBackend, image: Volume, views: int = 2,
