@@ -13,7 +13,8 @@ from pathlib import Path
 from machine_info import cpu_model, git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["summary", "phantom", "designer", "recon", "seg", "labelling", "grow", "grow_real",
+ORDER = ["summary", "phantom", "designer", "recon", "seg", "seg_contrast", "real_heads",
+         "labelling", "grow", "grow_real",
          "uncertainty", "mesh", "pipeline", "export", "reliability", "cs"]
 
 

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -159,6 +160,9 @@ class LabellingWorkspace(ProjectMixin, ReviewMixin, GrowMixin, QWidget):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([270, 900, 400])
         self.status_label = QLabel("No case: open an image, or a project (Project tab).")
+        # a long message must not widen the window: the label may shrink, its tooltip keeps all
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                        QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.toolbar)
@@ -441,6 +445,7 @@ class LabellingWorkspace(ProjectMixin, ReviewMixin, GrowMixin, QWidget):
     def tell(self, message: str) -> None:
         """A one-line status message (workspace status line and the window's status bar)."""
         self.status_label.setText(message)
+        self.status_label.setToolTip(message)
         self.state.status.emit(message)
 
     def warn(self, title: str, message: str) -> None:

@@ -173,8 +173,9 @@ class ReviewMixin:
         self.side_tabs.setCurrentIndex(1)  # type: ignore[attr-defined]
         unc = " with uncertainty (U shows it)" if heat is not None else ""
         report = self.editor.plausibility
-        odd = (f" — {report.message}" if report is not None and report.out_of_distribution
-               else "")
+        odd = (f" — it looks implausible ({len(report.failed)} of {len(report.flags)} anatomy "
+               f"checks failed): check it before trusting it"
+               if report is not None and report.out_of_distribution else "")
         self.tell(f"proposal with {len(structures)} structures{unc}: review it in the "  # type: ignore[attr-defined]
                   f"Review tab{odd}")
 

@@ -285,6 +285,11 @@ def test_proposal_round_trip_records_changes(qtbot, ws: LabellingWorkspace, tmp_
     assert not ws.plausibility_label.isHidden()
     assert "implausible" in ws.plausibility_label.text()
     assert "eyeball" in ws.plausibility_label.text()
+    # the verdict in the status line is short, and a long one cannot widen the window
+    assert "implausible" in ws.status_label.text() and len(ws.status_label.text()) < 200
+    before = ws.minimumSizeHint().width()
+    ws.tell("x" * 3000)
+    assert ws.minimumSizeHint().width() <= before + 10
     ws.accept_structure(5)
     ws.reject_structure(8)
     lab = ws.session.labels
