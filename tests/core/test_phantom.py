@@ -22,33 +22,14 @@ from headtwin_app.core.phantom import (
     sample_case_dir,
     save_phantom,
 )
+from headtwin_app.core.seg.plausibility import ADULT_VOLUME_ML
 
-# Expected adult volumes in ml (both sides together), wide enough for normal variation and for
-# 1-2 mm voxelisation. Sources (typical adult values):
+# Expected adult volumes in ml (both sides together): the plausibility checks' ranges (sources in
+# core/seg/plausibility.py), with the eyes narrower for the phantom (its eyes are 11-18 ml), and
+# brain MRI segmentations of adults: GM ~500-900, WM ~350-650, CSF ~100-500 ml.
 ADULT_RANGES_ML = {
-    # CT segmentations of the whole cranium with facial bones: ~400-700 cm3
-    "skull": (300.0, 900.0),
-    # CT/CBCT mandible volume in adults: ~40-80 cm3
-    "mandible": (30.0, 110.0),
-    # TMJ disc ~20 mm mediolateral x 8-10 mm AP x 1-3 mm: ~0.2-0.5 ml each
-    "tmj_articular_discs": (0.2, 2.0),
-    # MRI muscle volumes per side: temporalis ~15-40, masseter ~15-35, medial pterygoid ~6-14,
-    # lateral pterygoid ~4-10 ml (MRI morphometry of masticatory muscles in adults)
-    "temporalis": (25.0, 90.0),
-    "masseter": (20.0, 80.0),
-    "medial_pterygoid": (8.0, 35.0),
-    "lateral_pterygoid": (6.0, 25.0),
-    # axial length 22-26 mm: ~6-8 ml per eye
+    **ADULT_VOLUME_ML,
     "eyeballs": (11.0, 18.0),
-    # pharyngeal airway (naso- to laryngopharynx) in CBCT studies: ~10-30 ml
-    "upper_airway": (5.0, 45.0),
-    # C1-C4 (and the top of C5 the field of view catches): ~5-15 ml per vertebra
-    "cervical_vertebrae": (15.0, 100.0),
-    # cervical discs ~15 x 17 x 5 mm: ~1 ml each, 2-4 in the field of view
-    "cervical_discs": (1.0, 10.0),
-    # cord cross-section ~70-90 mm2 over the ~70 mm from the medulla to C4/C5
-    "spinal_cord": (2.0, 10.0),
-    # brain MRI segmentations of adults: GM ~500-900, WM ~350-650, CSF ~100-500 ml
     "csf": (100.0, 500.0),
     "gray_matter": (500.0, 950.0),
     "white_matter": (330.0, 700.0),
