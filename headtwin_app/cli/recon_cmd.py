@@ -156,8 +156,10 @@ def run_recon(args: argparse.Namespace) -> int:
         result["model"] = str(args.model or DEFAULT_MODEL)
         result["n_cascades"] = model.config.n_cascades
     if args.out:
-        if args.image:
-            out_vol = vol.with_data(_volume_data(rec), recon=args.method)
+        if args.image:  # in the input file's voxel grid, as every output
+            from headtwin_app.core.io.grid import to_source_grid
+
+            out_vol = to_source_grid(vol.with_data(_volume_data(rec), recon=args.method), vol)
         else:
             from headtwin_app.core.io.fastmri import stack_to_volume_data
             from headtwin_app.core.volume import Volume
