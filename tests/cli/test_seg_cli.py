@@ -78,6 +78,19 @@ def test_train_seg_shape_mismatch(tmp_path: Path, capsys) -> None:  # type: igno
     assert "one voxel grid" in capsys.readouterr().err
 
 
+def test_train_seg_randomise_needs_tissue_maps(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    case = tmp_path / "cases" / "plain"
+    save_volume(Volume.from_spacing(np.zeros((6, 6, 6), np.float32)), case / "image.nii.gz")
+    save_volume(Volume.from_spacing(np.zeros((6, 6, 6), np.int16)), case / "labels.nii.gz")
+    assert main(["train-seg", "--cases", str(tmp_path / "cases"), "--out",
+                 str(tmp_path / "m.pt"), "--randomise", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "tissue_classes.nii.gz" in err and err.count("\n") == 1
+    assert main(["train-seg", "--cases", str(tmp_path / "cases"), "--out",
+                 str(tmp_path / "m.pt"), "--randomise", "1.5"]) == 2
+    assert "1.5" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_train_segment_fuse(cases: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     model = tmp_path / "m.pt"
