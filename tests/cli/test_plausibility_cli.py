@@ -5,11 +5,9 @@ T1 head, its proposal checked for anatomical plausibility."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from headtwin_app.cli.main import main
 from headtwin_app.core.io import save_volume
@@ -72,17 +70,12 @@ def test_labels_option_is_required(capsys) -> None:  # type: ignore[no-untyped-d
 
 
 # --- issue 16, item 6: the real-scan check ------------------------------------------------------
-STRICT_ENV = "HEADTWIN_REQUIRE_REAL_EYES"
-"""Set to 1 once the retrained model ships: the real MNI head must then pass every eye check."""
-
-
-def test_builtin_model_on_the_real_mni_head(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """`headtwin segment --no-refine` on the full-head MNI ICBM152 2009 T1 (real MR: an average
-    of 152 heads) and the plausibility of its proposal. The checks must run and report; the flags
-    are printed. Issue 16's eye targets (two globes of 4-10 ml, 45-80 mm apart, no stray eyeball
-    above 1 ml) fail the test with HEADTWIN_REQUIRE_REAL_EYES=1; without it a miss is reported
-    as an expected failure naming the failed checks (the model shipped before the retraining
-    misses them)."""
+def test_builtin_model_on_the_real_mni_brain_is_flagged(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`headtwin segment --no-refine` on nilearn's MNI ICBM152 2009 T1: real MR (an average of
+    152 heads) but brain-masked — every voxel outside the brain and its CSF is 0, so it has no
+    skull, eyes or muscles (checked below). A proposal on it must not look trustworthy: the
+    plausibility verdict has to call it out of distribution. (No full-head real MR ships in any
+    wheel here, so issue 16's eye and muscle targets on real heads cannot be measured.)"""
     from headtwin_app.core.bundled import mni_file
 
     out = tmp_path / "mni_labels.nii.gz"
@@ -101,12 +94,13 @@ def test_builtin_model_on_the_real_mni_head(tmp_path: Path, capsys) -> None:  # 
     again = _json(capsys)
     assert again["failed"] == verdict["failed"]
     with capsys.disabled():
-        print(f"\nreal MNI T1 head, built-in model (2 mm stage): {verdict['message']}")
+        print(f"\nbrain-masked real MNI T1, built-in model (2 mm stage): {verdict['message']}")
         for r in rows:
             print(f"  {'ok  ' if r['passed'] else 'FAIL'} {r['category']:11s} {r['message']}")
-    bad_eyes = [r["message"] for r in rows if r["category"] == "eyes" and not r["passed"]]
-    if os.environ.get(STRICT_ENV) == "1":
-        assert not bad_eyes, bad_eyes
-    elif bad_eyes:  # reported as an expected failure (x), never passed over in silence
-        pytest.xfail(f"the shipped model fails issue 16's eye targets on the real MNI T1 "
-                     f"(set {STRICT_ENV}=1 to require them): " + "; ".join(bad_eyes))
+    # the image really is brain-only: nothing outside the template's brain+CSF mask
+    from headtwin_app.core.io import load_volume
+
+    t1 = load_volume(mni_file("t1")).data
+    assert float((t1 > 0).mean()) < 0.25  # the brain and CSF: 1.9 l of the 8.7 l grid
+    assert verdict["out_of_distribution"], verdict["message"]
+    assert any(r["category"] == "eyes" and not r["passed"] for r in rows)
