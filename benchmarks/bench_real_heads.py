@@ -114,7 +114,8 @@ def run(model: Path, refine: bool) -> dict:
                       "labels_inside_brain_total_ml": round(sum(fp.values()), 2),
                       "labels_total_ml": total, **eyes_and_sides(pred, table)}
         print(f"{name}: {rep.verdict()} ({seconds:.1f} s)", flush=True)
-    return {"model": str(model), "refine": refine, "inputs": rows}
+    shown = model.resolve().relative_to(ROOT) if model.resolve().is_relative_to(ROOT) else model
+    return {"model": str(shown), "refine": refine, "inputs": rows}
 
 
 def write_doc(res: dict) -> None:

@@ -42,7 +42,8 @@ def run(seeds: list[int], contrasts: list[str], model: Path, threads: int, refin
     be = get_backend("builtin", model=model, device="cpu", threads=threads, refine=refine)
     table = default_label_table()
     names = {i: table.name_of(i) for i in range(1, 13)}
-    out: dict = {"model": str(model), "refine": refine, "contrasts": {}}
+    shown = model.resolve().relative_to(ROOT) if model.resolve().is_relative_to(ROOT) else model
+    out: dict = {"model": str(shown), "refine": refine, "contrasts": {}}
     for contrast in contrasts:
         per_seed, seconds = {}, []
         for seed in seeds:
