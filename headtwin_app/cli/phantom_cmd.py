@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "tissue_classes.nii.gz and phantom.json into DIR. The same seed always gives "
                     "the same subject; --contrast images it with a pulse sequence from per-tissue "
                     "PD, T1, T2 and T2* (3 T). Presets: t1 = spin echo TR 500/TE 10, t2 = spin "
-                    "echo 4000/100, pd = spin echo 6000/12, flair = inversion recovery "
+                    "echo 4000/100, pd = spin echo 6000/30, flair = inversion recovery "
                     "9000/120, TI 2450 (ms).")
     p.add_argument("--seed", type=SEED, required=True, help="subject number (>= 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="output case folder")

@@ -65,7 +65,7 @@ def test_t1_by_keyboard_keeps_mask_slice_labels_and_is_remembered(qtbot, workspa
     assert [ws.contrast.itemText(i) for i in range(4)] == ["PD", "T1", "T2", "FLAIR"]
     assert ws.contrast.itemData(1, Qt.ItemDataRole.ToolTipRole) == \
         "T1: spin echo TR 500 / TE 10 ms"
-    assert ws.contrast.toolTip() == "PD: spin echo TR 6000 / TE 12 ms"
+    assert ws.contrast.toolTip() == "PD: spin echo TR 6000 / TE 30 ms"
     ws.family.setCurrentText("equispaced")
     ws.r_slider.setValue(accel_to_slider(3.0))
     ws.slice.setValue(ws.slice.value() + 2)

@@ -56,7 +56,9 @@ class Sequence:
 PRESETS: dict[str, Sequence] = {
     "t1": Sequence("se", tr=500.0, te=10.0),
     "t2": Sequence("se", tr=4000.0, te=100.0),
-    "pd": Sequence("se", tr=6000.0, te=12.0),  # long TR: CSF (T1 4.3 s) mostly recovered
+    # long TR (CSF, T1 4.2 s, mostly recovered) and an intermediate TE: the PD look the phantom
+    # always had (CSF brightest, GM over WM, muscle darker)
+    "pd": Sequence("se", tr=6000.0, te=30.0),
     "flair": Sequence("ir", tr=9000.0, te=120.0, ti=2450.0),  # CSF null: T1 ln(2/(1+e^(-TR/T1)))
 }
 CONTRASTS = tuple(PRESETS)
