@@ -614,7 +614,8 @@ class DesignerWorkspace(QWidget):
     # ----------------------------------------------------------------------------- contrast
     def _sync_contrast(self, case: Any) -> None:
         """Show the Contrast combo when `case` is the sample head, set to its contrast."""
-        from headtwin_app.core.phantom.storage import sample_contrast, sequence_summary
+        from headtwin_app.core.phantom.sequences import sequence_summary
+        from headtwin_app.core.phantom.storage import sample_contrast
 
         contrast = None if case is None else sample_contrast(getattr(case, "source", None))
         self.sample_box.setVisible(contrast is not None)
@@ -680,7 +681,7 @@ class DesignerWorkspace(QWidget):
         self._sync_contrast(self.state.case)  # back to the shown head's unless a result follows
 
     def _contrast_loaded(self, contrast: str, case: Any) -> None:
-        from headtwin_app.core.phantom.storage import sequence_summary
+        from headtwin_app.core.phantom.sequences import sequence_summary
 
         old = self.state.case
         if old is None or self.sample_contrast() is None:

@@ -15,6 +15,7 @@ from headtwin_app.core.phantom.generate import (
     make_phantom,
     subject_grid,
 )
+from headtwin_app.core.phantom.sequences import sequence_summary
 from headtwin_app.core.phantom.storage import (
     PHANTOM_FILES,
     cache_root,
@@ -22,7 +23,6 @@ from headtwin_app.core.phantom.storage import (
     sample_contrast,
     sample_is_cached,
     save_phantom,
-    sequence_summary,
 )
 
 __all__ = ["GENERATOR_VERSION", "PHANTOM_FILES", "TWIN_NAMES", "Phantom", "cache_root",

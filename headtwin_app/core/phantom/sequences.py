@@ -80,6 +80,19 @@ def sequence_for(contrast: str, tr: float | None = None, te: float | None = None
     return Sequence(**fields)
 
 
+def sequence_summary(contrast: str) -> str:
+    """One line for people about a preset: "T1: spin echo TR 500 / TE 10 ms"."""
+    key = contrast.lower() if isinstance(contrast, str) else contrast
+    if key not in PRESETS:
+        raise ValueError(f"contrast must be one of {', '.join(CONTRASTS)}, got {contrast!r}")
+    seq = PRESETS[key]
+    kind = {"se": "spin echo", "gre": "gradient echo", "ir": "inversion recovery"}[seq.kind]
+    times = [f"TR {seq.tr:g}", f"TE {seq.te:g}"] + ([f"TI {seq.ti:g}"] if seq.kind == "ir"
+                                                    else [])
+    flip = f", flip {seq.flip:g}°" if seq.kind == "gre" else ""
+    return f"{key.upper()}: {kind} {' / '.join(times)} ms{flip}"
+
+
 def signal_lut(seq: Sequence, params: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """Signal of every tissue code under `seq`, scaled so the brightest tissue is 1."""
     p = parameter_table() if params is None else params

@@ -94,19 +94,6 @@ def sample_contrast(path: str | os.PathLike[str] | None) -> str | None:
     return next((c for c in CONTRASTS if p.name == sample_folder_name(c)), None)
 
 
-def sequence_summary(contrast: str) -> str:
-    """One line for people: "T1: spin echo TR 500 / TE 10 ms"."""
-    from headtwin_app.core.phantom.sequences import PRESETS
-
-    contrast = _check_contrast(contrast)
-    seq = PRESETS[contrast]
-    kind = {"se": "spin echo", "gre": "gradient echo", "ir": "inversion recovery"}[seq.kind]
-    times = [f"TR {seq.tr:g}", f"TE {seq.te:g}"] + ([f"TI {seq.ti:g}"] if seq.kind == "ir"
-                                                    else [])
-    flip = f", flip {seq.flip:g}°" if seq.kind == "gre" else ""
-    return f"{contrast.upper()}: {kind} {' / '.join(times)} ms{flip}"
-
-
 def _is_complete(folder: Path, contrast: str = "pd") -> bool:
     from headtwin_app.core.phantom.sequences import PRESETS
 
