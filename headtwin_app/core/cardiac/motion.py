@@ -22,12 +22,13 @@ import numpy as np
 from scipy.special import erf
 
 SQRT2 = math.sqrt(2.0)
+SQRT_2PI = math.sqrt(2 * math.pi)
 
 
 @dataclass(frozen=True)
 class Waveform:
-    """A periodic contraction state g(t) in [0, 1]: g' is a systolic bump minus an early
-    (E) and a late (A) diastolic bump, each a Gaussian wrapped over the cycle (areas 1, e, 1 − e)."""
+    """A periodic contraction state g(t) in [0, 1]: g' is a systolic bump minus an early (E)
+    and a late (A) diastolic bump, each a Gaussian wrapped over the cycle (areas 1, e, 1 − e)."""
 
     t_sys: float  # time of peak systolic velocity (fraction of R-R)
     w_sys: float
@@ -58,7 +59,7 @@ class Waveform:
         out = np.zeros_like(t)
         for area, mu, w in self._terms():
             for shift in (-1.0, 0.0, 1.0):
-                out += area * np.exp(-0.5 * ((t - mu - shift) / w) ** 2) / (w * math.sqrt(2 * math.pi))
+                out += area * np.exp(-0.5 * ((t - mu - shift) / w) ** 2) / (w * SQRT_2PI)
         return out
 
     def peak(self) -> float:

@@ -51,10 +51,10 @@ class CardiacCase:
     """One generated (or loaded) cine. Arrays are (x, y, slice, frame[, component])."""
 
     magnitude: np.ndarray
-    phase: np.ndarray  # radians in (−π, π]
-    velocity: np.ndarray  # mm/s: in-plane x, in-plane y, through-plane (towards the base)
-    lv_mask: np.ndarray  # 1 myocardium, 2 blood pool
-    tissues: np.ndarray
+    phase: np.ndarray | None  # radians in (−π, π]
+    velocity: np.ndarray | None  # mm/s: in-plane x, in-plane y, through-plane (+ to the base)
+    lv_mask: np.ndarray | None  # 1 myocardium, 2 blood pool
+    tissues: np.ndarray | None
     affine: np.ndarray
     info: dict
 
@@ -150,7 +150,8 @@ def render_frame(sub: Subject, t: float, z: float, supersample: int = 1
     body = _in_ellipse(x, y, bx, by, ax_, ay_)
     lab[~body] = 0
     lab[body & ~_in_ellipse(x, y, bx, by, ax_ - 8, ay_ - 8)] = 6
-    lab[_in_ellipse(x, y, bx, by, ax_ - 8, ay_ - 8) & ~_in_ellipse(x, y, bx, by, ax_ - 22, ay_ - 22)] = 5
+    inner = _in_ellipse(x, y, bx, by, ax_ - 8, ay_ - 8)
+    lab[inner & ~_in_ellipse(x, y, bx, by, ax_ - 22, ay_ - 22)] = 5
     lab[_in_ellipse(x, y, cx + 62, cy + 8, 30, 60)] = 8
     lab[_in_ellipse(x, y, cx - 72, cy - 5, 26, 55)] = 8
     if z < 0.55 * m.length:
@@ -192,9 +193,9 @@ def global_truth(sub: Subject, oversample: int = 1) -> dict[str, np.ndarray]:
         for z in sub.slice_z:
             _, my, v = lv_part(sub, k / n, z, x, y)
             parts = cylindrical(v[:, 0], v[:, 1], v[:, 2], x[my], y[my], *sub.centre)
-            sums += [p.sum() for p in parts]
+            sums += np.array([p.sum() for p in parts])
             count += int(my.sum())
-        for d, v in zip(DIRECTIONS, sums):
+        for d, v in zip(DIRECTIONS, sums, strict=True):
             out[d][k] = v / max(count, 1)
     return out
 
@@ -212,7 +213,8 @@ def calibrate(sub: Subject, rounds: int = 3) -> Subject:
         curves = global_truth(replace(sub, motion=m, frames=25), oversample=2)
         got = {d: peaks(curves[d], 2.0) for d in aim}
         m = m.scaled(
-            eps=float(np.clip(m.eps * aim["radial"][0] / max(got["radial"]["psv"], 1e-3), 0.05, 0.5)),
+            eps=float(np.clip(m.eps * aim["radial"][0] / max(got["radial"]["psv"], 1e-3),
+                              0.05, 0.5)),
             shortening=float(np.clip(m.shortening * aim["longitudinal"][0]
                                      / max(got["longitudinal"]["psv"], 1e-3), 0.02, 0.3)),
             e_radial=float(np.clip(m.radial.e_frac * (aim["radial"][1] / got["radial"]["psv"])

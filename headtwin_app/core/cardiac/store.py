@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -53,7 +54,7 @@ def save_case(case: CardiacCase, out_dir: str | os.PathLike[str]) -> dict[str, P
 
 
 def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    img = nib.load(str(path))
+    img: Any = nib.load(str(path))
     return np.asarray(img.dataobj), img.affine
 
 

@@ -24,7 +24,7 @@ def test_finite_differences_of_the_motion_are_the_velocities(t):
     fd = ((b[0] - a[0]) / (2 * dt * m.rr_s), r * (b[1] - a[1]) / (2 * dt * m.rr_s),
           (b[2] - a[2]) / (2 * dt * m.rr_s))
     v = m.velocity(t, r, th, z)
-    for got, want in zip(v, fd):
+    for got, want in zip(v, fd, strict=True):
         np.testing.assert_allclose(got, want, atol=2e-3)
 
 
@@ -34,7 +34,7 @@ def test_the_myocardium_keeps_its_volume():
     r0, th0, z0 = np.array([28.0, 31.0]), np.array([0.3, 2.0]), np.array([40.0, 70.0])
     h = 1e-4
     for t in (0.1, 0.35, 0.5):
-        def cart(r, th, z):
+        def cart(r, th, z, t=t):
             rr, tt, zz = m.forward(t, r, th, z)
             return np.stack([rr * np.cos(tt), rr * np.sin(tt), zz])
         jac = []
