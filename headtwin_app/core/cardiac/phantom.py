@@ -195,8 +195,8 @@ def global_truth(sub: Subject, oversample: int = 1) -> dict[str, np.ndarray]:
             parts = cylindrical(v[:, 0], v[:, 1], v[:, 2], x[my], y[my], *sub.centre)
             sums += np.array([p.sum() for p in parts])
             count += int(my.sum())
-        for d, v in zip(DIRECTIONS, sums, strict=True):
-            out[d][k] = v / max(count, 1)
+        for d, total in zip(DIRECTIONS, sums, strict=True):
+            out[d][k] = total / max(count, 1)
     return out
 
 
