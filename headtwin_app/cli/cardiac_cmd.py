@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--snr", type=float_in(0), default=None,
                    help="myocardium signal / noise sigma; 0 = noise-free (default: drawn per "
                         "seed in 15-30)")
+    p.add_argument("--ecg", action="store_true",
+                   help="take the R-R interval from a beat of the real 12-lead ECG that ships "
+                        "with pydicom (waveform_ecg.dcm), chosen by the seed")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_cardiac_phantom)
 
@@ -42,13 +45,14 @@ def run_cardiac_phantom(args: argparse.Namespace) -> int:
     check_writable(args.out, folder=True)
     t0 = time.perf_counter()
     case = make_case(args.seed, frames=args.frames, slices=args.slices, size=args.size,
-                     snr=args.snr)
+                     snr=args.snr, ecg=args.ecg)
     paths = save_case(case, args.out)
     info = case.info
     emit({
         "seed": args.seed, "out": args.out, "synthetic": True,
         "shape": list(case.magnitude.shape), "heart_rate_bpm": info["heart_rate_bpm"],
-        "rr_ms": info["rr_ms"], "venc_mm_s": info["venc_mm_s"], "snr": info["snr"],
+        "rr_ms": info["rr_ms"], "rr_source": info["rr_source"],
+        "venc_mm_s": info["venc_mm_s"], "snr": info["snr"],
         "truth_peaks": info["truth"]["peaks"],
         "files": {k: str(v) for k, v in paths.items()},
         "seconds": time.perf_counter() - t0,

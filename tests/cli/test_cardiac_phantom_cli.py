@@ -30,3 +30,15 @@ def test_cardiac_phantom_rejects_bad_arguments(tmp_path, capsys):
     assert main(["cardiac-phantom", "--seed", "1", "--out", str(tmp_path / "x"),
                  "--frames", "3"]) == 2
     assert "headtwin: error:" in capsys.readouterr().err
+
+
+def test_cardiac_phantom_takes_rr_from_the_real_ecg(tmp_path, capsys):
+    from headtwin_app.core.cardiac.ecg import rr_intervals_ms
+
+    rr = rr_intervals_ms()
+    assert len(rr) >= 8 and all(900 < v < 1050 for v in rr)  # a ~62 bpm recording
+    out = tmp_path / "case"
+    assert main(["cardiac-phantom", "--seed", "3", "--out", str(out), "--frames", "10",
+                 "--slices", "1", "--size", "64", "--ecg", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rr_ms"] == rr[3 % len(rr)] and "waveform_ecg" in result["rr_source"]

@@ -11,7 +11,7 @@ where there is no signal (lung, air). Nothing here was measured on a real heart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -60,8 +60,9 @@ class CardiacCase:
 
 
 def draw_subject(seed: int, frames: int = 50, slices: int = 3, size: int = 128,
-                 snr: float | None = None) -> Subject:
-    """Seeded subject parameters; velocity amplitudes are calibrated later (`calibrate`)."""
+                 snr: float | None = None, rr_ms: float | None = None) -> Subject:
+    """Seeded subject parameters; velocity amplitudes are calibrated later (`calibrate`).
+    `rr_ms` replaces the drawn heart rate (e.g. a beat of a real ECG)."""
     rng = np.random.default_rng(seed)
     length = rng.uniform(82, 98)
     r_endo = rng.uniform(21, 27)
@@ -74,6 +75,8 @@ def draw_subject(seed: int, frames: int = 50, slices: int = 3, size: int = 128,
         longitudinal=Waveform(0.06 + j(0.01), 0.07, 0.458 + j(0.015), 0.035, 0.8),
         twist=Waveform(0.16 + j(0.02), 0.06, 0.45 + j(0.02), 0.05, 0.85),
         rr_s=60.0 / rng.uniform(55, 85))
+    if rr_ms is not None:
+        motion = replace(motion, rr_s=rr_ms / 1000.0)
     fov = size * SPACING_MM
     centre = (fov / 2 + rng.uniform(-6, 6), fov / 2 + rng.uniform(-6, 6))
     frac = np.linspace(0.72, 0.28, slices) if slices > 1 else np.array([0.5])
@@ -203,8 +206,6 @@ def global_truth(sub: Subject, oversample: int = 1) -> dict[str, np.ndarray]:
 def calibrate(sub: Subject, rounds: int = 3) -> Subject:
     """Scale the radial and longitudinal amplitudes so the subject's global PSV/PDV land on its
     targets: the paper's real values × a per-seed factor in [0.85, 1.15]."""
-    from dataclasses import replace
-
     rng = np.random.default_rng(10_000 + sub.seed)
     aim = {d: (v[0] * rng.uniform(0.85, 1.15), v[2] * rng.uniform(0.85, 1.15))
            for d, v in PAPER_TARGETS.items()}
@@ -248,9 +249,15 @@ def affine_of(sub: Subject) -> np.ndarray:
 
 
 def make_case(seed: int, frames: int = 50, slices: int = 3, size: int = 128,
-              snr: float | None = None) -> CardiacCase:
-    """Generate one subject's cine: magnitude, phase, velocity, LV mask and the truth."""
-    sub = calibrate(draw_subject(seed, frames, slices, size, snr))
+              snr: float | None = None, ecg: bool = False) -> CardiacCase:
+    """Generate one subject's cine: magnitude, phase, velocity, LV mask and the truth.
+    `ecg`: the R-R interval is a beat of pydicom's real 12-lead ECG (`ecg.rr_for_seed`)."""
+    rr = None
+    if ecg:
+        from headtwin_app.core.cardiac.ecg import rr_for_seed
+
+        rr = rr_for_seed(seed)
+    sub = calibrate(draw_subject(seed, frames, slices, size, snr, rr_ms=rr))
     rng = np.random.default_rng([seed, 7])
     shape = (size, size, slices, frames)
     mag = np.zeros(shape, np.float32)
@@ -292,6 +299,7 @@ def make_case(seed: int, frames: int = 50, slices: int = 3, size: int = 128,
         "spacing_mm": SPACING_MM, "slice_thickness_mm": SLICE_THICKNESS_MM,
         "slice_positions_mm": list(sub.slice_z),
         "heart_rate_bpm": sub.heart_rate, "rr_ms": rr_ms,
+        "rr_source": "pydicom waveform_ecg.dcm, lead II" if ecg else "drawn per seed (55-85 bpm)",
         "frame_times_ms": [rr_ms * f / frames for f in range(frames)],
         "venc_mm_s": list(VENC_MM_S),
         "phase": "radians in (-pi, pi]: phi = pi * v / venc, wrapped; noise where no signal",
