@@ -33,6 +33,9 @@ WORKSPACES = (
                   "then automatic labelling of new cases.", own_views=True),
     WorkspaceSpec("twin", "3D twin", "headtwin_app.ui.twin", "TwinWorkspace",
                   "fused craniofacial, CNS and brain meshes in a 3D view; clip, measure, export."),
+    WorkspaceSpec("cardiac", "Cardiac twin", "headtwin_app.ui.cardiac", "CardiacWorkspace",
+                  "synthetic cardiac cines with known velocities: interpolation, phase "
+                  "synthesis and velocity curves (HDL paper).", own_views=True),
 )
 
 
