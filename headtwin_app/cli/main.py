@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "headtwin_app.cli.pipeline_cmd",
     "headtwin_app.cli.project_cmd",
     "headtwin_app.cli.cardiac_cmd",
+    "headtwin_app.cli.cardiac_synth_cmd",
 )
 
 EXIT_BUG = 70  # EX_SOFTWARE

@@ -1,0 +1,513 @@
+"""Phase image synthesis: pix2pix from magnitude frames t−1, t, t+1 (HDL paper §III-B, §IV-B).
+
+The generator is an R2U-Net (`r2unet.R2UNet`) mapping the scaled magnitude frames t−1, t, t+1
+(periodic: frame 0's predecessor is the last frame) to the three phase images (in-plane x, y,
+through-plane) scaled φ / π ∈ [−1, 1]. The discriminator is a PatchGAN of four convolution
+blocks on the (input, output) pair whose every output score sees a 16 × 16 pixel patch (see
+`PatchDiscriminator`). Losses as in the authors' code: least-squares GAN (LSGAN) + λ = 100 × L1.
+
+Two schemes:
+- `fgbg` (the paper's foreground/background generation): foreground = scaled magnitude of the
+  centre frame > −0.95 (`dataset.BACKGROUND`). The generator's L1 (and what the discriminator
+  sees) is restricted to foreground pixels; background phase pixels are drawn per pixel from a
+  Gaussian whose mean and standard deviation (per component) were estimated from the training
+  set's background phase and are stored in the checkpoint (paper Fig. 4).
+- `vanilla`: one generator for all pixels, L1 on the whole image.
+
+Metrics (paper Table I) are on the scaled phase φ / π with data range 2 (values in [−1, 1]):
+MSE, MSEW1 = mean(ω1 · e²) with ω1 = 1 in the myocardium and 0.1 elsewhere, MSEW2 = mean(ω2 · e²)
+with ω2 = 1 where the scaled magnitude > −0.95 and 0.1 elsewhere, PSNR = 10 log10(2² / MSE) and
+the mean 2D SSIM (scikit-image, 7-pixel window, data_range 2) over slices, frames, components.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from headtwin_app.core.cardiac.dataset import BACKGROUND, crop_box, norm_magnitude, norm_phase
+from headtwin_app.core.cardiac.phantom import CardiacCase
+from headtwin_app.core.cardiac.r2unet import R2UNet
+from headtwin_app.core.seg.backend import Progress
+
+SCHEMES = ("fgbg", "vanilla")
+FORMAT = "headtwin-cardiac-phase-1"
+LAMBDA_L1 = 100.0
+W_OTHER = 0.1  # ω weight outside the highlighted region (paper Fig. 3)
+DATA_RANGE = 2.0  # scaled phase lies in [−1, 1]
+MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
+DEFAULT_MODELS = {"fgbg": MODELS_DIR / "cardiac_phase.pt",
+                  "vanilla": MODELS_DIR / "cardiac_phase_vanilla.pt"}
+
+# PatchGAN blocks (kernel, stride): receptive field 4 + 3 · (3 − 1) · 2 = 16 px, stride 2.
+D_BLOCKS = ((4, 2), (3, 1), (3, 1), (3, 1))
+PATCH = 16
+
+
+@dataclass
+class PhaseConfig:
+    scheme: str = "fgbg"
+    base: int = 12
+    depth: int = 3
+    t: int = 1
+    crop: int = 64  # training patch (random window inside an LV-centred `pad_crop` box)
+    pad_crop: int = 80
+    batch: int = 12
+    lr_g: float = 1e-3
+    lr_d: float = 2e-4
+    lambda_l1: float = LAMBDA_L1
+    d_base: int = 16
+
+
+def _check_scheme(scheme: str) -> None:
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
+
+
+# --------------------------------------------------------------------------- networks
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN on (magnitude triplet, phase) pairs: four conv blocks (4×4 stride 2, then three
+    3×3 stride 1; LeakyReLU 0.2, batch norm from the second) and a 1×1 score head. Receptive field
+    16 × 16 px, output stride 2: a 64² input gives a 32 × 32 map of patch scores."""
+
+    def __init__(self, in_ch: int = 6, base: int = 32) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        ch = in_ch
+        for i, (k, s) in enumerate(D_BLOCKS):
+            out = base * min(2 ** i, 4)
+            layers.append(nn.Conv2d(ch, out, k, stride=s, padding=1))
+            if i:
+                layers.append(nn.BatchNorm2d(out))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            ch = out
+        layers.append(nn.Conv2d(ch, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x, y], dim=1))
+
+
+def receptive_field(blocks: Sequence[tuple[int, int]] = D_BLOCKS) -> tuple[int, int]:
+    """(receptive field, stride) in pixels of a stack of (kernel, stride) convolutions."""
+    r, j = 1, 1
+    for k, s in blocks:
+        r += (k - 1) * j
+        j *= s
+    return r, j
+
+
+def make_generator(cfg: PhaseConfig) -> R2UNet:
+    return R2UNet(3, 3, base=cfg.base, depth=cfg.depth, t=cfg.t)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def magnitude_triplets(scaled_mag: np.ndarray) -> np.ndarray:
+    """(x, y, slice, frame) scaled magnitude → (slice · frame, 3, x, y): frames t−1, t, t+1
+    (periodic), ordered slice-major."""
+    m = np.asarray(scaled_mag, np.float32)
+    if m.ndim != 4:
+        raise ValueError(f"magnitude must be (x, y, slice, frame), got shape {m.shape}")
+    trip = np.stack([np.roll(m, 1, axis=3), m, np.roll(m, -1, axis=3)], axis=0)  # 3,x,y,s,f
+    return np.ascontiguousarray(trip.transpose(3, 4, 0, 1, 2).reshape(-1, 3, *m.shape[:2]))
+
+
+def phase_stack(scaled_phase: np.ndarray) -> np.ndarray:
+    """(x, y, slice, frame, 3) → (slice · frame, 3, x, y), slice-major."""
+    p = np.asarray(scaled_phase, np.float32)
+    if p.ndim != 5 or p.shape[-1] != 3:
+        raise ValueError(f"phase must be (x, y, slice, frame, 3), got shape {p.shape}")
+    return np.ascontiguousarray(p.transpose(2, 3, 4, 0, 1).reshape(-1, 3, *p.shape[:2]))
+
+
+def unstack_phase(stack: np.ndarray, slices: int, frames: int) -> np.ndarray:
+    """Inverse of `phase_stack`."""
+    n, c, nx, ny = stack.shape
+    return np.ascontiguousarray(stack.reshape(slices, frames, c, nx, ny).transpose(3, 4, 0, 1, 2))
+
+
+def foreground(scaled_mag: np.ndarray) -> np.ndarray:
+    """Foreground pixels: scaled magnitude > −0.95 (paper §III-B)."""
+    return np.asarray(scaled_mag) > BACKGROUND
+
+
+def background_stats(cases: Sequence[CardiacCase]) -> dict[str, list[float]]:
+    """Mean and standard deviation per component of the scaled phase φ/π on background pixels
+    (scaled magnitude ≤ −0.95) of the given (training) cases."""
+    vals: list[np.ndarray] = []
+    for c in cases:
+        if c.phase is None:
+            raise ValueError("training cases need a phase")
+        bg = ~foreground(norm_magnitude(c.magnitude))
+        vals.append(norm_phase(c.phase)[bg])  # (n, 3)
+    v = np.concatenate(vals, axis=0) if vals else np.zeros((0, 3), np.float32)
+    if len(v) < 2:
+        return {"mean": [0.0, 0.0, 0.0], "sd": [1 / math.sqrt(3)] * 3, "pixels": [int(len(v))]}
+    return {"mean": [float(x) for x in v.mean(axis=0)],
+            "sd": [float(x) for x in v.std(axis=0)], "pixels": [int(len(v))]}
+
+
+def compose_fgbg(generated: np.ndarray, fg: np.ndarray, bg_mean: Sequence[float],
+                 bg_sd: Sequence[float], rng: np.random.Generator) -> np.ndarray:
+    """Foreground from the generator, background drawn per pixel from N(mean, sd) per component.
+
+    generated: (n, 3, x, y) scaled phase; fg: (n, x, y) bool. Values are clipped to [−1, 1]."""
+    mu = np.asarray(bg_mean, np.float32).reshape(1, 3, 1, 1)
+    sd = np.asarray(bg_sd, np.float32).reshape(1, 3, 1, 1)
+    noise = (mu + sd * rng.standard_normal(generated.shape)).astype(np.float32)
+    out = np.where(fg[:, None], generated, noise)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+@dataclass
+class _Samples:
+    x: torch.Tensor  # (n, 3, H, W) magnitude triplets
+    y: torch.Tensor  # (n, 3, H, W) scaled phase
+    fg: torch.Tensor  # (n, 1, H, W) float foreground
+
+
+def _samples(cases: Sequence[CardiacCase], size: int) -> _Samples:
+    xs, ys, fgs = [], [], []
+    for c in cases:
+        if c.phase is None or c.lv_mask is None:
+            raise ValueError("training cases need phase and lv_mask")
+        bx, by = crop_box(c.lv_mask, size)
+        m = norm_magnitude(c.magnitude)[bx, by]
+        xs.append(magnitude_triplets(m))
+        ys.append(phase_stack(norm_phase(c.phase)[bx, by]))
+        fgs.append(foreground(xs[-1][:, 1:2]))
+    return _Samples(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)),
+                    torch.from_numpy(np.concatenate(fgs).astype(np.float32)))
+
+
+def _l1(pred: torch.Tensor, y: torch.Tensor, fg: torch.Tensor, scheme: str) -> torch.Tensor:
+    err = (pred - y).abs()
+    if scheme == "fgbg":
+        w = fg.expand_as(err)
+        return (err * w).sum() / w.sum().clamp_min(1.0)
+    return err.mean()
+
+
+# --------------------------------------------------------------------------- training
+
+
+class Pix2Pix:
+    """Generator + discriminator + their Adam optimisers; `step` is one pix2pix update."""
+
+    def __init__(self, cfg: PhaseConfig, seed: int = 0) -> None:
+        _check_scheme(cfg.scheme)
+        torch.manual_seed(seed)
+        self.cfg = cfg
+        self.gen = make_generator(cfg)
+        self.disc = PatchDiscriminator(6, cfg.d_base)
+        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
+
+    def _d_view(self, y: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
+        return y * fg if self.cfg.scheme == "fgbg" else y
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, fg: torch.Tensor, lr_scale: float = 1.0
+             ) -> dict[str, float]:
+        """One discriminator then one generator update (LSGAN + λ L1); returns the losses."""
+        cfg = self.cfg
+        for opt, lr in ((self.opt_g, cfg.lr_g), (self.opt_d, cfg.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * lr_scale
+        self.gen.train()
+        self.disc.train()
+        fake = self.gen(x)
+        # discriminator: real → 1, fake → 0 (least squares)
+        d_real = self.disc(x, self._d_view(y, fg))
+        d_fake = self.disc(x, self._d_view(fake.detach(), fg))
+        loss_d = 0.5 * (((d_real - 1) ** 2).mean() + (d_fake ** 2).mean())
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        # generator: fool D + λ L1
+        gan = ((self.disc(x, self._d_view(fake, fg)) - 1) ** 2).mean()
+        l1 = _l1(fake, y, fg, cfg.scheme)
+        loss_g = gan + cfg.lambda_l1 * l1
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        return {"loss_g": loss_g.item(), "gan_g": gan.item(), "l1": l1.item(),
+                "loss_d": loss_d.item()}
+
+    @torch.no_grad()
+    def evaluate(self, s: _Samples, batch: int = 32) -> dict[str, float]:
+        """Mean L1 on foreground and on whole images, generator in eval mode."""
+        self.gen.eval()
+        fg_err = whole = fg_n = 0.0
+        for i in range(0, len(s.x), batch):
+            err = (self.gen(s.x[i:i + batch]) - s.y[i:i + batch]).abs()
+            w = s.fg[i:i + batch].expand_as(err)
+            fg_err += float((err * w).sum())
+            fg_n += float(w.sum())
+            whole += float(err.sum())
+        return {"val_l1_fg": fg_err / max(fg_n, 1.0), "val_l1": whole / (s.y.numel() or 1)}
+
+
+def _crop_batch(s: _Samples, idx: np.ndarray, size: int, rng: np.random.Generator
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    full = s.x.shape[-1]
+    ox, oy = rng.integers(0, full - size + 1, 2)
+    sl = (torch.from_numpy(idx), slice(None), slice(ox, ox + size), slice(oy, oy + size))
+    return s.x[sl], s.y[sl], s.fg[sl]
+
+
+def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
+                minutes: float, seed: int = 0, progress: Callable[[Progress], None] | None = None,
+                cancel: Callable[[], bool] | None = None, scheme: str = "fgbg",
+                val_dirs: Sequence[str | os.PathLike[str]] | None = None,
+                config: PhaseConfig | None = None, max_steps: int | None = None
+                ) -> dict[str, Any]:
+    """Train the phase pix2pix for `minutes` of wall time on the given case folders.
+
+    Validation: `val_dirs` (default: `dataset.SEEDS_VAL` when the training folders are the
+    cached ones, else the last training folder). The best validation state (L1 on foreground for
+    fgbg, whole-image L1 for vanilla) is saved. Writes `out` (state dict, config, background
+    statistics) and `<stem>.train.json` (curves). Returns the summary dict."""
+    from headtwin_app.core.cardiac.dataset import ensure_cases
+    from headtwin_app.core.cardiac.dataset import SEEDS_VAL
+    from headtwin_app.core.cardiac.store import load_case
+
+    _check_scheme(scheme)
+    if not case_dirs:
+        raise ValueError("no training cases")
+    cfg = config or PhaseConfig(scheme=scheme)
+    cfg.scheme = scheme
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    train_cases = [load_case(d) for d in case_dirs]
+    if val_dirs is None:
+        val_dirs = ensure_cases(SEEDS_VAL) if len(case_dirs) > 2 else [case_dirs[-1]]
+    val_cases = [load_case(d) for d in val_dirs]
+    pad = min(cfg.pad_crop, *(c.magnitude.shape[0] for c in train_cases))
+    crop = min(cfg.crop, pad)
+    train = _samples(train_cases, pad)
+    val = _samples(val_cases, crop)
+    bg = background_stats(train_cases)
+    model = Pix2Pix(cfg, seed)
+    budget = minutes * 60.0
+    curves: dict[str, list[float]] = {k: [] for k in ("step", "seconds", "loss_g", "gan_g", "l1",
+                                                      "loss_d")}
+    val_curve: dict[str, list[float]] = {"step": [], "val_l1_fg": [], "val_l1": []}
+    key = "val_l1_fg" if scheme == "fgbg" else "val_l1"
+    best: tuple[float, dict[str, torch.Tensor] | None, int] = (math.inf, None, 0)
+    step, acc = 0, {"loss_g": 0.0, "gan_g": 0.0, "l1": 0.0, "loss_d": 0.0}
+    log_every, val_every = 10, 50
+    t_train = time.perf_counter()
+    cancelled = False
+    while True:
+        elapsed = time.perf_counter() - t_train
+        done = elapsed >= budget or (max_steps is not None and step >= max_steps)
+        if cancel is not None and cancel():
+            cancelled = done = True
+        if step and (step % val_every == 0 or done):
+            v = model.evaluate(val)
+            val_curve["step"].append(step)
+            for k in ("val_l1_fg", "val_l1"):
+                val_curve[k].append(v[k])
+            if v[key] < best[0]:
+                best = (v[key], {k: t.detach().clone() for k, t in
+                                 model.gen.state_dict().items()}, step)
+            if progress is not None:
+                progress(Progress("train-phase", min(elapsed / budget, 1.0),
+                                  f"step {step}, {key} {v[key]:.4f}", dict(v)))
+        if done:
+            break
+        idx = rng.integers(0, len(train.x), cfg.batch)
+        x, y, fg = _crop_batch(train, idx, crop, rng)
+        lr_scale = 0.5 * (1 + math.cos(math.pi * min(elapsed / budget, 1.0))) * 0.95 + 0.05
+        losses = model.step(x, y, fg, lr_scale)
+        step += 1
+        for k in acc:
+            acc[k] += losses[k]
+        if step % log_every == 0:
+            curves["step"].append(step)
+            curves["seconds"].append(time.perf_counter() - t_train)
+            for k in acc:
+                curves[k].append(acc[k] / log_every)
+                acc[k] = 0.0
+    state = best[1] if best[1] is not None else model.gen.state_dict()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = {"format": FORMAT, "scheme": scheme, "config": asdict(cfg),
+            "background": {"mean": bg["mean"], "sd": bg["sd"]}, "state_dict": state}
+    torch.save(ckpt, out)
+    summary = {
+        "out": str(out), "scheme": scheme, "config": asdict(cfg),
+        "train_cases": [str(d) for d in case_dirs], "val_cases": [str(d) for d in val_dirs],
+        "samples": int(len(train.x)), "steps": step, "best_step": best[2],
+        "best_" + key: best[0], "background": bg, "minutes_budget": minutes,
+        "train_seconds": time.perf_counter() - t_train,
+        "wall_seconds": time.perf_counter() - t0, "cancelled": cancelled,
+        "device": "cpu", "torch_threads": torch.get_num_threads(),
+        "generator_parameters": sum(p.numel() for p in model.gen.parameters()),
+        "discriminator": {"blocks_kernel_stride": [list(b) for b in D_BLOCKS],
+                          "receptive_field_px": receptive_field()[0],
+                          "stride_px": receptive_field()[1]},
+        "curves": curves, "val_curves": val_curve,
+    }
+    out.with_name(out.stem + ".train.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+# --------------------------------------------------------------------------- inference
+
+
+@dataclass
+class PhaseModel:
+    generator: R2UNet
+    config: PhaseConfig
+    background: dict[str, list[float]]
+    scheme: str
+
+
+def load_phase(path: str | os.PathLike[str] | None = None, scheme: str = "fgbg") -> PhaseModel:
+    """A checkpoint written by `train_phase` (default: the shipped model of `scheme`)."""
+    from headtwin_app.core.errors import UserError
+
+    p = Path(path) if path is not None else DEFAULT_MODELS[scheme]
+    if not p.is_file():
+        raise UserError(f"phase model {p} not found (train one with "
+                        "`headtwin train-cardiac --what phase`)")
+    ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise UserError(f"{p} is not a HeadTwin cardiac phase model")
+    cfg = PhaseConfig(**ckpt["config"])
+    gen = make_generator(cfg)
+    gen.load_state_dict(ckpt["state_dict"])
+    gen.eval()
+    return PhaseModel(gen, cfg, ckpt["background"], ckpt["scheme"])
+
+
+def synthesize_steps(case: CardiacCase, scheme: str = "fgbg",
+                     model_path: str | os.PathLike[str] | None = None,
+                     magnitude: np.ndarray | None = None, model: PhaseModel | None = None,
+                     seed: int = 0, batch: int = 25, device: str = "cpu"
+                     ) -> Generator[Progress, None, np.ndarray]:
+    """Synthesise the phase of a case, yielding progress; the return value is the phase
+    (x, y, slice, frame, 3) in radians. `magnitude` replaces case.magnitude (e.g. interpolated).
+    The scheme of a given model/checkpoint wins over `scheme`."""
+    _check_scheme(scheme)
+    model = model or load_phase(model_path, scheme)
+    mag = np.asarray(case.magnitude if magnitude is None else magnitude, np.float32)
+    if mag.ndim != 4:
+        raise ValueError(f"magnitude must be (x, y, slice, frame), got shape {mag.shape}")
+    nx, ny, ns, nf = mag.shape
+    scaled = norm_magnitude(mag)
+    x = magnitude_triplets(scaled)
+    m = 2 ** model.config.depth
+    px, py = (-nx) % m, (-ny) % m
+    if px or py:
+        x = np.pad(x, ((0, 0), (0, 0), (0, px), (0, py)), constant_values=-1.0)
+    gen = model.generator.to(device).eval()
+    out = np.empty((len(x), 3, nx, ny), np.float32)
+    yield Progress("synthesize-phase", 0.0, f"{len(x)} images")
+    with torch.inference_mode():
+        for i in range(0, len(x), batch):
+            pred = gen(torch.from_numpy(x[i:i + batch]).to(device)).float().cpu().numpy()
+            out[i:i + batch] = pred[:, :, :nx, :ny]
+            yield Progress("synthesize-phase", min(i + batch, len(x)) / len(x),
+                           f"{min(i + batch, len(x))}/{len(x)} images")
+    if model.scheme == "fgbg":
+        fg = foreground(x[:, 1, :nx, :ny])
+        out = compose_fgbg(out, fg, model.background["mean"], model.background["sd"],
+                           np.random.default_rng(seed))
+    else:
+        out = np.clip(out, -1.0, 1.0)
+    return (unstack_phase(out, ns, nf) * np.pi).astype(np.float32)
+
+
+def synthesize_case(case: CardiacCase, scheme: str = "fgbg",
+                    model_path: str | os.PathLike[str] | None = None,
+                    magnitude: np.ndarray | None = None, model: PhaseModel | None = None,
+                    seed: int = 0) -> np.ndarray:
+    """`synthesize_steps` run to the end: phase (x, y, slice, frame, 3) in radians."""
+    gen = synthesize_steps(case, scheme, model_path, magnitude, model, seed)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def weight_maps(scaled_mag: np.ndarray, lv_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ω1 (1 in the myocardium, 0.1 elsewhere) and ω2 (1 where scaled magnitude > −0.95, 0.1
+    elsewhere), both (x, y, slice, frame)."""
+    w1 = np.where(np.asarray(lv_mask) == 1, 1.0, W_OTHER)
+    w2 = np.where(foreground(scaled_mag), 1.0, W_OTHER)
+    return w1, w2
+
+
+def phase_metrics(truth_phase: np.ndarray, synth_phase: np.ndarray, magnitude: np.ndarray,
+                  lv_mask: np.ndarray) -> dict[str, float]:
+    """Table I metrics of a synthesised phase (radians) against the truth (radians), on φ/π.
+
+    magnitude: the (x, y, slice, frame) magnitude that defines ω2 (the truth's)."""
+    from skimage.metrics import structural_similarity
+
+    a, b = norm_phase(truth_phase), norm_phase(synth_phase)
+    if a.shape != b.shape or a.ndim != 5:
+        raise ValueError(f"phases differ in shape or are not 5D: {a.shape} vs {b.shape}")
+    e2 = (a.astype(np.float64) - b) ** 2
+    w1, w2 = weight_maps(norm_magnitude(magnitude), lv_mask)
+    mse = float(e2.mean())
+    ssims = [structural_similarity(a[:, :, s, f, c], b[:, :, s, f, c], data_range=DATA_RANGE)
+             for s in range(a.shape[2]) for f in range(a.shape[3]) for c in range(3)]
+    return {"mse": mse, "msew1": float((w1[..., None] * e2).mean()),
+            "msew2": float((w2[..., None] * e2).mean()),
+            "psnr": float(10 * np.log10(DATA_RANGE ** 2 / mse)) if mse > 0 else math.inf,
+            "ssim": float(np.mean(ssims))}
+
+
+def curve_agreement(case: CardiacCase, synth_phase: np.ndarray,
+                    lv_mask: np.ndarray | None = None) -> dict[str, Any]:
+    """Global velocity curves from the synthesised phase vs those from the case's true phase
+    (same assessment, `velocity.assess_case`) and vs the analytic truth: Pearson r per direction
+    and both sets of peaks. `lv_mask` replaces the case's mask for the synthesised side."""
+    from dataclasses import replace
+
+    from headtwin_app.core.cardiac.velocity import DIRECTIONS, assess_case
+
+    synth_case = case if lv_mask is None else replace(case, lv_mask=lv_mask)
+    syn = assess_case(synth_case, phase=synth_phase)
+    ref = assess_case(case, phase=case.phase) if case.phase is not None else None
+    analytic = case.info.get("truth", {}).get("curves_mm_s")
+
+    def r(u: Sequence[float | None], v: Sequence[float | None]) -> float:
+        x = np.asarray([np.nan if q is None else q for q in u], float)
+        y = np.asarray([np.nan if q is None else q for q in v], float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
+            return math.nan
+        return float(np.corrcoef(x[ok], y[ok])[0, 1])
+
+    out: dict[str, Any] = {"synth_curves_mm_s": syn["curves_mm_s"], "synth_peaks": syn["peaks"]}
+    if ref is not None:
+        out["r_vs_true_phase"] = {d: r(syn["curves_mm_s"][d], ref["curves_mm_s"][d])
+                                  for d in DIRECTIONS}
+        out["true_phase_curves_mm_s"] = ref["curves_mm_s"]
+        out["true_phase_peaks"] = ref["peaks"]
+    if analytic is not None:
+        out["r_vs_analytic"] = {d: r(syn["curves_mm_s"][d], analytic[d]) for d in DIRECTIONS}
+    return out
