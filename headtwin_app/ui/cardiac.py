@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ PHASE_COMPONENTS = (("x", "in-plane x"), ("y", "in-plane y"), ("z", "through-pla
 METHODS = (("net", "R2U-Net (paper)"), ("linear", "linear"), ("hs", "Horn–Schunck flow"))
 SCHEMES = (("fgbg", "foreground/background (paper)"), ("vanilla", "vanilla pix2pix"))
 PEAK_COLUMNS = (("psv", "PSV"), ("tpsv", "TPSV"), ("pdv", "PDV"), ("tpdv", "TPDV"),
-                ("mean", "mean |v|"))
+                ("mean", "mean"))
 PEAK_TIPS = {"psv": "peak systolic velocity, mm/s", "tpsv": "its time, frames",
              "pdv": "peak diastolic velocity, mm/s", "tpdv": "its time, frames",
              "mean": "cycle mean of |v|, mm/s"}
@@ -76,15 +77,19 @@ CORE = {
                 ("make_case_steps", "make_case_iter")),
 }
 MISSING = {"assess": "velocity assessment (core.cardiac.velocity.assess_case) is not installed",
-           "interp": "temporal interpolation (core.cardiac.interp) is not installed yet",
-           "synth": "phase synthesis (core.cardiac.phase_net) is not installed yet",
+           "interp": "temporal interpolation (core.cardiac.interp.interpolate_case) is not "
+                     "installed yet",
+           "synth": "phase synthesis (core.cardiac.phase_net.synthesize_case) is not installed yet",
            "loaders": "opening .npz/.h5/DICOM needs core.cardiac.loaders (not installed yet): "
                       "only case folders written by `headtwin cardiac-phantom` open"}
 
 
 def core_available(part: str) -> bool:
-    """Whether the core module of `part` is installed (found without importing it)."""
+    """Whether the core function of `part` is there: checked exactly once its module is
+    imported, else by finding the module without importing it (torch takes seconds)."""
     module = CORE[part][0]
+    if module in sys.modules:
+        return core_function(part) is not None
     try:
         return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:
@@ -780,6 +785,7 @@ class CardiacWorkspace(QWidget):
         fn = core_function("interp", generator=True)
         if fn is None:
             self.show_error(MISSING["interp"])
+            self._set_busy(self.state.jobs.is_busy)
             return False
         try:
             model = self._model_path(self.interp_model) if method == "net" else None
@@ -818,6 +824,7 @@ class CardiacWorkspace(QWidget):
         fn = core_function("synth", generator=True)
         if fn is None:
             self.show_error(MISSING["synth"])
+            self._set_busy(self.state.jobs.is_busy)
             return False
         scheme = str(self.scheme.currentData())
         try:

@@ -100,7 +100,8 @@ class VelocityPlots:
             plot.addItem(cursor)
             self.cursors[d] = cursor
             self.plots[d] = plot
-        self.legend = self.plots[self.directions[0]].addLegend(offset=(4, 4), labelTextSize="8pt")
+        self.legend = self.plots[self.directions[0]].addLegend(offset=(-4, -4),
+                                                             labelTextSize="8pt")
 
     def set_curves(self, source: str, curves: Mapping[str, Sequence[float]] | None) -> None:
         """Show (or, with None, remove) one source's curve in every direction's plot."""
