@@ -333,3 +333,29 @@ def assess_case(case: CardiacCase, phase: np.ndarray | None = None,
     out["source"] = source
     out["venc_mm_s"] = None if venc is None else _venc_vector(venc).tolist()
     return out
+
+
+def compare_with_truth(result: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
+    """Measured peaks and curves against a truth (case.json's "truth": peaks and curves):
+    per direction the PSV/PDV errors (mm/s and %, measured − truth), the TPSV/TPDV errors in
+    frames and the Pearson r of the curves (when the truth has one per frame)."""
+    out: dict[str, Any] = {}
+    for d in DIRECTIONS:
+        got, want = result["peaks"][d], truth.get("peaks", {}).get(d)
+        if want is None:
+            continue
+        row: dict[str, Any] = {"truth": want}
+        for key, tkey in (("psv", "tpsv"), ("pdv", "tpdv")):
+            err = got[key] - want[key]
+            row[f"{key}_error_mm_s"] = err
+            row[f"{key}_error_pct"] = 100.0 * err / want[key] if want[key] else None
+            row[f"{tkey}_error_frames"] = got[tkey] - want[tkey]
+        curve_t = truth.get("curves_mm_s", {}).get(d)
+        curve_m = result["curves_mm_s"][d]
+        if curve_t is not None and len(curve_t) == len(curve_m) and None not in curve_m:
+            a, b = np.asarray(curve_m, np.float64), np.asarray(curve_t, np.float64)
+            row["curve_r"] = (float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0
+                              else None)
+            row["curve_rmse_mm_s"] = float(np.sqrt(np.mean((a - b) ** 2)))
+        out[d] = row
+    return out
