@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "headtwin_app.cli.cardiac_cmd",
     "headtwin_app.cli.cardiac_synth_cmd",
     "headtwin_app.cli.cardiac_velocity_cmd",
+    "headtwin_app.cli.cardiac_interp_cmd",
 )
 
 EXIT_BUG = 70  # EX_SOFTWARE
