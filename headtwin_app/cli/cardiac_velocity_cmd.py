@@ -1,4 +1,4 @@
-"""`headtwin cardiac-velocity`: myocardial velocity curves and peaks of a cine (HDL paper §III-C)."""
+"""`headtwin cardiac-velocity`: myocardial velocity curves and peaks (HDL paper §III-C)."""
 
 from __future__ import annotations
 
