@@ -281,8 +281,7 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
     cached ones, else the last training folder). The best validation state (L1 on foreground for
     fgbg, whole-image L1 for vanilla) is saved. Writes `out` (state dict, config, background
     statistics) and `<stem>.train.json` (curves). Returns the summary dict."""
-    from headtwin_app.core.cardiac.dataset import ensure_cases
-    from headtwin_app.core.cardiac.dataset import SEEDS_VAL
+    from headtwin_app.core.cardiac.dataset import SEEDS_VAL, ensure_cases
     from headtwin_app.core.cardiac.store import load_case
 
     _check_scheme(scheme)

@@ -1,0 +1,135 @@
+"""Phase synthesis (pix2pix): discriminator patch, fg/bg composition, metric weights, training."""
+
+import numpy as np
+import pytest
+import torch
+
+from headtwin_app.core.cardiac import phase_net as pn
+from headtwin_app.core.cardiac.dataset import norm_magnitude, norm_phase
+from headtwin_app.core.cardiac.phantom import make_case
+
+
+@pytest.fixture(scope="module")
+def tiny_case():
+    return make_case(1, frames=12, slices=1, size=64, snr=0)
+
+
+def test_discriminator_sees_16x16_patches():
+    assert pn.receptive_field() == (16, 2) and pn.PATCH == 16
+    disc = pn.PatchDiscriminator(6, 8).eval()
+    x = torch.zeros(1, 3, 64, 64, requires_grad=True)
+    y = torch.zeros(1, 3, 64, 64)
+    out = disc(x, y)
+    assert out.shape == (1, 1, 32, 32)
+    out[0, 0, 16, 16].backward()  # one interior score: which input pixels reach it?
+    grad = x.grad.abs().sum(dim=(0, 1))
+    rows, cols = np.nonzero(grad.numpy())
+    assert rows.max() - rows.min() + 1 == 16 and cols.max() - cols.min() + 1 == 16
+
+
+def test_triplets_wrap_periodically():
+    m = np.arange(2 * 2 * 1 * 4, dtype=np.float32).reshape(2, 2, 1, 4)
+    t = pn.magnitude_triplets(m)
+    assert t.shape == (4, 3, 2, 2)
+    np.testing.assert_array_equal(t[0, 0], m[:, :, 0, 3])  # frame 0's predecessor is the last
+    np.testing.assert_array_equal(t[3, 2], m[:, :, 0, 0])
+    p = np.random.default_rng(0).normal(size=(5, 6, 2, 3, 3)).astype(np.float32)
+    np.testing.assert_array_equal(pn.unstack_phase(pn.phase_stack(p), 2, 3), p)
+
+
+def test_compose_fgbg_draws_background_from_the_stored_gaussian():
+    rng = np.random.default_rng(1)
+    gen = np.full((4, 3, 64, 64), 0.5, np.float32)
+    fg = np.zeros((4, 64, 64), bool)
+    fg[:, :, :32] = True
+    out = pn.compose_fgbg(gen, fg, [-0.2, 0.0, 0.3], [0.05, 0.1, 0.2], rng)
+    assert np.all(out.transpose(0, 2, 3, 1)[fg] == 0.5)
+    bg = out.transpose(0, 2, 3, 1)[~fg]
+    np.testing.assert_allclose(bg.mean(axis=0), [-0.2, 0.0, 0.3], atol=0.01)
+    np.testing.assert_allclose(bg.std(axis=0), [0.05, 0.1, 0.2], rtol=0.05)
+
+
+def test_synthesised_case_has_generator_foreground_and_gaussian_background(tiny_case, tmp_path):
+    cfg = pn.PhaseConfig(base=4, depth=2, crop=32, pad_crop=48, batch=2)
+    model = pn.PhaseModel(pn.make_generator(cfg).eval(), cfg,
+                          {"mean": [0.4, -0.4, 0.0], "sd": [0.02, 0.02, 0.02]}, "fgbg")
+    mag = tiny_case.magnitude.copy()
+    mag[:20] = 0.0  # a band of background (no signal)
+    phase = pn.synthesize_case(tiny_case, model=model, magnitude=mag)
+    assert phase.shape == tiny_case.phase.shape
+    scaled = norm_phase(phase)
+    trip = pn.magnitude_triplets(norm_magnitude(mag))
+    fg = pn.foreground(trip[:, 1])
+    with torch.inference_mode():
+        raw = np.clip(model.generator(torch.from_numpy(trip)).numpy(), -1, 1)
+    stack = pn.phase_stack(scaled)
+    np.testing.assert_allclose(stack.transpose(0, 2, 3, 1)[fg],
+                               raw.transpose(0, 2, 3, 1)[fg], atol=1e-5)
+    bg = stack.transpose(0, 2, 3, 1)[~fg]
+    assert len(bg) >= 20 * 64 * 12
+    np.testing.assert_allclose(bg.mean(axis=0), [0.4, -0.4, 0.0], atol=0.005)
+    np.testing.assert_allclose(bg.std(axis=0), [0.02] * 3, rtol=0.1)
+
+
+def test_background_stats_of_training_cases(tiny_case):
+    st = pn.background_stats([tiny_case])
+    bg = ~pn.foreground(norm_magnitude(tiny_case.magnitude))
+    v = norm_phase(tiny_case.phase)[bg]
+    np.testing.assert_allclose(st["mean"], v.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(st["sd"], v.std(axis=0), atol=1e-6)
+
+
+def test_metric_weights_and_values():
+    shape = (16, 16, 1, 2)
+    mag = np.zeros(shape, np.float32)
+    mag[4:12, 4:12] = 1.0  # foreground square
+    lv = np.zeros(shape, np.uint8)
+    lv[6:8, 6:8] = 1
+    w1, w2 = pn.weight_maps(norm_magnitude(mag), lv)
+    assert set(np.unique(w1)) == {0.1, 1.0} and w1[6, 6, 0, 0] == 1.0 and w1[0, 0, 0, 0] == 0.1
+    assert w2[5, 5, 0, 0] == 1.0 and w2[0, 0, 0, 0] == 0.1
+    truth = np.zeros(shape + (3,), np.float32)
+    synth = truth.copy()
+    synth[0, 0, 0, 0, 0] = 0.5 * np.pi  # one background error of 0.5 (scaled)
+    synth[6, 6, 0, 0, 1] = 0.2 * np.pi  # one myocardium error of 0.2
+    m = pn.phase_metrics(truth, synth, mag, lv)
+    n = truth.size
+    assert m["mse"] == pytest.approx((0.25 + 0.04) / n)
+    assert m["msew1"] == pytest.approx((0.1 * 0.25 + 0.04) / n)
+    assert m["msew2"] == pytest.approx((0.1 * 0.25 + 0.04) / n)
+    assert m["psnr"] == pytest.approx(10 * np.log10(4 / m["mse"]))
+    assert 0 < m["ssim"] < 1
+
+
+def test_one_training_step_lowers_the_generator_loss(tiny_case):
+    cfg = pn.PhaseConfig(base=4, depth=2, batch=4, lr_g=1e-3)
+    model = pn.Pix2Pix(cfg, seed=0)
+    s = pn._samples([tiny_case], 64)
+    x, y, fg = s.x[:4], s.y[:4], s.fg[:4]
+
+    def g_loss() -> float:
+        with torch.no_grad():
+            fake = model.gen(x)
+            gan = ((model.disc(x, model._d_view(fake, fg)) - 1) ** 2).mean()
+            return float(gan + cfg.lambda_l1 * pn._l1(fake, y, fg, cfg.scheme))
+
+    model.gen.train()
+    model.disc.train()
+    before = g_loss()
+    model.step(x, y, fg)
+    assert g_loss() < before
+
+
+def test_train_phase_writes_checkpoint_and_curves(tiny_case, tmp_path):
+    from headtwin_app.core.cardiac.store import save_case
+
+    d = tmp_path / "case"
+    save_case(tiny_case, d)
+    cfg = pn.PhaseConfig(base=4, depth=2, batch=2, crop=32, pad_crop=48)
+    out = tmp_path / "phase.pt"
+    summary = pn.train_phase([d], out, minutes=1.0, scheme="vanilla", config=cfg, max_steps=2)
+    assert summary["steps"] == 2 and out.is_file()
+    assert (tmp_path / "phase.train.json").is_file()
+    model = pn.load_phase(out)
+    assert model.scheme == "vanilla" and model.config.base == 4
+    assert len(model.background["mean"]) == 3
