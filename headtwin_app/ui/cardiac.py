@@ -682,6 +682,11 @@ class CardiacWorkspace(QWidget):
         else:
             self.timer.stop()
 
+    def hideEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        """Another tab is shown: the cine pauses."""
+        self.play_button.setChecked(False)
+        super().hideEvent(event)
+
     def _on_fps(self, fps: int) -> None:
         if self.timer.isActive():
             self.timer.setInterval(int(round(1000 / fps)))
@@ -890,7 +895,10 @@ class CardiacWorkspace(QWidget):
         for r, (d, src) in enumerate(rows):
             values = peaks[src][d]
             self.table.setItem(r, 0, QTableWidgetItem(d))
-            self.table.setItem(r, 1, QTableWidgetItem(SOURCE_TITLES[src]))
+            title = SOURCE_TITLES[src]
+            if src == "case" and self.assessed["case"].get("source") == "velocity":
+                title = "case velocity"
+            self.table.setItem(r, 1, QTableWidgetItem(title))
             for c, (key, _title) in enumerate(PEAK_COLUMNS, 2):
                 v = values.get(key)
                 text = "" if v is None else f"{v:.2f}" if key.startswith("t") else f"{v:.1f}"

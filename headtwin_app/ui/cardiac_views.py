@@ -100,8 +100,10 @@ class VelocityPlots:
             plot.addItem(cursor)
             self.cursors[d] = cursor
             self.plots[d] = plot
-        self.legend = self.plots[self.directions[0]].addLegend(offset=(-4, -4),
-                                                             labelTextSize="8pt")
+        # top right of the circumferential plot: late diastole there is near zero, below it
+        legend_plot = self.plots[self.directions[1 if len(self.directions) > 1 else 0]]
+        self.legend = legend_plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        self.legend_direction = self.directions[1 if len(self.directions) > 1 else 0]
 
     def set_curves(self, source: str, curves: Mapping[str, Sequence[float]] | None) -> None:
         """Show (or, with None, remove) one source's curve in every direction's plot."""
@@ -112,13 +114,13 @@ class VelocityPlots:
             old = self.lines.pop(key, None)
             if old is not None:
                 self.plots[d].removeItem(old)
-                if d == self.directions[0]:
+                if d == self.legend_direction:
                     self.legend.removeItem(old)
             if curves is None or d not in curves:
                 continue
             ys = np.asarray(curves[d], dtype=float)
             kw = dict(style)
-            if d == self.directions[0]:
+            if d == self.legend_direction:
                 kw["name"] = title
             self.lines[key] = self.plots[d].plot(np.arange(len(ys)), ys, **kw)
 
