@@ -65,19 +65,24 @@ PEAK_TIPS = {"psv": "peak systolic velocity, mm/s", "tpsv": "its time, frames",
              "mean": "cycle mean of |v|, mm/s"}
 PHASE_WINDOW = float(np.pi) / 2  # phase panels show ±π/2 rad (myocardial velocities are small)
 SOURCE_TITLES = {"truth": "truth", "case": "case phase", "synth": "synthesised"}
+METRIC_TITLES = (("dice", "Dice myo", ".3f", ""), ("dice_lv", "Dice LV", ".3f", ""),
+                 ("ssim", "SSIM", ".3f", ""), ("psnr", "PSNR", ".1f", " dB"),
+                 ("msew1", "MSE ω1", ".2e", ""), ("msew2", "MSE ω2", ".2e", ""),
+                 ("seconds", "in", ".1f", " s"))
 # core parts that land separately: (module, function names, generator variants)
 CORE = {
     "assess": ("headtwin_app.core.cardiac.velocity", ("assess_case",), ()),
-    "interp": ("headtwin_app.core.cardiac.interp", ("interpolate_case",),
-               ("interpolate_steps", "interpolate_case_steps", "interpolate_case_iter")),
-    "synth": ("headtwin_app.core.cardiac.phase_net", ("synthesize_case",),
-              ("synthesize_steps", "synthesize_case_steps", "synthesize_case_iter")),
+    "interp": ("headtwin_app.core.cardiac.interp_net", ("interpolate_case",),
+               ("interpolate_steps",)),
+    "synth": ("headtwin_app.core.cardiac.phase_net", ("synthesize_case",), ("synthesize_steps",)),
+    "synth_metrics": ("headtwin_app.core.cardiac.phase_net", ("phase_metrics",), ()),
+    "agreement": ("headtwin_app.core.cardiac.phase_net", ("curve_agreement",), ()),
     "loaders": ("headtwin_app.core.cardiac.loaders", ("load_cardiac",), ()),
     "subject": ("headtwin_app.core.cardiac.phantom", ("make_case",),
                 ("make_case_steps", "make_case_iter")),
 }
 MISSING = {"assess": "velocity assessment (core.cardiac.velocity.assess_case) is not installed",
-           "interp": "temporal interpolation (core.cardiac.interp.interpolate_case) is not "
+           "interp": "temporal interpolation (core.cardiac.interp_net.interpolate_case) is not "
                      "installed yet",
            "synth": "phase synthesis (core.cardiac.phase_net.synthesize_case) is not installed yet",
            "loaders": "opening .npz/.h5/DICOM needs core.cardiac.loaders (not installed yet): "
@@ -388,7 +393,11 @@ class CardiacWorkspace(QWidget):
         box = QGroupBox("Phase synthesis")
         form = QFormLayout(box)
         form.addRow("scheme", self.scheme)
+        self.from_interp = QCheckBox("from the interpolated cine")
+        self.from_interp.setToolTip("synthesise from the interpolated magnitude (the paper's "
+                                    "K > 0 pipeline) instead of the full cine")
         form.addRow("model", self.synth_model)
+        form.addRow(self.from_interp)
         form.addRow("show", self.direction)
         form.addRow(self.synth_button)
         form.addRow(self.synth_metrics)
@@ -813,16 +822,18 @@ class CardiacWorkspace(QWidget):
 
     @staticmethod
     def _metrics_text(metrics: dict[str, Any]) -> str:
+        """The core's metrics in one line: Dice, SSIM, PSNR and the ω-weighted MSEs."""
         parts = []
-        for key, value in metrics.items():
+        for key, title, fmt, unit in METRIC_TITLES:
+            value = metrics.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                parts.append(f"{key} {value:.4g}")
+                parts.append(f"{title} {value:{fmt}}{unit}")
         return " · ".join(parts)
 
     # ----------------------------------------------------------------------------- synthesis
     def synthesize(self) -> bool:
-        """Synthesise the three phase images from the magnitude cine (a job), then measure
-        the velocities from them."""
+        """Synthesise the three phase images from the magnitude cine (a job), then score them
+        against the case's phase and measure the velocities from them (two more jobs)."""
         if self.case is None:
             self.show_error("generate a subject or open a case first")
             return False
@@ -837,34 +848,81 @@ class CardiacWorkspace(QWidget):
         except ValueError as exc:
             self.show_error(str(exc))
             return False
-        return self._start(f"phase synthesis ({scheme})", fn, self.case, scheme=scheme,
-                           model_path=model, on_result=lambda phase: self._on_synth(phase, scheme))
+        from_interp = self.from_interp.isChecked() and self.interp is not None
+        magnitude = self.interp["magnitude"] if from_interp and self.interp else None
+        what = f"{scheme}, from the K = {self.interp['k']} cine" if from_interp and \
+            self.interp else scheme
+        case = self.case
+        return self._start(f"phase synthesis ({what})", fn, case, scheme=scheme,
+                           model_path=model, magnitude=magnitude,
+                           on_result=lambda phase: self._on_synth(phase, what, case,
+                                                                  from_interp))
 
-    def _on_synth(self, result: Any, scheme: str) -> None:
-        phase, metrics = (result if isinstance(result, tuple) else (result, {}))
-        self.synth = {"scheme": scheme, "phase": np.asarray(phase), "metrics": metrics or {}}
-        self.synth_metrics.setText(self._metrics_text(self.synth["metrics"]))
+    def _on_synth(self, phase: Any, what: str, case: CardiacCase, from_interp: bool) -> None:
+        if case is not self.case:
+            return
+        mask = self.interp["lv_mask"] if from_interp and self.interp else None
+        self.synth = {"scheme": what, "phase": np.asarray(phase), "metrics": {},
+                      "lv_mask": mask}
+        self.synth_metrics.setText("")
         self._show_frame()
-        self._done(f"phase synthesis ({scheme}): done")
+        self._done(f"phase synthesis ({what}): done")
         self.synthesis_shown.emit(self.synth["phase"])
-        self.assess("synth")
+        self._score_synth()
+
+    def _score_synth(self) -> bool:
+        """Table I metrics of the synthesised phase against the case's (a job)."""
+        case, synth = self.case, self.synth
+        score = core_function("synth_metrics")
+        if case is None or synth is None or case.phase is None or case.lv_mask is None \
+                or score is None:
+            return self.assess("synth")
+
+        def shown(metrics: dict[str, Any]) -> None:
+            if synth is self.synth:
+                synth["metrics"] = dict(metrics)
+                self.synth_metrics.setText(self._metrics_text(synth["metrics"]))
+            self.assess("synth")
+
+        return self._start("phase metrics", score, case.phase, synth["phase"], case.magnitude,
+                           case.lv_mask, on_result=shown)
 
     # ----------------------------------------------------------------------------- velocities
     def assess(self, source: str) -> bool:
         """Measure the global velocity curves and peaks from the case's phase ("case") or the
-        synthesised one ("synth") — a job."""
-        fn = core_function("assess")
-        if fn is None or self.case is None:
-            if fn is None:
-                self.progress_label.setText(MISSING["assess"])
-            return False
+        synthesised one ("synth", with the curves' agreement with the truth) — a job."""
         case = self.case
-        phase = case.phase if source == "case" else self.synth["phase"] if self.synth else None
-        if source == "synth" and phase is None:
+        if case is None:
             return False
+        if source == "synth":
+            if self.synth is None:
+                return False
+            agree = core_function("agreement")
+            if agree is not None:
+                return self._start("velocity assessment (synthesised)", agree, case,
+                                   self.synth["phase"], lv_mask=self.synth.get("lv_mask"),
+                                   on_result=lambda r: self._on_agreement(r, case))
+        fn = core_function("assess")
+        if fn is None:
+            self.progress_label.setText(MISSING["assess"])
+            return False
+        phase = case.phase if source == "case" else self.synth["phase"] if self.synth else None
         return self._start(f"velocity assessment ({SOURCE_TITLES[source]})", fn, case,
                            phase=phase,
                            on_result=lambda r: self._on_assessed(r, source, case))
+
+    def _on_agreement(self, result: dict[str, Any], case: CardiacCase) -> None:
+        """`phase_net.curve_agreement`: the synthesised curves, their peaks and r values."""
+        r = result.get("r_vs_true_phase") or result.get("r_vs_analytic") or {}
+        against = "true phase" if "r_vs_true_phase" in result else "truth"
+        if r and self.synth is not None:
+            text = ", ".join(f"{d[:4]}. {v:.2f}" for d, v in r.items())
+            metrics = self._metrics_text(self.synth["metrics"])
+            self.synth_metrics.setText((metrics + "\n" if metrics else "")
+                                       + f"curves vs {against}: r = {text}")
+        self._on_assessed({"curves_mm_s": result.get("synth_curves_mm_s"),
+                           "peaks": result.get("synth_peaks"), "agreement": result},
+                          "synth", case)
 
     def _on_assessed(self, result: dict[str, Any], source: str, case: CardiacCase) -> None:
         if case is not self.case:

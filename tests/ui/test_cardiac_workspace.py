@@ -198,6 +198,9 @@ def test_synthesise_phase_and_its_curves(qtbot, generated, tiny_phase_model) -> 
     assert ws.curves.sources() == {"truth", "case", "synth"}
     assert len(ws.curves.curve("radial", "synth")) == FRAMES
     assert "synthesised" in [s for _d, s, _c in ws.table_rows()]
+    # Table I metrics and the curves' agreement, from the core
+    assert "PSNR" in ws.synth_metrics.text() and "r =" in ws.synth_metrics.text()
+    assert set(ws.synth["metrics"]) >= {"psnr", "ssim", "msew1", "msew2"}
 
 
 def test_cancel_synthesis(qtbot, generated, tiny_phase_model) -> None:  # type: ignore[no-untyped-def]
@@ -235,7 +238,7 @@ def test_interpolation(qtbot, generated) -> None:  # type: ignore[no-untyped-def
     assert ws.interp["magnitude"].shape == ws.case.magnitude.shape
     assert ws.kept_frames() == [0, 4, 8]
     assert ws.frame.tickInterval() == 4
-    assert ws.interp_metrics.text()
+    assert "Dice myo" in ws.interp_metrics.text() and "PSNR" in ws.interp_metrics.text()
     ws.frame.setValue(4)
     assert "kept" in ws.frame_label.text() and "kept" in ws.panels["interp"].title
     ws.frame.setValue(5)
@@ -249,3 +252,20 @@ def test_is_the_fifth_tab(qtbot) -> None:  # type: ignore[no-untyped-def]
     widget = build_workspace(spec, AppState())
     qtbot.addWidget(widget)
     assert isinstance(widget, CardiacWorkspace)
+
+
+def test_synthesise_from_the_interpolated_cine(qtbot, generated, tiny_phase_model) -> None:  # type: ignore[no-untyped-def]
+    ws = generated
+    ws.method.setCurrentIndex(ws.method.findData("linear"))
+    ws.k.setValue(2)
+    with qtbot.waitSignal(ws.interpolation_shown, timeout=30000):
+        ws.interpolate()
+    qtbot.waitUntil(lambda: not ws.state.jobs.is_busy, timeout=5000)
+    ws.synth_model.setText(str(tiny_phase_model))
+    ws.from_interp.setChecked(True)
+    with qtbot.waitSignal(ws.velocity_shown, timeout=30000,
+                          check_params_cb=lambda source: source == "synth"):
+        qtbot.mouseClick(ws.synth_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not ws.state.jobs.is_busy, timeout=5000)
+    assert "K = 2" in ws.synth["scheme"] and ws.synth["lv_mask"] is ws.interp["lv_mask"]
+    assert "K = 2" in ws.panels["synth"].title
