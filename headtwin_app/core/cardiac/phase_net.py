@@ -57,13 +57,13 @@ PATCH = 16
 @dataclass
 class PhaseConfig:
     scheme: str = "fgbg"
-    base: int = 12
+    base: int = 8
     depth: int = 3
     t: int = 1
-    crop: int = 64  # training patch (random window inside an LV-centred `pad_crop` box)
+    crop: int = 48  # training patch (random window inside an LV-centred `pad_crop` box)
     pad_crop: int = 80
-    batch: int = 12
-    lr_g: float = 1e-3
+    batch: int = 8
+    lr_g: float = 2e-3
     lr_d: float = 2e-4
     lambda_l1: float = LAMBDA_L1
     d_base: int = 16
@@ -273,9 +273,12 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
                 minutes: float, seed: int = 0, progress: Callable[[Progress], None] | None = None,
                 cancel: Callable[[], bool] | None = None, scheme: str = "fgbg",
                 val_dirs: Sequence[str | os.PathLike[str]] | None = None,
-                config: PhaseConfig | None = None, max_steps: int | None = None
-                ) -> dict[str, Any]:
+                config: PhaseConfig | None = None, max_steps: int | None = None,
+                init_from: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Train the phase pix2pix for `minutes` of wall time on the given case folders.
+
+    `init_from`: continue from a checkpoint of the same scheme (its config, generator and, when
+    stored, discriminator weights; a fresh learning-rate schedule).
 
     Validation: `val_dirs` (default: `dataset.SEEDS_VAL` when the training folders are the
     cached ones, else the last training folder). The best validation state (L1 on foreground for
@@ -287,6 +290,12 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
     _check_scheme(scheme)
     if not case_dirs:
         raise ValueError("no training cases")
+    init = None
+    if init_from is not None:
+        init = torch.load(Path(init_from), map_location="cpu", weights_only=True)
+        if not isinstance(init, dict) or init.get("format") != FORMAT:
+            raise ValueError(f"{init_from} is not a HeadTwin cardiac phase model")
+        config = config or PhaseConfig(**init["config"])
     cfg = config or PhaseConfig(scheme=scheme)
     cfg.scheme = scheme
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -302,6 +311,10 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
     val = _samples(val_cases, crop)
     bg = background_stats(train_cases)
     model = Pix2Pix(cfg, seed)
+    if init is not None:
+        model.gen.load_state_dict(init["state_dict"])
+        if "disc_state_dict" in init:
+            model.disc.load_state_dict(init["disc_state_dict"])
     budget = minutes * 60.0
     curves: dict[str, list[float]] = {k: [] for k in ("step", "seconds", "loss_g", "gan_g", "l1",
                                                       "loss_d")}
@@ -347,10 +360,12 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = {"format": FORMAT, "scheme": scheme, "config": asdict(cfg),
-            "background": {"mean": bg["mean"], "sd": bg["sd"]}, "state_dict": state}
+            "background": {"mean": bg["mean"], "sd": bg["sd"]}, "state_dict": state,
+            "disc_state_dict": model.disc.state_dict()}
     torch.save(ckpt, out)
     summary = {
         "out": str(out), "scheme": scheme, "config": asdict(cfg),
+        "init_from": None if init_from is None else str(init_from),
         "train_cases": [str(d) for d in case_dirs], "val_cases": [str(d) for d in val_dirs],
         "samples": int(len(train.x)), "steps": step, "best_step": best[2],
         "best_" + key: best[0], "background": bg, "minutes_budget": minutes,

@@ -133,3 +133,6 @@ def test_train_phase_writes_checkpoint_and_curves(tiny_case, tmp_path):
     model = pn.load_phase(out)
     assert model.scheme == "vanilla" and model.config.base == 4
     assert len(model.background["mean"]) == 3
+    again = pn.train_phase([d], tmp_path / "more.pt", minutes=1.0, scheme="vanilla",
+                           max_steps=1, init_from=out)
+    assert again["config"]["base"] == 4 and again["init_from"] == str(out)
