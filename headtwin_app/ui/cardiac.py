@@ -652,7 +652,10 @@ class CardiacWorkspace(QWidget):
         self._done(f"{name}: ready")
         self._set_busy(self.state.jobs.is_busy)
         self.case_shown.emit(case)
-        if case.phase is not None:
+        if case.lv_mask is None:
+            self.progress_label.setText(f"{name}: no LV mask, so no velocity curves (give one "
+                                        "with the file's lv_mask)")
+        elif case.phase is not None or case.velocity is not None:
             self.assess("case")
 
     def _say_synthetic(self) -> None:

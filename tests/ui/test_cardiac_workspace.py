@@ -269,3 +269,29 @@ def test_synthesise_from_the_interpolated_cine(qtbot, generated, tiny_phase_mode
     qtbot.waitUntil(lambda: not ws.state.jobs.is_busy, timeout=5000)
     assert "K = 2" in ws.synth["scheme"] and ws.synth["lv_mask"] is ws.interp["lv_mask"]
     assert "K = 2" in ws.panels["synth"].title
+
+
+def test_open_the_users_npz(qtbot, workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A user's own cine (.npz through core.cardiac.loaders): no truth, curves measured only;
+    without an LV mask it opens and says why there are no curves."""
+    from headtwin_app.core.cardiac.phantom import make_case
+
+    ws = workspace
+    src = make_case(4, frames=8, slices=1, size=48, snr=0)
+    np.savez(tmp_path / "mine.npz", magnitude=src.magnitude, phase=src.phase,
+             lv_mask=src.lv_mask, venc=np.array(src.info["venc_mm_s"]))
+    with qtbot.waitSignals([ws.case_shown, ws.velocity_shown], timeout=30000):
+        ws.open_path(tmp_path / "mine.npz")
+    qtbot.waitUntil(lambda: not ws.state.jobs.is_busy, timeout=5000)
+    assert ws.case.magnitude.shape == (48, 48, 1, 8)
+    assert "your data" in ws.synthetic_label.text()
+    assert ws.curves.sources() == {"case"}
+    assert {s for _d, s, _c in ws.table_rows()} == {"case phase"}
+    np.savez(tmp_path / "nomask.npz", magnitude=src.magnitude, velocity=src.velocity)
+    with qtbot.waitSignal(ws.case_shown, timeout=30000):
+        ws.open_path(tmp_path / "nomask.npz")
+    qtbot.waitUntil(lambda: not ws.state.jobs.is_busy, timeout=5000)
+    assert ws.case.lv_mask is None and not ws.curves.sources()
+    assert "no LV mask" in ws.progress_label.text() and not ws.error_label.text()
+    ws.frame.setValue(3)  # the cine plays without a mask
+    assert ws.panels["cine"].has_image()
