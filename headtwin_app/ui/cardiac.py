@@ -159,7 +159,9 @@ class CardiacWorkspace(QWidget):
         self._build()
         self._build_shortcuts()
         self._restore()
+        self._last_job = ""
         state.jobs.busy_changed.connect(self._set_busy)
+        state.jobs.cancelled.connect(self._on_cancelled)
         self._set_busy(state.jobs.is_busy)
         self._show_frame()
 
@@ -536,13 +538,16 @@ class CardiacWorkspace(QWidget):
         return f"{self._running}: {text}", fraction
 
     def _on_finished(self) -> None:
-        name = self._running
+        self._last_job = self._running
         self._running = ""
         self.progress.setRange(0, 1000)
-        if self.progress_label.text().startswith("cancelling"):
+        self._set_busy(self.state.jobs.is_busy)
+
+    def _on_cancelled(self, name: str) -> None:
+        """A job of this panel stopped by Cancel (here or in the window's status bar)."""
+        if name == self._last_job:
             self.progress_label.setText(f"{name}: cancelled")
             self.progress.setValue(0)
-        self._set_busy(self.state.jobs.is_busy)
 
     def cancel(self) -> None:
         """Ask this panel's running job to stop at its next step."""
