@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which network to train")
     t.add_argument("--cases", default=None, metavar="DIR",
                    help="folder of case folders (default: generated training subjects)")
+    t.add_argument("--val-cases", default=None, metavar="DIR",
+                   help="interp only: folder of validation case folders (default: the "
+                        "validation subjects dataset.SEEDS_VAL, generated once)")
     t.add_argument("--out", required=True, metavar="PATH", help="output weights (.pt)")
     t.add_argument("--minutes", type=float_in(0.0, 24 * 60.0, lo_open=True), default=20.0,
                    help="wall-clock training budget in minutes (default 20)")
@@ -136,6 +139,7 @@ def _case_dirs(folder: str | None) -> list[Path]:
 
 def run_train_cardiac(args: argparse.Namespace) -> int:
     from headtwin_app.core.atomic import check_writable
+    from headtwin_app.core.errors import UserError
 
     dirs = _case_dirs(args.cases)
     check_writable(args.out)
@@ -143,8 +147,11 @@ def run_train_cardiac(args: argparse.Namespace) -> int:
     if args.what == "interp":
         from headtwin_app.core.cardiac.interp_net import train_interp
 
-        summary = train_interp(dirs, args.out, args.minutes, seed=args.seed)
+        val = _case_dirs(args.val_cases) if args.val_cases is not None else None
+        summary = train_interp(dirs, args.out, args.minutes, seed=args.seed, val_dirs=val)
     else:
+        if args.val_cases is not None:
+            raise UserError("--val-cases applies to --what interp only")
         from headtwin_app.core.cardiac.phase_net import train_phase
 
         summary = train_phase(dirs, args.out, args.minutes, seed=args.seed, progress=None,

@@ -247,8 +247,8 @@ def train_steps(cases: Sequence[CardiacCase], val_cases: Sequence[CardiacCase],
         loss.backward()
         opt.step()
         step += 1
-        run_loss.append(float(loss))
-        metrics: dict[str, float] = {"loss": float(loss), **parts}
+        run_loss.append(loss.item())
+        metrics: dict[str, float] = {"loss": run_loss[-1], **parts}
         if step % cfg.val_every == 0 or step == 1:
             hist["step"].append(step)
             hist["train_loss"].append(float(np.mean(run_loss)))
