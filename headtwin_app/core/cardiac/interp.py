@@ -142,13 +142,15 @@ def _hs_level(i0: np.ndarray, i1: np.ndarray, u: np.ndarray, v: np.ndarray, alph
     return u, v
 
 
-def horn_schunck(i0: np.ndarray, i1: np.ndarray, alpha: float = 0.05, iterations: int = 60,
+def horn_schunck(i0: np.ndarray, i1: np.ndarray, alpha: float = 0.5, iterations: int = 60,
                  levels: int = 3, warps: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Horn–Schunck flow (u along axis 0, v along axis 1) with i1(x + u, y + v) ≈ i0(x, y).
 
     Coarse-to-fine: `levels` scales (factor 2), at each `warps` rounds of warping i1 by the
     current flow and `iterations` Jacobi updates of the HS equations (smoothness weight α²,
-    intensities as given, e.g. [−1, 1]).
+    intensities as given, e.g. [−1, 1]). The default α = 0.5 was chosen on a training subject
+    (seed 1000, K = 6, scaled magnitudes): α from 0.3 to 1.2 gave the same myocardium Dice
+    within 0.001, α ≤ 0.03 was worse than linear interpolation.
     """
     i0 = np.asarray(i0, np.float64)
     i1 = np.asarray(i1, np.float64)

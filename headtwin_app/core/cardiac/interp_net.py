@@ -9,8 +9,11 @@ part), with one more recurrent residual unit at the bottleneck, then two decoder
 - magnitude tail: one channel added to the input→output skip connection the paper adds "to
   accelerate the loss convergence"; our skip is the linear interpolation
   (1 − f) M_τ + f M_{τ+K+1} of the inputs, so the tail learns the correction to eq. 2;
-- mask tail: three logits (background, myocardium, blood pool), softmax; a learned gain times
-  the blended one-hot input masks is added to the logits (the mask's skip connection).
+- mask tail: three logits (background, myocardium, blood pool), softmax (one label per pixel,
+  so myocardium and blood pool never overlap); a learned gain times the blended one-hot input
+  masks is added to the logits (the mask's skip connection).
+Both tails' last convolutions start at zero, so an untrained net is exactly linear
+interpolation and training only has to learn the motion that eq. 2 misses.
 
 Loss: paper eq. 1, mean(ω1 |ΔM|) + mean(ω2 |ΔM|) (ω1 = 1 in the true myocardium, ω2 = 1 where
 the true scaled magnitude > −0.95, 0.1 elsewhere; `interp.omega1/omega2`), plus a soft Dice of
