@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -187,17 +188,20 @@ class CardiacWorkspace(QWidget):
         self.error_label = QLabel("")
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #d9534f;")
-        col.addWidget(self.progress)
-        col.addWidget(self.progress_label)
-        col.addWidget(self.cancel_button)
-        col.addWidget(self.error_label)
         col.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(controls)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(300)
-        scroll.setMaximumWidth(340)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        left = QWidget()  # the job's progress, Cancel and errors stay in view below the scroll
+        left.setMinimumWidth(300)
+        left.setMaximumWidth(340)
+        lcol = QVBoxLayout(left)
+        lcol.setContentsMargins(0, 0, 0, 0)
+        lcol.addWidget(scroll, 1)
+        for widget in (self.progress, self.progress_label, self.cancel_button, self.error_label):
+            lcol.addWidget(widget)
 
         self.images = pg.GraphicsLayoutWidget()
         self.images.ci.setSpacing(2)
@@ -253,7 +257,7 @@ class CardiacWorkspace(QWidget):
         right.addWidget(self.synthetic_label)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(scroll)
+        layout.addWidget(left)
         layout.addLayout(right, 1)
         self._say_synthetic()
 

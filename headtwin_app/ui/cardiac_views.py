@@ -89,8 +89,10 @@ class VelocityPlots:
         self.plots: dict[str, pg.PlotItem] = {}
         self.lines: dict[tuple[str, str], pg.PlotDataItem] = {}
         self.cursors: dict[str, pg.InfiniteLine] = {}
+        # the legend is a line above the plots: inside one it would cover some curve
+        self.legend = glw.addLabel("", row=0, col=0, colspan=len(self.directions), size="8pt")
         for col, d in enumerate(self.directions):
-            plot = glw.addPlot(row=0, col=col, title=DIRECTION_TITLES.get(d, d))
+            plot = glw.addPlot(row=1, col=col, title=DIRECTION_TITLES.get(d, d))
             plot.setLabel("bottom", "frame")
             if col == 0:
                 plot.setLabel("left", "velocity", units="mm/s")
@@ -100,29 +102,35 @@ class VelocityPlots:
             plot.addItem(cursor)
             self.cursors[d] = cursor
             self.plots[d] = plot
-        # top right of the circumferential plot: late diastole there is near zero, below it
-        legend_plot = self.plots[self.directions[1 if len(self.directions) > 1 else 0]]
-        self.legend = legend_plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
-        self.legend_direction = self.directions[1 if len(self.directions) > 1 else 0]
+
+    def _update_legend(self) -> None:
+        shown = self.sources()
+        parts = []
+        for source, style in SOURCE_STYLES.items():
+            if source in shown:
+                pen = style["pen"]
+                dash = "- - -" if pen.style() == Qt.PenStyle.DashLine else "——"
+                if "symbol" in style:
+                    dash = "—o—"
+                parts.append(f'<span style="color:{pen.color().name()}">{dash}</span> '
+                             f'{style["title"]}')
+        self.legend.setText("&nbsp;&nbsp;&nbsp;&nbsp;".join(parts), size="8pt")
 
     def set_curves(self, source: str, curves: Mapping[str, Sequence[float]] | None) -> None:
         """Show (or, with None, remove) one source's curve in every direction's plot."""
         style = dict(SOURCE_STYLES[source])
-        title = style.pop("title")
+        style.pop("title")
         for d in self.directions:
             key = (d, source)
             old = self.lines.pop(key, None)
             if old is not None:
                 self.plots[d].removeItem(old)
-                if d == self.legend_direction:
-                    self.legend.removeItem(old)
             if curves is None or d not in curves:
                 continue
             ys = np.asarray(curves[d], dtype=float)
             kw = dict(style)
-            if d == self.legend_direction:
-                kw["name"] = title
             self.lines[key] = self.plots[d].plot(np.arange(len(ys)), ys, **kw)
+        self._update_legend()
 
     def clear(self) -> None:
         for source in SOURCE_STYLES:
