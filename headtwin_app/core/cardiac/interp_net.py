@@ -87,6 +87,7 @@ class InterpConfig:
     k_max: int = 6
     dice_weight: float = 1.0
     val_every: int = 50
+    norm: str = "none"  # "none" or "batch" (r2unet's BatchNorm, see `InterpNet`)
 
 
 class InterpNet(nn.Module):
@@ -94,8 +95,10 @@ class InterpNet(nn.Module):
     (myocardium, blood) and the per-sample fraction f and phase τ/T (B,); returns the magnitude
     (B, 1, H, W) and mask logits (B, 3, H, W). H and W must be divisible by 2**depth."""
 
-    def __init__(self, base: int = 8, depth: int = 3, t: int = 2) -> None:
+    def __init__(self, base: int = 8, depth: int = 3, t: int = 2, norm: str = "none") -> None:
         super().__init__()
+        if norm not in ("none", "batch"):
+            raise ValueError(f"norm must be 'none' or 'batch', got '{norm}'")
         self.depth = depth
         self.mag_head = Encoder(2 + 2, base, depth, t)
         self.mask_head = Encoder(2 * (N_CLASSES - 1) + 2, base, depth, t)
@@ -109,6 +112,8 @@ class InterpNet(nn.Module):
             nn.init.zeros_(tail.head.weight)
             assert tail.head.bias is not None
             nn.init.zeros_(tail.head.bias)
+        if norm == "none":
+            _drop_batchnorm(self)
 
     def forward(self, m0: torch.Tensor, m1: torch.Tensor, s0: torch.Tensor, s1: torch.Tensor,
                 frac: torch.Tensor, phase: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,8 +133,20 @@ class InterpNet(nn.Module):
         return mag, self.mask_tail(feats) + self.mask_gain * prior
 
 
+def _drop_batchnorm(module: nn.Module) -> None:
+    """Replace every BatchNorm2d by the identity. r2unet's recurrent convolution applies one
+    conv + BN t + 1 times, so one set of running statistics averages t + 1 different
+    distributions and eval mode drifts from training; and the net trains on crops but runs on
+    whole frames. Without normalisation the net is the same function in both modes."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(module, name, nn.Identity())
+        else:
+            _drop_batchnorm(child)
+
+
 def make_net(cfg: InterpConfig) -> InterpNet:
-    return InterpNet(cfg.base, cfg.depth, cfg.t)
+    return InterpNet(cfg.base, cfg.depth, cfg.t, cfg.norm)
 
 
 def _fg_onehot(labels: torch.Tensor) -> torch.Tensor:
