@@ -295,3 +295,19 @@ def test_open_the_users_npz(qtbot, workspace, tmp_path: Path) -> None:  # type: 
     assert "no LV mask" in ws.progress_label.text() and not ws.error_label.text()
     ws.frame.setValue(3)  # the cine plays without a mask
     assert ws.panels["cine"].has_image()
+
+
+def test_runtime_error_in_a_job_ends_it(qtbot, generated, tiny_phase_model, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A checkpoint whose weights do not fit raises torch's RuntimeError inside the generator
+    job: shown as one line, and the runner is free again (superqt would hang on it)."""
+    import torch
+
+    ckpt = torch.load(tiny_phase_model, map_location="cpu", weights_only=True)
+    ckpt["state_dict"].pop(next(iter(ckpt["state_dict"])))
+    torch.save(ckpt, tmp_path / "broken.pt")
+    ws = generated
+    ws.synth_model.setText(str(tmp_path / "broken.pt"))
+    qtbot.mouseClick(ws.synth_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not ws.state.jobs.is_busy, timeout=20000)
+    assert "state_dict" in ws.error_label.text() and "\n" not in ws.error_label.text()
+    assert ws.synth is None and ws.synth_button.isEnabled()
