@@ -18,6 +18,17 @@ import time
 from pathlib import Path
 
 
+def shipped_model_missing(step: str, args: argparse.Namespace) -> str:
+    """The shipped model a step would use when none is given, if it is not there."""
+    if step == "interpolation" and args.method == "net" and not args.interp_model:
+        from headtwin_app.core.cardiac.interp_net import DEFAULT_MODEL
+        return "" if DEFAULT_MODEL.is_file() else str(DEFAULT_MODEL)
+    if step == "phase synthesis" and not args.phase_model:
+        from headtwin_app.core.cardiac.phase_net import DEFAULT_MODELS
+        return "" if DEFAULT_MODELS["fgbg"].is_file() else str(DEFAULT_MODELS["fgbg"])
+    return ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=3)
@@ -73,6 +84,10 @@ def main() -> None:
     for name, button, run, result in steps:
         if not button.isEnabled():
             print(f"{name}: skipped ({button.toolTip()})")
+            continue
+        missing = shipped_model_missing(name, args)
+        if missing:
+            print(f"{name}: skipped (no model given and {missing} is not there)")
             continue
         run()
         settle()
