@@ -956,10 +956,10 @@ class CardiacWorkspace(QWidget):
         r = result.get("r_vs_true_phase") or result.get("r_vs_analytic") or {}
         against = "true phase" if "r_vs_true_phase" in result else "truth"
         if r and self.synth is not None:
-            text = ", ".join(f"{d[:4]}. {v:.2f}" for d, v in r.items())
+            text = " · ".join(f"{d[:4]} {v:.2f}" for d, v in r.items())
             metrics = self._metrics_text(self.synth["metrics"])
             self.synth_metrics.setText((metrics + "\n" if metrics else "")
-                                       + f"curves vs {against}: r = {text}")
+                                       + f"r vs {against}: {text}")
         self._on_assessed({"curves_mm_s": result.get("synth_curves_mm_s"),
                            "peaks": result.get("synth_peaks"), "agreement": result},
                           "synth", case)

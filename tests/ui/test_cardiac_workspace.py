@@ -199,7 +199,7 @@ def test_synthesise_phase_and_its_curves(qtbot, generated, tiny_phase_model) -> 
     assert len(ws.curves.curve("radial", "synth")) == FRAMES
     assert "synthesised" in [s for _d, s, _c in ws.table_rows()]
     # Table I metrics and the curves' agreement, from the core
-    assert "PSNR" in ws.synth_metrics.text() and "r =" in ws.synth_metrics.text()
+    assert "PSNR" in ws.synth_metrics.text() and "r vs true phase" in ws.synth_metrics.text()
     assert set(ws.synth["metrics"]) >= {"psnr", "ssim", "msew1", "msew2"}
 
 
@@ -311,3 +311,25 @@ def test_runtime_error_in_a_job_ends_it(qtbot, generated, tiny_phase_model, tmp_
     qtbot.waitUntil(lambda: not ws.state.jobs.is_busy, timeout=20000)
     assert "state_dict" in ws.error_label.text() and "\n" not in ws.error_label.text()
     assert ws.synth is None and ws.synth_button.isEnabled()
+
+
+def test_interpolation_with_the_network(qtbot, generated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Method R2U-Net with a checkpoint chosen in the model field (an untrained small net in
+    the real format: this drives the GUI path, not the network's quality)."""
+    from headtwin_app.core.cardiac.interp_net import InterpConfig, make_net, save_interp
+
+    cfg = InterpConfig(base=4, depth=2)
+    model = save_interp(make_net(cfg), cfg, tmp_path / "tiny_interp.pt")
+    ws = generated
+    ws.method.setCurrentIndex(ws.method.findData("net"))
+    ws.interp_model.setText(str(model))
+    ws.k.setValue(5)
+    progress: list = []
+    with qtbot.waitSignal(ws.interpolation_shown, timeout=30000):
+        qtbot.mouseClick(ws.interp_button, Qt.MouseButton.LeftButton)
+        ws.state.jobs.worker.yielded.connect(progress.append)
+    qtbot.waitUntil(lambda: not ws.state.jobs.is_busy, timeout=5000)
+    assert progress and ws.interp["method"] == "net"
+    assert ws.interp["metrics"]["model"] == str(model)
+    assert ws.kept_frames() == [0, 6] and ws.frame.tickInterval() == 6
+    assert "R2U-Net, K = 5" in ws.panels["interp"].title
