@@ -178,10 +178,11 @@ class _Samples:
     x: torch.Tensor  # (n, 3, H, W) magnitude triplets
     y: torch.Tensor  # (n, 3, H, W) scaled phase
     fg: torch.Tensor  # (n, 1, H, W) float foreground
+    myo: torch.Tensor  # (n, 1, H, W) float myocardium (lv_mask == 1)
 
 
 def _samples(cases: Sequence[CardiacCase], size: int) -> _Samples:
-    xs, ys, fgs = [], [], []
+    xs, ys, fgs, myos = [], [], [], []
     for c in cases:
         if c.phase is None or c.lv_mask is None:
             raise ValueError("training cases need phase and lv_mask")
@@ -190,8 +191,11 @@ def _samples(cases: Sequence[CardiacCase], size: int) -> _Samples:
         xs.append(magnitude_triplets(m))
         ys.append(phase_stack(norm_phase(c.phase)[bx, by]))
         fgs.append(foreground(xs[-1][:, 1:2]))
+        lv = np.asarray(c.lv_mask)[bx, by]
+        myos.append((lv == 1).transpose(2, 3, 0, 1).reshape(-1, 1, *lv.shape[:2]))
     return _Samples(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)),
-                    torch.from_numpy(np.concatenate(fgs).astype(np.float32)))
+                    torch.from_numpy(np.concatenate(fgs).astype(np.float32)),
+                    torch.from_numpy(np.concatenate(myos).astype(np.float32)))
 
 
 def _l1(pred: torch.Tensor, y: torch.Tensor, fg: torch.Tensor, scheme: str) -> torch.Tensor:
@@ -249,16 +253,21 @@ class Pix2Pix:
 
     @torch.no_grad()
     def evaluate(self, s: _Samples, batch: int = 32) -> dict[str, float]:
-        """Mean L1 on foreground and on whole images, generator in eval mode."""
+        """Mean L1 on foreground and on whole images, and the mean squared error in the
+        myocardium (the velocity-assessment ROI), generator in eval mode."""
         self.gen.eval()
-        fg_err = whole = fg_n = 0.0
+        fg_err = whole = fg_n = myo_err = myo_n = 0.0
         for i in range(0, len(s.x), batch):
             err = (self.gen(s.x[i:i + batch]) - s.y[i:i + batch]).abs()
             w = s.fg[i:i + batch].expand_as(err)
             fg_err += float((err * w).sum())
             fg_n += float(w.sum())
             whole += float(err.sum())
-        return {"val_l1_fg": fg_err / max(fg_n, 1.0), "val_l1": whole / (s.y.numel() or 1)}
+            wm = s.myo[i:i + batch].expand_as(err)
+            myo_err += float((err ** 2 * wm).sum())
+            myo_n += float(wm.sum())
+        return {"val_l1_fg": fg_err / max(fg_n, 1.0), "val_l1": whole / (s.y.numel() or 1),
+                "val_mse_myo": myo_err / max(myo_n, 1.0)}
 
 
 def _crop_batch(s: _Samples, idx: np.ndarray, size: int, rng: np.random.Generator
@@ -281,8 +290,8 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
     stored, discriminator weights; a fresh learning-rate schedule).
 
     Validation: `val_dirs` (default: `dataset.SEEDS_VAL` when the training folders are the
-    cached ones, else the last training folder). The best validation state (L1 on foreground for
-    fgbg, whole-image L1 for vanilla) is saved. Writes `out` (state dict, config, background
+    cached ones, else the last training folder). The best validation state (least squared error
+    in the myocardium, for both schemes) is saved. Writes `out` (state dict, config, background
     statistics) and `<stem>.train.json` (curves). Returns the summary dict."""
     from headtwin_app.core.cardiac.dataset import SEEDS_VAL, ensure_cases
     from headtwin_app.core.cardiac.store import load_case
@@ -318,8 +327,9 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
     budget = minutes * 60.0
     curves: dict[str, list[float]] = {k: [] for k in ("step", "seconds", "loss_g", "gan_g", "l1",
                                                       "loss_d")}
-    val_curve: dict[str, list[float]] = {"step": [], "val_l1_fg": [], "val_l1": []}
-    key = "val_l1_fg" if scheme == "fgbg" else "val_l1"
+    val_curve: dict[str, list[float]] = {"step": [], "val_l1_fg": [], "val_l1": [],
+                                         "val_mse_myo": []}
+    key = "val_mse_myo"  # model selection: the velocity ROI, the same for both schemes
     best: tuple[float, dict[str, torch.Tensor] | None, int] = (math.inf, None, 0)
     step, acc = 0, {"loss_g": 0.0, "gan_g": 0.0, "l1": 0.0, "loss_d": 0.0}
     log_every, val_every = 10, 50
@@ -333,7 +343,7 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
         if step and (step % val_every == 0 or done):
             v = model.evaluate(val)
             val_curve["step"].append(step)
-            for k in ("val_l1_fg", "val_l1"):
+            for k in ("val_l1_fg", "val_l1", "val_mse_myo"):
                 val_curve[k].append(v[k])
             if v[key] < best[0]:
                 best = (v[key], {k: t.detach().clone() for k, t in
