@@ -11,10 +11,8 @@ line says so.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
-import inspect
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -131,30 +129,6 @@ def open_cardiac(path: str | Path) -> CardiacCase:
     from headtwin_app.core.errors import UserError
 
     raise UserError(f"{p.name}: {MISSING['loaders']}")
-
-
-class JobRuntimeError(Exception):
-    """A RuntimeError raised inside a generator job, re-raised as something else: superqt's
-    GeneratorWorker takes a RuntimeError for a deleted Qt object and then never emits
-    `finished`, which would leave the job runner busy for good (e.g. torch's state-dict
-    mismatch, or torch's OutOfMemoryError)."""
-
-
-def runtime_errors_reported(steps: Callable[..., Any]) -> Callable[..., Any]:
-    """`steps` (a generator function) with its RuntimeErrors re-raised so the runner ends."""
-    from headtwin_app.core.errors import UserError, user_message
-
-    @functools.wraps(steps)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return (yield from steps(*args, **kwargs))
-        except RuntimeError as exc:
-            message = user_message(exc)
-            if message is not None:
-                raise UserError(message) from exc
-            raise JobRuntimeError(f"{type(exc).__name__}: {exc}") from exc
-
-    return run
 
 
 def _settings() -> QSettings:
@@ -544,8 +518,6 @@ class CardiacWorkspace(QWidget):
         self.progress.setRange(0, 0)
         self.progress_label.setText(f"{name}…")
         self._running = name
-        if inspect.isgeneratorfunction(fn):
-            fn = runtime_errors_reported(fn)
         started = self.state.jobs.start(name, fn, *args, on_result=on_result,
                                         on_progress=self._on_progress, on_error=self.show_error,
                                         on_finished=self._on_finished, **kwargs)

@@ -7,6 +7,8 @@ thread; callbacks run after the runner is idle again, so a result may start the 
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +18,30 @@ from superqt.utils import create_worker
 from headtwin_app.ui.errors import error_text
 
 ProgressFn = Callable[[Any], "tuple[str, float] | None"]
+
+
+class JobRuntimeError(Exception):
+    """A RuntimeError raised inside a generator job, re-raised as another type: superqt's
+    GeneratorWorker takes any RuntimeError for a deleted Qt object and then never emits
+    `finished`, which would leave the runner busy for good (torch raises RuntimeError for a
+    state-dict mismatch and for running out of memory)."""
+
+
+def runtime_errors_reported(steps: Callable[..., Any]) -> Callable[..., Any]:
+    """`steps` (a generator function) with its RuntimeErrors re-raised so that the job ends."""
+    from headtwin_app.core.errors import UserError, user_message
+
+    @functools.wraps(steps)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return (yield from steps(*args, **kwargs))
+        except RuntimeError as exc:
+            message = user_message(exc)
+            if message is not None:
+                raise UserError(message) from exc
+            raise JobRuntimeError(f"{type(exc).__name__}: {exc}") from exc
+
+    return run
 
 
 def default_progress(item: Any) -> tuple[str, float] | None:
@@ -68,6 +94,8 @@ class JobRunner(QObject):
             return False
         outcome: dict[str, Any] = {}
         to_text = on_progress or default_progress
+        if inspect.isgeneratorfunction(fn):
+            fn = runtime_errors_reported(fn)
         worker = create_worker(fn, *args, _start_thread=False, _ignore_errors=True, **kwargs)
         if hasattr(worker, "yielded"):
             worker.yielded.connect(lambda item: self._on_yield(item, to_text))

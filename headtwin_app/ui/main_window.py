@@ -1,4 +1,4 @@
-"""The main window: four workspace tabs, the case in three views, menus, recent files, drops."""
+"""The main window: five workspace tabs, the case in three views, menus, recent files, drops."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ SHORTCUTS_HELP = """<h3>Keyboard shortcuts</h3><table>
 <tr><td>Ctrl+O</td><td>Open image or DICOM file</td></tr>
 <tr><td>Ctrl+Shift+O</td><td>Open DICOM or case folder</td></tr>
 <tr><td>Ctrl+Shift+S</td><td>Open the built-in sample head</td></tr>
-<tr><td>Ctrl+1 … Ctrl+4</td><td>Switch workspace</td></tr>
+<tr><td>Ctrl+1 … Ctrl+5</td><td>Switch workspace</td></tr>
 <tr><td>Ctrl+D</td><td>Show/hide the case views</td></tr>
 <tr><td>PgUp / PgDn</td><td>Next / previous slice in the focused view</td></tr>
 <tr><td>Ctrl+Shift+T</td><td>What does this acceleration do to the twin? (twin sweep)</td></tr>

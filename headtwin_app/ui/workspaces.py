@@ -1,4 +1,4 @@
-"""The four workspaces, in tab order, each built from its module or a placeholder until it lands."""
+"""The five workspaces, in tab order, each built from its module or a placeholder until it lands."""
 
 from __future__ import annotations
 

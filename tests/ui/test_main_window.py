@@ -37,9 +37,10 @@ def window(qtbot):  # type: ignore[no-untyped-def]
     return win
 
 
-def test_four_workspace_tabs(window: MainWindow) -> None:
+def test_five_workspace_tabs(window: MainWindow) -> None:
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert titles == ["K-space designer", "Reconstruction", "Labelling", "3D twin"]
+    assert titles == ["K-space designer", "Reconstruction", "Labelling", "3D twin",
+                      "Cardiac twin"]
 
 
 def test_case_in_three_views_non_blank(window: MainWindow, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
