@@ -132,13 +132,17 @@ def run(seeds: list[int], ks: list[int], schemes: tuple[str, ...] = SCHEMES,
                              "r": agree["r_vs_true_phase"], "r_analytic": agree["r_vs_analytic"],
                              "peaks": agree["synth_peaks"],
                              "true_phase_peaks": agree["true_phase_peaks"],
-                             "synth_seconds": secs, "interp_seconds": t_interp})
+                             "synth_seconds": secs, "interp_seconds": t_interp,
+                             "interp_method": method})
                 print(f"seed {seed} K={k} {scheme}: mse {met['mse']:.4f} msew2 "
                       f"{met['msew2']:.4f} psnr {met['psnr']:.2f} ssim {met['ssim']:.3f} r "
                       + " ".join(f"{v:.3f}" for v in agree["r_vs_true_phase"].values())
                       + f" ({secs:.1f} s)", flush=True)
-    rows += [r for r in old_rows or [] if r["scheme"] not in schemes
-             and r["seed"] in seeds and r["k"] in ks]
+    rows += [r for r in old_rows or [] if r["seed"] in seeds
+             and (r["scheme"] not in schemes or r["k"] not in ks)]
+    ks = sorted({r["k"] for r in rows})
+    methods.update({r["k"]: r["interp_method"] for r in rows
+                    if r["k"] not in methods and "interp_method" in r})
     summary: dict[str, Any] = {}
     for k in ks:
         for scheme in SCHEMES:
@@ -155,7 +159,7 @@ def run(seeds: list[int], ks: list[int], schemes: tuple[str, ...] = SCHEMES,
                           for d in DIRECTIONS},
                 "synth_seconds": mean_std([r["synth_seconds"] for r in sel]),
             }
-    k0 = [r for r in rows if r["k"] == ks[0] and r["scheme"] == "fgbg"]
+    k0 = [r for r in rows if r["k"] == ks[0]]
     true_phase_peaks = {d: {p: mean_std([r["true_phase_peaks"][d][p] for r in k0])
                             for p in ("psv", "tpsv", "pdv", "tpdv", "mean")}
                         for d in DIRECTIONS}
@@ -169,7 +173,7 @@ def run(seeds: list[int], ks: list[int], schemes: tuple[str, ...] = SCHEMES,
             "fgbg": summary["K0_fgbg"]["msew2"][0], "vanilla": summary["K0_vanilla"]["msew2"][0],
             "met": bool(summary["K0_fgbg"]["msew2"][0] < summary["K0_vanilla"]["msew2"][0])}
     return {"machine": machine_info(), "seeds": seeds, "ks": ks,
-            "interpolation_method": {str(k): v for k, v in methods.items()},
+            "interpolation_method": {str(k): v for k, v in sorted(methods.items())},
             "metric_conventions": pn.__doc__, "summary": summary, "targets": targets,
             "truth_peaks_analytic": {d: {p: mean_std(v) for p, v in truth_peaks[d].items()}
                                      for d in DIRECTIONS},
@@ -261,10 +265,11 @@ def main() -> None:
     ap.add_argument("--ks", type=int, nargs="+", default=[0, 3, 6])
     ap.add_argument("--schemes", nargs="+", default=list(SCHEMES), choices=SCHEMES,
                     help="score only these; the others' rows come from the previous results")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
     a = ap.parse_args()
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     out = ROOT / "benchmarks" / "results" / "cardiac_phase.json"
     old = json.loads(out.read_text())["rows"] if out.is_file() else []
     res = run(a.seeds, a.ks, tuple(a.schemes), old)
