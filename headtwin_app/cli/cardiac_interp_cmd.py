@@ -51,12 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--cases", default=None, metavar="DIR",
                    help="folder of case folders (default: generated training subjects)")
     t.add_argument("--val-cases", default=None, metavar="DIR",
-                   help="interp only: folder of validation case folders (default: the "
+                   help="folder of validation case folders (default: the "
                         "validation subjects dataset.SEEDS_VAL, generated once)")
     t.add_argument("--out", required=True, metavar="PATH", help="output weights (.pt)")
     t.add_argument("--minutes", type=float_in(0.0, 24 * 60.0, lo_open=True), default=20.0,
                    help="wall-clock training budget in minutes (default 20)")
     t.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
+    t.add_argument("--scheme", choices=("fgbg", "vanilla"), default="fgbg",
+                   help="phase only: fgbg (the paper's foreground/background scheme, default) "
+                        "or vanilla (one generator for every pixel)")
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(func=run_train_cardiac)
 
@@ -139,7 +142,6 @@ def _case_dirs(folder: str | None) -> list[Path]:
 
 def run_train_cardiac(args: argparse.Namespace) -> int:
     from headtwin_app.core.atomic import check_writable
-    from headtwin_app.core.errors import UserError
 
     dirs = _case_dirs(args.cases)
     check_writable(args.out)
@@ -150,12 +152,11 @@ def run_train_cardiac(args: argparse.Namespace) -> int:
         val = _case_dirs(args.val_cases) if args.val_cases is not None else None
         summary = train_interp(dirs, args.out, args.minutes, seed=args.seed, val_dirs=val)
     else:
-        if args.val_cases is not None:
-            raise UserError("--val-cases applies to --what interp only")
         from headtwin_app.core.cardiac.phase_net import train_phase
 
+        val = _case_dirs(args.val_cases) if args.val_cases is not None else None
         summary = train_phase(dirs, args.out, args.minutes, seed=args.seed, progress=None,
-                              cancel=None)
+                              cancel=None, scheme=args.scheme, val_dirs=val)
     brief = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
     emit({"what": args.what, "out": str(args.out), "cases": len(dirs), **brief,
           "wall_seconds": time.perf_counter() - t0}, args.json)

@@ -62,23 +62,18 @@ def test_train_then_interpolate_with_the_net(case_dir, tmp_path, capsys, monkeyp
     assert "3" in result["metrics"]
 
 
-def test_train_cardiac_phase_calls_train_phase(case_dir, tmp_path, capsys, monkeypatch):
-    import sys
-    import types
+@pytest.mark.parametrize("scheme", ["fgbg", "vanilla"])
+def test_train_cardiac_phase_trains_the_chosen_scheme(case_dir, tmp_path, capsys, scheme):
+    import torch
 
-    calls = []
-
-    def fake_train_phase(case_dirs, out, minutes, seed=0, progress=None, cancel=None):
-        calls.append((list(case_dirs), out, minutes, seed))
-        return {"steps": 1}
-
-    monkeypatch.setitem(sys.modules, "headtwin_app.core.cardiac.phase_net",
-                        types.SimpleNamespace(train_phase=fake_train_phase))
-    assert main(["train-cardiac", "--what", "phase", "--cases", str(case_dir.parent),
-                 "--out", str(tmp_path / "p.pt"), "--minutes", "2", "--seed", "3",
-                 "--json"]) == 0
-    assert calls == [([case_dir], str(tmp_path / "p.pt"), 2.0, 3)]
-    assert json.loads(capsys.readouterr().out)["steps"] == 1
+    model = tmp_path / "p.pt"
+    assert main(["train-cardiac", "--what", "phase", "--scheme", scheme,
+                 "--cases", str(case_dir.parent), "--val-cases", str(case_dir.parent),
+                 "--out", str(model), "--minutes", "0.02", "--seed", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["what"] == "phase" and result["cases"] == 1 and model.is_file()
+    saved = torch.load(model, weights_only=True)
+    assert saved["config"]["scheme"] == scheme
 
 
 def test_cardiac_interpolate_rejects_bad_input(case_dir, tmp_path, capsys):
