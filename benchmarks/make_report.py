@@ -15,7 +15,8 @@ from machine_info import cpu_model, git_commit
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["summary", "phantom", "designer", "recon", "seg", "seg_contrast", "real_heads",
          "labelling", "grow", "grow_real",
-         "uncertainty", "mesh", "pipeline", "export", "reliability", "cs"]
+         "uncertainty", "mesh", "pipeline", "export", "reliability", "cs",
+         "cardiac_velocity", "cardiac_interp", "cardiac_phase"]
 
 
 def main() -> None:
