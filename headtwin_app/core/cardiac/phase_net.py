@@ -444,12 +444,14 @@ def synthesize_steps(case: CardiacCase, scheme: str = "fgbg",
     gen = model.generator.to(device).eval()
     out = np.empty((len(x), 3, nx, ny), np.float32)
     yield Progress("synthesize-phase", 0.0, f"{len(x)} images")
-    with torch.inference_mode():
-        for i in range(0, len(x), batch):
+    for i in range(0, len(x), batch):
+        # no yield inside inference mode: a job cancelled at a yield would leave its worker
+        # thread with gradients off (grad mode is per thread), breaking the next training job
+        with torch.inference_mode():
             pred = gen(torch.from_numpy(x[i:i + batch]).to(device)).float().cpu().numpy()
-            out[i:i + batch] = pred[:, :, :nx, :ny]
-            yield Progress("synthesize-phase", min(i + batch, len(x)) / len(x),
-                           f"{min(i + batch, len(x))}/{len(x)} images")
+        out[i:i + batch] = pred[:, :, :nx, :ny]
+        yield Progress("synthesize-phase", min(i + batch, len(x)) / len(x),
+                       f"{min(i + batch, len(x))}/{len(x)} images")
     if model.scheme == "fgbg":
         fg = foreground(x[:, 1, :nx, :ny])
         out = compose_fgbg(out, fg, model.background["mean"], model.background["sd"],

@@ -136,3 +136,16 @@ def test_train_phase_writes_checkpoint_and_curves(tiny_case, tmp_path):
     again = pn.train_phase([d], tmp_path / "more.pt", minutes=1.0, scheme="vanilla",
                            max_steps=1, init_from=out)
     assert again["config"]["base"] == 4 and again["init_from"] == str(out)
+
+
+def test_a_synthesis_abandoned_at_a_yield_leaves_gradients_on(tiny_case):
+    """A job cancelled at a progress report must not leave its worker thread in inference mode
+    (grad mode is per thread: the recon training dialog then failed on a reused pool thread)."""
+    cfg = pn.PhaseConfig(base=4, depth=2, crop=32, pad_crop=48, batch=2)
+    model = pn.PhaseModel(pn.make_generator(cfg).eval(), cfg,
+                          {"mean": [0.0] * 3, "sd": [0.1] * 3}, "fgbg")
+    steps = pn.synthesize_steps(tiny_case, model=model, batch=2)
+    next(steps)
+    next(steps)  # suspended after the first batch, as a cancelled job is
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+    del steps
