@@ -179,6 +179,16 @@ def _frames_list(hit: np.ndarray) -> list[int]:
     return [int(i) for i in np.nonzero(hit)[0]]
 
 
+def _with_counts(out: dict[str, Any], counts: list[np.ndarray]) -> dict[str, Any]:
+    """`out` with per-component flagged-voxel counts (one per frame) summed and their frames."""
+    for name, per_frame in zip(("x", "y", "through_plane"), counts, strict=True):
+        out["components"][name] = {"voxels": int(per_frame.sum()),
+                                   "frames": _frames_list(per_frame > 0)}
+    out["voxels"] = int(sum(int(c.sum()) for c in counts))
+    out["frames"] = _frames_list(np.sum(counts, axis=0) > 0)
+    return out
+
+
 def above_venc_from_velocity(velocity: np.ndarray, lv_mask: np.ndarray,
                              venc: float | np.ndarray | list[float] | tuple[float, ...]
                              ) -> dict[str, Any]:
@@ -187,18 +197,9 @@ def above_venc_from_velocity(velocity: np.ndarray, lv_mask: np.ndarray,
     myo = np.asarray(lv_mask) == 1
     out: dict[str, Any] = {"method": "|v| > venc in the myocardium", "venc_mm_s": v.tolist(),
                            "myocardium_voxels": int(myo.sum()), "components": {}}
-    total = 0
-    frames_any = np.zeros(myo.shape[3], dtype=bool)
-    for c, name in enumerate(("x", "y", "through_plane")):
-        hit = (np.abs(np.asarray(velocity)[..., c]) > v[c]) & myo
-        per_frame = hit.sum(axis=(0, 1, 2))
-        frames_any |= per_frame > 0
-        out["components"][name] = {"voxels": int(per_frame.sum()),
-                                   "frames": _frames_list(per_frame > 0)}
-        total += int(per_frame.sum())
-    out["voxels"] = total
-    out["frames"] = _frames_list(frames_any)
-    return out
+    counts = [((np.abs(np.asarray(velocity)[..., c]) > v[c]) & myo).sum(axis=(0, 1, 2))
+              for c in range(3)]
+    return _with_counts(out, counts)
 
 
 def likely_wraps(phase: np.ndarray, lv_mask: np.ndarray) -> dict[str, Any]:
@@ -209,9 +210,8 @@ def likely_wraps(phase: np.ndarray, lv_mask: np.ndarray) -> dict[str, Any]:
     out: dict[str, Any] = {"method": "in-plane neighbouring phase jumps > pi inside the "
                                      "myocardium", "myocardium_voxels": int(myo.sum()),
                            "components": {}}
-    total = 0
-    frames_any = np.zeros(myo.shape[3], dtype=bool)
-    for c, name in enumerate(("x", "y", "through_plane")):
+    counts = []
+    for c in range(3):
         p = phase[..., c]
         per_frame = np.zeros(myo.shape[3], dtype=np.int64)
         for axis in (0, 1):
@@ -221,13 +221,8 @@ def likely_wraps(phase: np.ndarray, lv_mask: np.ndarray) -> dict[str, Any]:
             both = myo[tuple(a)] & myo[tuple(b)]
             jump = np.abs(p[tuple(a)] - p[tuple(b)]) > np.pi
             per_frame += (jump & both).sum(axis=(0, 1, 2))
-        frames_any |= per_frame > 0
-        out["components"][name] = {"voxels": int(per_frame.sum()),
-                                   "frames": _frames_list(per_frame > 0)}
-        total += int(per_frame.sum())
-    out["voxels"] = total
-    out["frames"] = _frames_list(frames_any)
-    return out
+        counts.append(per_frame)
+    return _with_counts(out, counts)
 
 
 def assess(velocity: np.ndarray, lv_mask: np.ndarray,
