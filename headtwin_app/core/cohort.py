@@ -50,7 +50,10 @@ def iter_completed(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: st
         client = Client(scheduler, timeout="10s")
         cluster = None
     else:
+        # memory_limit=0: thread workers measure the whole app process, so Dask's default
+        # (RAM / workers) paused them all once the app held a few volumes, and the run hung
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
+                               memory_limit=0,
                                dashboard_address=":0")  # any free port: never a clash
         client = Client(cluster)
         restore = _share_cores(workers)

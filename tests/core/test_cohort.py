@@ -72,3 +72,25 @@ def test_local_workers_share_the_cores_then_give_them_back() -> None:
     assert seen == [1, 1]  # 64 in-process workers: one thread each, not 64 × every core
     assert (torch.get_num_threads(), sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()) \
         == before
+
+
+def test_in_process_workers_are_not_paused_by_the_apps_own_memory() -> None:
+    """Thread workers measure the whole process: with Dask's default limit (RAM / workers) a
+    big app (a GUI holding volumes) paused every worker and the run hung for ever (CI)."""
+    import threading
+
+    import psutil
+
+    workers = 64
+    # resident ballast above one default worker's pause threshold (80 % of RAM / workers)
+    ballast = np.ones(int(psutil.virtual_memory().total / workers) // 8 + 1)
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        box["seen"] = run_to_end(iter_map(lambda x: x * 2, [1, 2, 3], None, workers=workers))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(90)
+    assert not worker.is_alive(), "the in-process cluster stalled"
+    assert box["seen"] == [2, 4, 6] and ballast[-1] == 1.0
