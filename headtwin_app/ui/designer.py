@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -60,6 +61,8 @@ from headtwin_app.core.mask_designer import (
 from headtwin_app.core.masks import FAMILIES, FAMILY_NAMES
 from headtwin_app.core.scantime import DEFAULT_TR_S
 from headtwin_app.core.sweep_report import PAPER_TABLE2, table2_rows, write_csv, write_plot
+from headtwin_app.ui.cine_panel import SHORTCUT as CINE_SHORTCUT
+from headtwin_app.ui.cine_panel import open_cine_dialog
 from headtwin_app.ui.errors import error_text
 from headtwin_app.ui.state import AppState
 
@@ -491,6 +494,13 @@ class DesignerWorkspace(QWidget):
         ex = QHBoxLayout()
         ex.addWidget(self.export_mask_button)
         ex.addWidget(self.export_images_button)
+        self.cine_button = QPushButton("Cine (k-t)…")
+        self.cine_button.setToolTip("k-t masks of a cine, their x-f PSF and reconstruction "
+                                    f"({CINE_SHORTCUT})")
+        self.cine_button.clicked.connect(self.open_cine)
+        cine_key = QShortcut(QKeySequence(CINE_SHORTCUT), self)
+        cine_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        cine_key.activated.connect(self.open_cine)
 
         side = QWidget()
         sl = QVBoxLayout(side)
@@ -499,6 +509,7 @@ class DesignerWorkspace(QWidget):
         sl.addWidget(brush_box)
         sl.addWidget(res_box)
         sl.addLayout(ex)
+        sl.addWidget(self.cine_button)
         sl.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(side)
@@ -548,6 +559,10 @@ class DesignerWorkspace(QWidget):
         self.export_mask_button.clicked.connect(lambda: self.export_mask())
         self.export_images_button.clicked.connect(lambda: self.export_images())
         self._update_r_label()
+
+    def open_cine(self) -> None:
+        """The Cine (k-t) panel: masks in k-t, their x-f PSF, cine reconstruction."""
+        self._cine_dialog = open_cine_dialog(self.state, self)
 
     def _set_enabled(self, on: bool) -> None:
         for w in (self.family, self.r_slider, self.center, self.pf, self.noise, self.seed,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -44,6 +45,8 @@ from headtwin_app.core.recon.cascade import CascadeConfig
 from headtwin_app.core.recon.data import recon_mask
 from headtwin_app.core.recon.job import ReconResult, case_slices, recon_job, slices_to_volume
 from headtwin_app.core.recon.predict import DEFAULT_MODEL, checkpoint_config, resolve_device
+from headtwin_app.ui.cine_panel import SHORTCUT as CINE_SHORTCUT
+from headtwin_app.ui.cine_panel import open_cine_dialog
 from headtwin_app.ui.errors import error_text
 from headtwin_app.ui.layer_panel import LayerPanel
 from headtwin_app.ui.state import AppState
@@ -187,6 +190,13 @@ class ReconWorkspace(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.train_button = QPushButton("Train a model…")
         self.train_button.clicked.connect(self.open_training)
+        self.cine_button = QPushButton("Cine (k-t)…")
+        self.cine_button.setToolTip("open a cine, apply k-t masks and reconstruct it "
+                                    f"({CINE_SHORTCUT})")
+        self.cine_button.clicked.connect(self.open_cine)
+        cine_key = QShortcut(QKeySequence(CINE_SHORTCUT), self)
+        cine_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        cine_key.activated.connect(self.open_cine)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
@@ -219,6 +229,7 @@ class ReconWorkspace(QWidget):
         side.addWidget(self.progress)
         side.addWidget(self.progress_label)
         side.addWidget(self.train_button)
+        side.addWidget(self.cine_button)
         side.addWidget(self.error_label)
         self.layer_panel = LayerPanel(self.state)
         side.addWidget(self.layer_panel, 1)
@@ -526,6 +537,10 @@ class ReconWorkspace(QWidget):
             self.panels[m].show(None if img is None else img[i], (0, top), title)
             self.panels["err_" + m].show(None if img is None else np.abs(img[i] - gt),
                                          (0, err_top), f"|error| {m} (0–15 % of max)")
+
+    def open_cine(self) -> None:
+        """The Cine (k-t) panel: open or generate a cine, k-t masks, reconstruction."""
+        self._cine_dialog = open_cine_dialog(self.state, self)
 
     # ----------------------------------------------------------------------------- training
     def open_training(self) -> TrainDialog:
