@@ -181,6 +181,8 @@ def run_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix != ".pt":
         raise ValueError(f"--out must end in .pt, got {out}")
+    if args.config and _is_cine_config(args.config):
+        return _run_train_cine(args, out)
     cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
     overrides = {k: v for k, v in (("max_minutes", args.max_minutes), ("steps", args.steps),
                                    ("device", args.device)) if v is not None}
@@ -194,4 +196,41 @@ def run_train(args: argparse.Namespace) -> int:
           "steps": hist["steps"], "seconds": round(hist["seconds"], 1),
           "device": hist["device"], "final_val_loss": hist["val_loss"][-1],
           "n_train_slices": hist["n_train_slices"]}, args.json)
+    return 0
+
+
+def _is_cine_config(path: str) -> bool:
+    """A config with "task": "cine" trains the 2D+t cascade (anything unreadable goes on to the
+    2D reader, which reports it)."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("task") == "cine"
+
+
+def _run_train_cine(args: argparse.Namespace, out: Path) -> int:
+    import json
+    from dataclasses import replace
+
+    from headtwin_app.core.atomic import check_writable, refuse_inputs
+    from headtwin_app.core.recon.cine_train import CineTrainConfig, train_cine
+
+    if args.device not in (None, "cpu", "auto"):
+        raise ValueError("the cine cascade trains on the CPU here (--device cpu or auto)")
+    data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    cfg = CineTrainConfig.from_dict(data, args.config)
+    overrides = {k: v for k, v in (("max_minutes", args.max_minutes), ("steps", args.steps))
+                 if v is not None}
+    cfg = replace(cfg, **overrides)
+    refuse_inputs([out, out.with_suffix(".train.json")], [args.config, cfg.feature_model or None])
+    check_writable(out)
+    log = None if args.json else (lambda line: print(line, flush=True))
+    hist = train_cine(cfg, out, log=log)
+    emit({"out": str(out), "task": "cine", "steps": hist["steps"],
+          "seconds": round(hist["seconds"], 1), "best_val_loss": hist["best_val_loss"],
+          "best_step": hist["best_step"], "n_train_sequences": hist["n_train_sequences"]},
+         args.json)
     return 0
