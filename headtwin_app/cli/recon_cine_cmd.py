@@ -8,7 +8,6 @@ the JSON): magnitude, PSNR/SSIM/HFEN per frame, averaged over frames.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +62,9 @@ def run_recon_cine(args: argparse.Namespace) -> int:
     import torch
 
     from headtwin_app.core.atomic import check_writable, refuse_inputs
-    from headtwin_app.core.kt_masks import achieved_accel_kt, make_kt_mask
     from headtwin_app.core.recon.cine_data import load_cine, save_cine
-    from headtwin_app.core.recon.cine_metrics import CONVENTION, sequence_metrics
-    from headtwin_app.core.recon.cine_predict import reconstruct_cine_iter, undersample_cine
+    from headtwin_app.core.recon.cine_job import cine_recon_steps
+    from headtwin_app.core.recon.cine_metrics import CONVENTION
     from headtwin_app.core.recon.predict import run_to_end
 
     torch.set_num_threads(args.threads)
@@ -81,19 +79,16 @@ def run_recon_cine(args: argparse.Namespace) -> int:
     if not seq.max() > 0:
         raise ValueError(f"{args.cine}: the cine is empty (no voxel above 0)")
     extra = {} if args.centre_lines is None else {"centre_lines": args.centre_lines}
-    mask = make_kt_mask(args.mask, seq.shape, args.accel, args.seed, **extra)
-    k0, x_zf = undersample_cine(seq, mask)
-    gen = reconstruct_cine_iter(args.method, k0, mask, args.model)
-    t0 = time.perf_counter()
-    rec = np.abs(run_to_end(gen)).astype(np.float32)
-    seconds = time.perf_counter() - t0
-    ours, zf = sequence_metrics(seq, rec), sequence_metrics(seq, np.abs(x_zf))
+    out = run_to_end(cine_recon_steps(seq, args.mask, args.accel, args.seed, args.method,
+                                      args.model, **extra))
+    ours, zf = out["metrics"][args.method], out["metrics"]["zf"]
     result = {"cine": args.cine, "frames": int(seq.shape[0]), "shape": list(seq.shape[1:]),
               "method": args.method, "family": args.mask, "accel": args.accel,
-              "accel_achieved": round(achieved_accel_kt(mask), 4), "seed": args.seed,
+              "accel_achieved": round(out["accel_achieved"], 4), "seed": args.seed,
               **{k: round(float(v), 4) for k, v in ours.items()},
               **{f"{k}_zero_filled": round(float(v), 4) for k, v in zf.items()},
-              "metrics": CONVENTION, "seconds": round(seconds, 3), "threads": args.threads}
+              "metrics": CONVENTION, "seconds": round(out["seconds"], 3),
+              "threads": args.threads}
     if args.method in ("cascade2d", "cascade3d"):
         from headtwin_app.core.recon.cine_predict import DEFAULT_CINE_MODEL
         from headtwin_app.core.recon.predict import DEFAULT_MODEL
@@ -101,7 +96,7 @@ def run_recon_cine(args: argparse.Namespace) -> int:
         default = DEFAULT_CINE_MODEL if args.method == "cascade3d" else DEFAULT_MODEL
         result["model"] = str(args.model or default)
     if args.out:
-        result["out"] = str(save_cine(args.out, rec, affine=affine))
+        result["out"] = str(save_cine(args.out, out["recon"], affine=affine))
     emit(result, args.json)
     return 0
 

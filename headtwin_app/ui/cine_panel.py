@@ -14,7 +14,7 @@ the controls even while a reconstruction runs.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,57 +77,6 @@ def cine_methods() -> tuple[str, ...]:
     from headtwin_app.core.recon.cine_predict import CINE_METHODS
 
     return tuple(CINE_METHODS)
-
-
-def mask_preview(family: str, shape: tuple[int, int, int], accel: float,
-                 seed: int) -> dict[str, Any]:
-    """The k-t mask of these parameters with its x-f PSF, peak sidelobe and achieved R."""
-    from headtwin_app.core.kt_masks import (
-        achieved_accel_kt,
-        make_kt_mask,
-        psf_peak_sidelobe,
-        xf_psf,
-    )
-
-    mask = make_kt_mask(family, shape, accel, seed)
-    psf = xf_psf(mask)
-    return {"family": family, "accel": accel, "seed": seed, "mask": mask, "psf": psf,
-            "sidelobe": float(psf_peak_sidelobe(psf)),
-            "achieved": float(achieved_accel_kt(mask))}
-
-
-def cine_recon_steps(seq: np.ndarray, family: str, accel: float, seed: int, method: str,
-                     model_path: str | None) -> Iterator[Any]:
-    """The reconstruction job: mask, undersample, reconstruct (its progress passed on), then
-    the metrics of the zero-filled and the reconstructed magnitudes against `seq`."""
-    from headtwin_app.core.kt_masks import make_kt_mask
-    from headtwin_app.core.recon.cine_metrics import sequence_metrics
-    from headtwin_app.core.recon.cine_predict import reconstruct_cine_iter, undersample_cine
-
-    yield "undersampling"
-    mask = make_kt_mask(family, seq.shape, accel, seed)
-    k0, x_zf = undersample_cine(seq, mask)
-    yield "reconstructing"
-    rec = yield from reconstruct_cine_iter(method, k0, mask, model_path=model_path)
-    yield "metrics"
-    zf_mag, rec_mag = np.abs(x_zf), np.abs(rec)
-    return {"method": method, "mask": mask, "zero_filled": zf_mag, "recon": rec_mag,
-            "metrics": {"zf": sequence_metrics(seq, zf_mag),
-                        method: sequence_metrics(seq, rec_mag)}}
-
-
-def check_cine(seq: Any) -> np.ndarray:
-    """`seq` as a float32 (frames, ny, nx) magnitude cine, or a ValueError saying why not."""
-    arr = np.asarray(seq)
-    if arr.ndim != 3:
-        raise ValueError(f"a cine is a 3D array (frames, ny, nx); this one has shape {arr.shape}")
-    if arr.shape[0] < 2:
-        raise ValueError(f"a cine needs at least 2 frames; this one has {arr.shape[0]}")
-    if min(arr.shape[1:]) < 8:
-        raise ValueError(f"the frames are too small ({arr.shape[1]} × {arr.shape[2]})")
-    if np.iscomplexobj(arr):
-        arr = np.abs(arr)
-    return np.asarray(arr, dtype=np.float32)
 
 
 class CinePanel(QWidget):
@@ -450,6 +399,8 @@ class CinePanel(QWidget):
     def set_cine(self, seq: Any, name: str = "cine") -> bool:
         """Show `seq` (frames, ny, nx); a wrong shape shows as a message (False)."""
         try:
+            from headtwin_app.core.recon.cine_job import check_cine
+
             arr = check_cine(seq)
         except ValueError as exc:
             self.show_error(f"{name}: {exc}")
@@ -491,6 +442,8 @@ class CinePanel(QWidget):
             return
         self._mask_dirty = False
         family = str(self.family.currentData())
+        from headtwin_app.core.recon.cine_job import mask_preview
+
         worker = create_worker(mask_preview, family, self.mask_shape(), self.accel.value(),
                                self.mask_seed.value(), _start_thread=False, _ignore_errors=True)
         worker.returned.connect(self._show_mask)
@@ -537,6 +490,8 @@ class CinePanel(QWidget):
             return False
         method = str(self.method.currentData())
         self.progress.setRange(0, 1000)
+        from headtwin_app.core.recon.cine_job import cine_recon_steps
+
         return self._start(JOB_RECON, cine_recon_steps, self.seq,
                            str(self.family.currentData()), self.accel.value(),
                            self.mask_seed.value(), method, model, on_result=self._on_result)

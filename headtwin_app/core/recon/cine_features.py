@@ -61,8 +61,9 @@ def train_encoder(frames: np.ndarray, minutes: float = 3.0, seed: int = 0, patch
     """Train the encoder and a throw-away decoder to remove Gaussian noise (σ = `noise` × the
     99th percentile) from crops of `frames` (N, H, W); returns the frozen encoder, calibrated
     on training crops, and the loss history."""
-    if frames.ndim != 3 or min(frames.shape[1:]) < patch:
-        raise ValueError(f"need frames (N, H, W) of at least {patch}² pixels")
+    if frames.ndim != 3 or min(frames.shape[1:]) < 16:
+        raise ValueError("need frames (N, H, W) of at least 16² pixels")
+    patch = min(patch, *frames.shape[1:]) // 2 * 2  # small frames: whole-frame crops
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     enc, dec = FeatureEncoder(WIDTHS), _Decoder(*WIDTHS)
