@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "headtwin_app.cli.mesh_cmd",
     "headtwin_app.cli.recon_cmd",
     "headtwin_app.cli.recon_cine_cmd",
+    "headtwin_app.cli.enhance_cmd",
     "headtwin_app.cli.kspace_cmd",
     "headtwin_app.cli.seg_cmd",
     "headtwin_app.cli.grow_cmd",
