@@ -188,3 +188,23 @@ def test_training_config_errors_name_the_field() -> None:
         CineTrainConfig.from_dict({"task": "cine", "epochs": 3})
     with pytest.raises(ValueError, match="optimizer"):
         CineTrainConfig(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="clock"):
+        CineTrainConfig(clock="gpu")
+    with pytest.raises(ValueError, match="lr_schedule"):
+        CineTrainConfig(lr_schedule="step")
+
+
+def test_cpu_clock_and_cosine_schedule_run() -> None:
+    from headtwin_app.core.recon.cine_train import CineTrainConfig, train_cine_steps
+
+    cfg = CineTrainConfig(model={"block": "simple", "n_cascades": 1, "width": 4}, steps=4,
+                          frames=4, patch=16, clock="cpu", lr_schedule="cosine", val_every=2,
+                          n_val=1, family="kt_random")
+    gen = train_cine_steps(cfg, [_seq(6, 24, 1)], [_seq(6, 24, 2)])
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            _, hist = stop.value
+            break
+    assert hist["steps"] == 4 and hist["cpu_seconds"] > 0

@@ -11,6 +11,7 @@ loss (MSE, whatever the training loss).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
@@ -42,9 +43,12 @@ class CineTrainConfig:
         task: "cine" (how `train-recon --config` tells this from a 2D config).
         model: the architecture (CineConfig fields).
         steps, max_minutes: stop at whichever comes first.
+        clock: "wall" (max_minutes of wall time) or "cpu" (of this process's CPU time: equal
+            budgets for ablations on a shared machine, where wall time depends on the load).
         batch_size, frames, patch: sequences per step and the crop (frames × patch²).
         optimizer: "adam" (the paper's) or "sgd" (Table 4: fixed learning rate, no momentum).
-        lr, weight_decay: learning rate (constant) and L2 decay (the paper's 1e-8).
+        lr, weight_decay: learning rate and L2 decay (the paper's 1e-8).
+        lr_schedule: "constant" (the paper's) or "cosine" (decays to lr/50 over the budget).
         loss, alpha, edge_start: "mse", "edge" (eq. 2), "feature" (eq. 3 with the app's
             trained encoder) or "random_feature" (the random VGG-16-shaped control).
         feature_model: the trained encoder's weights for loss "feature".
@@ -58,12 +62,14 @@ class CineTrainConfig:
     model: dict[str, Any] = field(default_factory=lambda: CineConfig().to_dict())
     steps: int = 500
     max_minutes: float = 10.0
+    clock: str = "wall"
     batch_size: int = 2
     frames: int = 12
     patch: int = 64
     optimizer: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 1e-8
+    lr_schedule: str = "constant"
     loss: str = "mse"
     alpha: float = 0.2
     edge_start: int = 100
@@ -83,6 +89,11 @@ class CineTrainConfig:
         if self.task != "cine":
             raise ValueError(f"task must be 'cine', got {self.task!r}")
         CineConfig.from_dict(self.model)
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got "
+                             f"{self.lr_schedule!r}")
+        if self.clock not in ("wall", "cpu"):
+            raise ValueError(f"clock must be 'wall' or 'cpu', got {self.clock!r}")
         if self.optimizer not in OPTIMISERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMISERS)}")
         if self.loss not in LOSSES:
@@ -183,9 +194,10 @@ def train_cine_steps(cfg: CineTrainConfig, train_seqs: list[np.ndarray],
     encoder = _encoder(cfg, val)
     hist: dict[str, Any] = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
     best = (float("inf"), {k: v.clone() for k, v in net.state_dict().items()}, 0)
-    t0, step, running = time.perf_counter(), 0, []
+    clock = time.process_time if cfg.clock == "cpu" else time.perf_counter
+    t0, c0, step, running = time.perf_counter(), clock(), 0, []
     budget = cfg.max_minutes * 60
-    while step < cfg.steps and time.perf_counter() - t0 < budget:
+    while step < cfg.steps and clock() - c0 < budget:
         net.train()
         picks = rng.integers(len(train_seqs), size=cfg.batch_size)
         ex = [make_example(_crop(train_seqs[i], cfg, rng), cfg.family,
@@ -195,6 +207,10 @@ def train_cine_steps(cfg: CineTrainConfig, train_seqs: list[np.ndarray],
         loss = cine_loss(cfg.loss, net(x, k0, m), y, step, encoder, cfg.alpha, cfg.edge_start)
         opt.zero_grad()
         loss.backward()
+        if cfg.lr_schedule == "cosine":
+            done = max(step / cfg.steps, (clock() - c0) / budget)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * (0.02 + 0.49 * (1 + math.cos(math.pi * min(done, 1.0))))
         opt.step()
         step += 1
         running.append(float(loss.detach()))
@@ -206,7 +222,7 @@ def train_cine_steps(cfg: CineTrainConfig, train_seqs: list[np.ndarray],
             hist["val_loss"].append(vl)
             if vl < best[0]:
                 best = (vl, {k: v.clone() for k, v in net.state_dict().items()}, step)
-            done = max(step / cfg.steps, (time.perf_counter() - t0) / budget)
+            done = max(step / cfg.steps, (clock() - c0) / budget)
             yield Progress("train", min(done, 1.0), f"step {step}: train {np.mean(running):.3g}, "
                            f"val {vl:.3g}", {"train_loss": float(np.mean(running)),
                                              "val_loss": vl, "step": step})
@@ -218,7 +234,8 @@ def train_cine_steps(cfg: CineTrainConfig, train_seqs: list[np.ndarray],
         if vl < best[0]:
             best = (vl, {k: v.clone() for k, v in net.state_dict().items()}, step)
     net.load_state_dict(best[1])
-    hist.update(steps=step, seconds=time.perf_counter() - t0, best_val_loss=best[0],
+    hist.update(steps=step, seconds=time.perf_counter() - t0, cpu_seconds=clock() - c0
+                if cfg.clock == "cpu" else None, best_val_loss=best[0],
                 best_step=best[2], config=asdict(cfg))
     return net.eval(), hist
 
