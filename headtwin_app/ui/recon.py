@@ -47,6 +47,8 @@ from headtwin_app.core.recon.job import ReconResult, case_slices, recon_job, sli
 from headtwin_app.core.recon.predict import DEFAULT_MODEL, checkpoint_config, resolve_device
 from headtwin_app.ui.cine_panel import SHORTCUT as CINE_SHORTCUT
 from headtwin_app.ui.cine_panel import open_cine_dialog
+from headtwin_app.ui.enhance_panel import SHORTCUT as ENHANCE_SHORTCUT
+from headtwin_app.ui.enhance_panel import open_enhance_dialog
 from headtwin_app.ui.errors import error_text
 from headtwin_app.ui.layer_panel import LayerPanel
 from headtwin_app.ui.state import AppState
@@ -197,6 +199,13 @@ class ReconWorkspace(QWidget):
         cine_key = QShortcut(QKeySequence(CINE_SHORTCUT), self)
         cine_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         cine_key.activated.connect(self.open_cine)
+        self.enhance_button = QPushButton("All-in-one…")
+        self.enhance_button.setToolTip("all-in-one enhancement with a noise reduction factor: "
+                                       f"DICOM in, DICOM out ({ENHANCE_SHORTCUT})")
+        self.enhance_button.clicked.connect(self.open_enhance)
+        enhance_key = QShortcut(QKeySequence(ENHANCE_SHORTCUT), self)
+        enhance_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        enhance_key.activated.connect(self.open_enhance)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
@@ -230,6 +239,7 @@ class ReconWorkspace(QWidget):
         side.addWidget(self.progress_label)
         side.addWidget(self.train_button)
         side.addWidget(self.cine_button)
+        side.addWidget(self.enhance_button)
         side.addWidget(self.error_label)
         self.layer_panel = LayerPanel(self.state)
         side.addWidget(self.layer_panel, 1)
@@ -541,6 +551,10 @@ class ReconWorkspace(QWidget):
     def open_cine(self) -> None:
         """The Cine (k-t) panel: open or generate a cine, k-t masks, reconstruction."""
         self._cine_dialog = open_cine_dialog(self.state, self)
+
+    def open_enhance(self) -> None:
+        """The All-in-one enhancement panel: context from tags, NRF, DICOM in → DICOM out."""
+        self._enhance_dialog = open_enhance_dialog(self.state, self)
 
     # ----------------------------------------------------------------------------- training
     def open_training(self) -> TrainDialog:
