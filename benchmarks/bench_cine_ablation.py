@@ -1,6 +1,7 @@
 """The dynamic-MRI paper's Tables 1–6 re-run as ablations at equal CPU budgets, ≥ 3 seeds.
 
     python benchmarks/bench_cine_ablation.py run [--shard I/N] [--minutes 2] [--seeds 0 1 2]
+        [--reverse]
     python benchmarks/bench_cine_ablation.py report
 
 `run` trains every variant × seed not yet in benchmarks/results/cine_ablation/ (one JSON per
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -117,6 +119,8 @@ def run(args: argparse.Namespace) -> None:
     shard, n_shards = (int(x) for x in args.shard.split("/"))
     jobs = [(v, s) for v in VARIANTS for s in args.seeds]
     jobs = [j for i, j in enumerate(jobs) if i % n_shards == shard]
+    if args.reverse:  # a second process from the other end: the two meet in the middle
+        jobs = jobs[::-1]
     tests = _test_set()
     zf = RESULTS / "zf.json"
     if shard == 0 and not zf.exists():
@@ -125,8 +129,10 @@ def run(args: argparse.Namespace) -> None:
     val = [s.image for s in cine_set("val", 4)]
     for variant, seed in jobs:
         path = RESULTS / f"{variant}_s{seed}.json"
-        if path.exists():
+        claim = path.with_suffix(".running")
+        if path.exists() or claim.exists():
             continue
+        claim.write_text(str(os.getpid()))
         model, extra = VARIANTS[variant]
         cfg = CineTrainConfig(model=model, steps=10**6, max_minutes=args.minutes, clock="cpu",
                               threads=1, seed=seed, **extra)
@@ -144,6 +150,7 @@ def run(args: argparse.Namespace) -> None:
                    best_step=hist["best_step"], best_val_loss=hist["best_val_loss"],
                    config=hist["config"])
         path.write_text(json.dumps(res, indent=1))
+        claim.unlink()
         print(f"{variant} seed {seed}: PSNR {res['psnr']:.2f} SSIM {res['ssim']:.3f} "
               f"HFEN {res['hfen']:.3f} ({hist['steps']} steps)", flush=True)
 
@@ -240,6 +247,7 @@ def main() -> None:
     r.add_argument("--shard", default="0/1")
     r.add_argument("--minutes", type=float, default=2.0)
     r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    r.add_argument("--reverse", action="store_true", help="run the jobs last to first")
     r.set_defaults(func=run)
     sub.add_parser("report").set_defaults(func=report)
     args = ap.parse_args()

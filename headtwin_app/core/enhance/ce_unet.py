@@ -106,12 +106,16 @@ def _mlp(n_in: int, hidden: int, n_out: int, head_gain: float) -> nn.Sequential:
 
 class DynamicModulation(nn.Module):
     """The Dynamic Modulation Pathway: per-sample depthwise 3×3 kernels and biases made by an
-    MLP from the context, applied by a grouped convolution, mixed 1×1, added to the input."""
+    MLP from the context, applied by a grouped convolution, mixed 1×1, added to the input.
+
+    No activation between the dynamic convolution and the mix: with a ReLU there the first
+    trained model's pathway died (every response negative, no gradient) and its output no
+    longer depended on the context at all."""
 
     def __init__(self, channels: int, context_size: int, hidden: int) -> None:
         super().__init__()
         self.channels = channels
-        self.mlp = _mlp(context_size, hidden, channels * 10, 0.1)  # not 0: ReLU'd kernels
+        self.mlp = _mlp(context_size, hidden, channels * 10, 0.1)
         self.mix = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
@@ -120,7 +124,7 @@ class DynamicModulation(nn.Module):
         kernels = p[:, : c * 9].reshape(b * c, 1, 3, 3)
         bias = p[:, c * 9:].reshape(b * c)
         y = F.conv2d(x.reshape(1, b * c, h, w), kernels, bias, padding=1, groups=b * c)
-        return x + self.mix(F.relu(y.reshape(b, c, h, w)))
+        return x + self.mix(y.reshape(b, c, h, w))
 
 
 class StaticModulation(nn.Module):
@@ -132,7 +136,7 @@ class StaticModulation(nn.Module):
         self.mix = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
-        return x + self.mix(F.relu(self.depthwise(x)))
+        return x + self.mix(self.depthwise(x))
 
 
 class FiLM(nn.Module):
