@@ -53,6 +53,7 @@ from headtwin_app.core.cardiac.phantom import CardiacCase, make_case
 from headtwin_app.core.cardiac.store import load_case, save_case
 from headtwin_app.core.cardiac.velocity import DIRECTIONS
 from headtwin_app.ui.cardiac_views import BLOOD_PEN, MYO_PEN, PRED_PEN, ImagePanel, VelocityPlots
+from headtwin_app.ui.job_panel import JobPanelMixin
 from headtwin_app.ui.state import AppState
 
 KEY = "cardiac/"  # QSettings prefix
@@ -135,7 +136,7 @@ def _settings() -> QSettings:
     return QSettings()
 
 
-class CardiacWorkspace(QWidget):
+class CardiacWorkspace(QWidget, JobPanelMixin):
     """Generate or open a cardiac cine, play it, interpolate frames, synthesise the phase and
     compare the velocity curves with the truth."""
 
@@ -508,25 +509,8 @@ class CardiacWorkspace(QWidget):
         button.setEnabled(not busy and has_case)
         button.setToolTip("" if has_case else "generate a subject or open a case first")
 
-    def _start(self, name: str, fn: Callable[..., Any], *args: Any,
-               on_result: Callable[[Any], None], **kwargs: Any) -> bool:
-        """Run `fn` on the window's job runner; this panel shows its progress and errors."""
-        if self.state.jobs.is_busy:
-            self.show_error(f"still busy with {self.state.jobs.name}: wait, or cancel it first")
-            return False
-        self.error_label.setText("")
-        self.progress.setRange(0, 0)
-        self.progress_label.setText(f"{name}…")
-        self._running = name
-        started = self.state.jobs.start(name, fn, *args, on_result=on_result,
-                                        on_progress=self._on_progress, on_error=self.show_error,
-                                        on_finished=self._on_finished, **kwargs)
-        if not started:
-            self._running = ""
-        self._set_busy(self.state.jobs.is_busy)
-        return started
-
     def _on_progress(self, item: Any) -> tuple[str, float] | None:
+        """The mixin's, with the job runner's `default_progress` ((done, total) counts too)."""
         from headtwin_app.ui.jobs import default_progress
 
         shown = default_progress(item)
@@ -541,35 +525,12 @@ class CardiacWorkspace(QWidget):
         self.progress_label.setText(f"{self._running}: {text}" if text else self._running)
         return f"{self._running}: {text}", fraction
 
-    def _on_finished(self) -> None:
-        self._last_job = self._running
-        self._running = ""
-        self.progress.setRange(0, 1000)
-        self._set_busy(self.state.jobs.is_busy)
-
     def _on_cancelled(self, name: str) -> None:
-        """A job of this panel stopped by Cancel (here or in the window's status bar)."""
+        """A job of this panel stopped by Cancel (here or in the window's status bar); unlike the
+        mixin's, an unnamed job matches before any job of this panel finished."""
         if name == self._last_job:
             self.progress_label.setText(f"{name}: cancelled")
             self.progress.setValue(0)
-
-    def cancel(self) -> None:
-        """Ask this panel's running job to stop at its next step."""
-        if self._running:
-            self.state.jobs.cancel()
-            self.progress_label.setText("cancelling…")
-
-    def show_error(self, message: str) -> None:
-        self.error_label.setText(message)
-        self.progress_label.setText("")
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        self.state.status.emit(message)
-
-    def _done(self, text: str) -> None:
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(1000)
-        self.progress_label.setText(text)
 
     # ----------------------------------------------------------------------------- subject
     def subject_params(self) -> dict[str, Any]:

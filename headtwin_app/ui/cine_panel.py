@@ -14,7 +14,6 @@ the controls even while a reconstruction runs.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ from superqt.utils import create_worker
 
 from headtwin_app.ui.cine_view import CinePlayer, KtMaskView
 from headtwin_app.ui.errors import error_text
+from headtwin_app.ui.job_panel import JobPanelMixin
 from headtwin_app.ui.state import AppState
 
 KEY = "cine/"  # QSettings prefix
@@ -79,7 +79,7 @@ def cine_methods() -> tuple[str, ...]:
     return tuple(CINE_METHODS)
 
 
-class CinePanel(QWidget):
+class CinePanel(QWidget, JobPanelMixin):
     """Open or generate a cine, design its k-t mask, reconstruct and compare."""
 
     cine_shown = Signal(object)  # the (nt, ny, nx) cine now shown
@@ -305,71 +305,6 @@ class CinePanel(QWidget):
         self.run_button.setEnabled(not busy and self.seq is not None)
         self.run_button.setToolTip("" if self.seq is not None else
                                    "open a cine or generate the phantom's first")
-
-    def _start(self, name: str, fn: Callable[..., Any], *args: Any,
-               on_result: Callable[[Any], None], **kwargs: Any) -> bool:
-        """Run `fn` on the window's job runner; this panel shows its progress and errors."""
-        if self.state.jobs.is_busy:
-            self.show_error(f"still busy with {self.state.jobs.name}: wait, or cancel it first")
-            return False
-        self.error_label.setText("")
-        self.progress.setRange(0, 0)
-        self.progress_label.setText(f"{name}…")
-        self._running = name
-        started = self.state.jobs.start(name, fn, *args, on_result=on_result,
-                                        on_progress=self._on_progress, on_error=self.show_error,
-                                        on_finished=self._on_finished, **kwargs)
-        if not started:
-            self._running = ""
-        self._set_busy(self.state.jobs.is_busy)
-        return started
-
-    def _on_progress(self, item: Any) -> tuple[str, float] | None:
-        if hasattr(item, "fraction"):
-            text = str(getattr(item, "message", "") or getattr(item, "stage", ""))
-            fraction = float(item.fraction)
-        elif isinstance(item, str):
-            text, fraction = item, -1.0
-        else:
-            return None
-        if fraction < 0:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(round(1000 * min(max(fraction, 0.0), 1.0))))
-        shown = f"{self._running}: {text}" if text else self._running
-        self.progress_label.setText(shown)
-        return shown, fraction
-
-    def _on_finished(self) -> None:
-        self._last_job = self._running
-        self._running = ""
-        self.progress.setRange(0, 1000)
-        self._set_busy(self.state.jobs.is_busy)
-
-    def _on_cancelled(self, name: str) -> None:
-        """A job of this panel stopped by Cancel (here or in the window's status bar)."""
-        if name and name == self._last_job:
-            self.progress_label.setText(f"{name}: cancelled")
-            self.progress.setValue(0)
-
-    def cancel(self) -> None:
-        """Ask this panel's running job to stop at its next step."""
-        if self._running:
-            self.state.jobs.cancel()
-            self.progress_label.setText("cancelling…")
-
-    def show_error(self, message: str) -> None:
-        self.error_label.setText(message)
-        self.progress_label.setText("")
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        self.state.status.emit(message)
-
-    def _done(self, text: str) -> None:
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(1000)
-        self.progress_label.setText(text)
 
     # ----------------------------------------------------------------------------- cine
     def generate_phantom(self) -> bool:

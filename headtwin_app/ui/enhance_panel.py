@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from headtwin_app.ui.job_panel import JobPanelMixin
 from headtwin_app.ui.state import AppState
 
 KEY = "enhance/"  # QSettings prefix
@@ -148,7 +149,7 @@ class _SliceView:
         return self.item.image is not None
 
 
-class EnhancePanel(QWidget):
+class EnhancePanel(QWidget, JobPanelMixin):
     """Open an image, see its context, choose the NRF and enhance it (DICOM in → DICOM out)."""
 
     source_shown = Signal(object)  # the read_source dict of the source now open
@@ -392,64 +393,6 @@ class EnhancePanel(QWidget):
                                     "no case is open in the window")
         self.run_button.setEnabled(not busy and self.source is not None)
         self.table.setEnabled(not busy)
-
-    def _start(self, name: str, fn: Callable[..., Any], *args: Any,
-               on_result: Callable[[Any], None]) -> bool:
-        if self.state.jobs.is_busy:
-            self.show_error(f"still busy with {self.state.jobs.name}: wait, or cancel it first")
-            return False
-        self.error_label.setText("")
-        self.progress.setRange(0, 0)
-        self.progress_label.setText(f"{name}…")
-        self._running = name
-        started = self.state.jobs.start(name, fn, *args, on_result=on_result,
-                                        on_progress=self._on_progress, on_error=self.show_error,
-                                        on_finished=self._on_finished)
-        if not started:
-            self._running = ""
-        self._set_busy(self.state.jobs.is_busy)
-        return started
-
-    def _on_progress(self, item: Any) -> tuple[str, float] | None:
-        if hasattr(item, "fraction"):
-            text = str(getattr(item, "message", "") or getattr(item, "stage", ""))
-            fraction = float(item.fraction)
-        elif isinstance(item, str):
-            text, fraction = item, -1.0
-        else:
-            return None
-        if fraction < 0:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(round(1000 * min(max(fraction, 0.0), 1.0))))
-        shown = f"{self._running}: {text}" if text else self._running
-        self.progress_label.setText(shown)
-        return shown, fraction
-
-    def _on_finished(self) -> None:
-        self._last_job = self._running
-        self._running = ""
-        self.progress.setRange(0, 1000)
-        self._set_busy(self.state.jobs.is_busy)
-
-    def _on_cancelled(self, name: str) -> None:
-        if name and name == self._last_job:
-            self.progress_label.setText(f"{name}: cancelled")
-            self.progress.setValue(0)
-
-    def cancel(self) -> None:
-        """Ask this panel's running job to stop at its next step."""
-        if self._running:
-            self.state.jobs.cancel()
-            self.progress_label.setText("cancelling…")
-
-    def show_error(self, message: str) -> None:
-        self.error_label.setText(message)
-        self.progress_label.setText("")
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        self.state.status.emit(message)
 
     # ----------------------------------------------------------------------------- source
     def open_dicom_dialog(self) -> None:
