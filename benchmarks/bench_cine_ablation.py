@@ -53,7 +53,6 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "complex_sgd": (COMPLEX, {"optimizer": "sgd", "lr": 0.01}),
     "simple_bn": ({**SIMPLE, "batch_norm": True}, {}),
     "complex_bn": ({**COMPLEX, "batch_norm": True}, {}),
-    "complex_ds": ({**COMPLEX, "data_sharing": 1}, {}),
     "complex_feature": (COMPLEX, {"loss": "feature"}),
     "complex_random_feature": (COMPLEX, {"loss": "random_feature"}),
 }
@@ -72,7 +71,6 @@ EFFECTS = [
     ("5", "complex_bn", "complex", -1, "complex 31.12 → batch norm 30.91"),
     ("6", "simple_c2", "simple_c1", +1, "no iteration 28.04 → 2 iterations 28.96"),
     ("6", "simple", "simple_c2", +1, "2 → 3 iterations 29.76"),
-    ("-", "complex_ds", "complex", +1, "(not in the paper) data sharing ±1 frame"),
 ]
 T95 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # two-sided 95 % t quantiles by n − 1
 

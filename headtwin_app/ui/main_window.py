@@ -35,8 +35,8 @@ SHORTCUTS_HELP = """<h3>Keyboard shortcuts</h3><table>
 <tr><td>Ctrl+D</td><td>Show/hide the case views</td></tr>
 <tr><td>PgUp / PgDn</td><td>Next / previous slice in the focused view</td></tr>
 <tr><td>Ctrl+Shift+T</td><td>What does this acceleration do to the twin? (twin sweep)</td></tr>
-<tr><td>Ctrl+Shift+K</td><td>Cine (k-t) masks and reconstruction (designer, reconstruction)</td></tr>
-<tr><td>Ctrl+Shift+E</td><td>All-in-one enhancement, DICOM in → DICOM out (reconstruction)</td></tr>
+<tr><td>Ctrl+Shift+K</td><td>Cine (k-t) masks and reconstruction</td></tr>
+<tr><td>Ctrl+Shift+E</td><td>All-in-one enhancement, DICOM in and out (reconstruction)</td></tr>
 <tr><td>F12</td><td>Save a screenshot of the window</td></tr>
 <tr><td>Ctrl+Q</td><td>Quit</td></tr></table>"""
 
