@@ -88,9 +88,12 @@ class EnhanceConfig:
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
-    """Two 3×3 conv-ReLU layers: the U-Net's unit."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True),
-                         nn.Conv2d(c_out, c_out, 3, padding=1), nn.ReLU(inplace=True))
+    """Two 3×3 conv → instance norm → leaky ReLU layers: the U-Net's unit (fastMRI's). The first
+    trained model, with plain conv-ReLU units, collapsed to near-identity (most deep units dead)."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                         nn.InstanceNorm2d(c_out, affine=True), nn.LeakyReLU(0.2, inplace=True),
+                         nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+                         nn.InstanceNorm2d(c_out, affine=True), nn.LeakyReLU(0.2, inplace=True))
 
 
 def _mlp(n_in: int, hidden: int, n_out: int, head_gain: float) -> nn.Sequential:
