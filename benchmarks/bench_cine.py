@@ -43,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_stats import mean_sd, t_interval  # noqa: E402
 from machine_info import machine_info  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "cine_recon.json"
@@ -85,25 +86,6 @@ def recon(method: str, k0: np.ndarray, mask: np.ndarray, model: Path) -> tuple[n
             out = stop.value
             break
     return out, time.perf_counter() - t0
-
-
-def mean_sd(values: list[float]) -> dict[str, float]:
-    return {"mean": float(np.mean(values)),
-            "sd": float(np.std(values, ddof=1)) if len(values) > 1 else float("nan"),
-            "n": len(values)}
-
-
-def t_interval(diffs: list[float]) -> dict[str, float]:
-    """Mean of paired differences with a 95 % t-interval (nan bounds with one pair)."""
-    from scipy.stats import t
-
-    n = len(diffs)
-    mean = float(np.mean(diffs))
-    if n < 2:
-        return {"mean": mean, "lo": float("nan"), "hi": float("nan"), "sd": float("nan"), "n": n}
-    sd = float(np.std(diffs, ddof=1))
-    half = float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "sd": sd, "n": n}
 
 
 def quality(n: int, model: Path) -> dict[str, Any]:

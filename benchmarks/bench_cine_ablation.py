@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -32,6 +31,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench_stats import t_interval  # noqa: E402
 from machine_info import machine_info  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "cine_ablation"
@@ -72,7 +72,6 @@ EFFECTS = [
     ("6", "simple_c2", "simple_c1", +1, "no iteration 28.04 → 2 iterations 28.96"),
     ("6", "simple", "simple_c2", +1, "2 → 3 iterations 29.76"),
 ]
-T95 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # two-sided 95 % t quantiles by n − 1
 
 
 def _test_set() -> list[tuple[str, np.ndarray]]:
@@ -154,11 +153,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _interval(diffs: list[float]) -> tuple[float, float, float]:
-    m = float(np.mean(diffs))
-    if len(diffs) < 2:
-        return m, math.nan, math.nan
-    half = T95.get(len(diffs) - 1, 1.96) * float(np.std(diffs, ddof=1)) / math.sqrt(len(diffs))
-    return m, m - half, m + half
+    t = t_interval(diffs)
+    return t["mean"], t["lo"], t["hi"]
 
 
 def report(_: argparse.Namespace) -> None:

@@ -76,6 +76,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_stats import mean_sd, t_interval  # noqa: E402
 from machine_info import machine_info  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "enhance.json"
@@ -98,25 +99,6 @@ SPEED_DICOM = "MR2_UNCI.dcm"
 def rel(path: Path) -> str:
     p = Path(path).resolve()
     return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
-
-
-def mean_sd(values: list[float]) -> dict[str, float]:
-    return {"mean": float(np.mean(values)),
-            "sd": float(np.std(values, ddof=1)) if len(values) > 1 else float("nan"),
-            "n": len(values)}
-
-
-def t_interval(diffs: list[float]) -> dict[str, float]:
-    """Mean of paired differences with a 95 % t-interval (nan bounds with one pair)."""
-    from scipy.stats import t
-
-    n = len(diffs)
-    mean = float(np.mean(diffs))
-    if n < 2:
-        return {"mean": mean, "lo": float("nan"), "hi": float("nan"), "sd": float("nan"), "n": n}
-    sd = float(np.std(diffs, ddof=1))
-    half = float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "sd": sd, "n": n}
 
 
 def no_nan(obj: Any) -> Any:
