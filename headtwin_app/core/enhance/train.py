@@ -306,6 +306,7 @@ def train_enhance(cfg: EnhanceTrainConfig, out: str | Path,
     """Train on the training split, validate on the validation split, write the checkpoint
     `out` and `<out stem>.train.json`; returns the history."""
     from headtwin_app.core.atomic import atomic_write_text
+    from headtwin_app.core.recon.predict import run_to_end
 
     n_in = cfg.in_slices
     train = enhance_training_images("train", n_in)
@@ -313,15 +314,8 @@ def train_enhance(cfg: EnhanceTrainConfig, out: str | Path,
         pick = np.random.default_rng(cfg.seed).permutation(len(train))[:cfg.n_train]
         train = [train[i] for i in sorted(pick)]
     val = enhance_training_images("val", n_in)
-    gen = train_enhance_steps(cfg, train, val)
-    while True:
-        try:
-            p = next(gen)
-        except StopIteration as stop:
-            net, hist = stop.value
-            break
-        if log:
-            log(p.message)
+    net, hist = run_to_end(train_enhance_steps(cfg, train, val),
+                           (lambda p: log(p.message)) if log else None)
     hist.update(n_train_images=len(train), n_val_images=len(val),
                 train_source=SPLIT_SOURCES["train"], val_source=SPLIT_SOURCES["val"])
     out = Path(out)

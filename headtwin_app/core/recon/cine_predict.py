@@ -102,6 +102,7 @@ def cascade2d_iter(k0: np.ndarray, mask: np.ndarray, model_path: str | Path | No
         DEFAULT_MODEL,
         cascade_reconstruct_iter,
         load_cascade,
+        run_to_end,
     )
 
     _check(k0, mask)
@@ -109,13 +110,7 @@ def cascade2d_iter(k0: np.ndarray, mask: np.ndarray, model_path: str | Path | No
     out = np.empty(k0.shape, np.complex64)
     n = len(k0)
     for t in range(n):
-        gen = cascade_reconstruct_iter(k0[t], mask[t], model)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                out[t] = stop.value
-                break
+        out[t] = run_to_end(cascade_reconstruct_iter(k0[t], mask[t], model))
         yield Progress("cascade2d", (t + 1) / n, f"2D cascade: frame {t + 1}/{n}")
     return out
 

@@ -263,18 +263,12 @@ def train_cine(cfg: CineTrainConfig, out: str | Path, log=print) -> dict[str, An
     `<out stem>.train.json`; returns the history."""
     from headtwin_app.core.atomic import atomic_write_text
     from headtwin_app.core.recon.cine_data import cine_set
+    from headtwin_app.core.recon.predict import run_to_end
 
     train = [s.image for s in cine_set("train", cfg.n_train, size=cfg.size)]
     val = [s.image for s in cine_set("val", cfg.n_val, size=cfg.size)]
-    gen = train_cine_steps(cfg, train, val)
-    while True:
-        try:
-            p = next(gen)
-        except StopIteration as stop:
-            net, hist = stop.value
-            break
-        if log:
-            log(p.message)
+    net, hist = run_to_end(train_cine_steps(cfg, train, val),
+                           (lambda p: log(p.message)) if log else None)
     hist.update(n_train_sequences=len(train), n_val_sequences=len(val))
     out = Path(out)
     save_cine_model(net, out, {"train": {k: v for k, v in hist.items()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -163,13 +163,16 @@ def reconstruct_iter(method: str, kspace: np.ndarray, mask: np.ndarray,
     raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
 
 
-def run_to_end(gen: Generator[Any, None, T]) -> T:
-    """Drive a progress generator to completion and return its value."""
+def run_to_end(gen: Generator[Any, None, T], on_step: Callable[[Any], Any] | None = None) -> T:
+    """Drive a progress generator to completion and return its value; `on_step` (e.g. a
+    logger) sees every item it yields."""
     while True:
         try:
-            next(gen)
+            item = next(gen)
         except StopIteration as stop:
             return stop.value
+        if on_step is not None:
+            on_step(item)
 
 
 def reconstruct(method: str, kspace: np.ndarray, mask: np.ndarray,
