@@ -24,9 +24,11 @@ and in the app); torch is limited to 2 threads.
    ROI (the paper's pons ROI): a disc of radius 4 px (≈ 8×8) at the lowest mean gradient
    magnitude / mean intensity of the undegraded image, its centre in the eroded head and its
    mean ≥ 0.3·p99; the same disc for inputs and outputs; ROI std of each image and ROI mean
-   ratio output / input. Vendor DICOMs (MR_small, Siemens, MR2_UNCI): standardised as in the
-   app, context from tags, the disc (radius scaled with the image, 4 px per 256) chosen on the
-   input itself; ROI std and mean per factor, no target.
+   ratio output / input. The network's context NRF is the model's calibrated value for F
+   (`calibrate.context_nrf`: a table measured on validation slices, stored in the checkpoint;
+   an uncalibrated model gets F itself). Vendor DICOMs (MR_small, Siemens, MR2_UNCI):
+   standardised as in the app, context from tags, the disc (radius scaled with the image, 4 px
+   per 256) chosen on the input itself; ROI std and mean per factor, no target.
 2. Context use. Per held-out slice a mixed random degradation (`degrade.random_degradation`,
    2D, rng seeded by the index) at a training-like σ_t; PSNR/SSIM (`core.metrics`, data range =
    max of the reference) against the undegraded, noise-free image (times the pair's coil field,
@@ -123,13 +125,9 @@ def run_gen(gen: Any) -> Any:
 
 def enhance(model: Any, image: np.ndarray, ctx: Any) -> np.ndarray:
     """A 2D slice (ny, nx) or 3D stack through the network at the app's scale convention."""
-    from headtwin_app.core.enhance.predict import enhance_iter, enhance_scale
+    from headtwin_app.core.enhance.calibrate import enhance_image
 
-    s = enhance_scale(image)
-    vol = image[None] if image.ndim == 2 else image
-    out = run_gen(enhance_iter((vol / np.float32(s)).astype(np.float32), ctx, model))
-    out = out * np.float32(s)
-    return out[0] if image.ndim == 2 else out
+    return enhance_image(model, image, ctx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,10 +202,14 @@ def max_grad(p: np.ndarray) -> float:
 
 
 def denoising(images: list[np.ndarray], model: Any) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from headtwin_app.core.enhance.calibrate import context_nrf
     from headtwin_app.core.enhance.degrade import Degradation, simulate_pair
 
     per: dict[str, dict[str, list[float]]] = {
-        f"{f:g}": {k: [] for k in ("measured", "exact_nrf", "input_noise_over_sigma_t",
+        f"{f:g}": {k: [] for k in ("measured", "exact_nrf", "context_nrf",
+                                   "input_noise_over_sigma_t",
                                    "roi_factor", "roi_mean_ratio", "roi_std_in", "roi_std_out",
                                    "mask_fraction")}
         for f in FACTORS}
@@ -226,12 +228,15 @@ def denoising(images: list[np.ndarray], model: Any) -> dict[str, Any]:
             seeds = rng.integers(0, 2 ** 31 - 1, size=2)
             pa = simulate_pair(img, deg, np.random.default_rng(seeds[0]), tnr)
             pb = simulate_pair(img, deg, np.random.default_rng(seeds[1]), tnr)
-            oa, ob = enhance(model, pa.input, pa.context), enhance(model, pb.input, pb.context)
+            cn = context_nrf(model, f)[0]  # the model's calibration: requested F → context
+            oa = enhance(model, pa.input, replace(pa.context, nrf=cn))
+            ob = enhance(model, pb.input, replace(pb.context, nrf=cn))
             s_in = float(np.std((pa.input - pb.input)[tissue])) / math.sqrt(2)
             s_out = float(np.std((oa - ob)[tissue])) / math.sqrt(2)
             r = per[f"{f:g}"]
             r["measured"].append(s_in / max(s_out, 1e-12))
             r["exact_nrf"].append(pa.context.nrf)
+            r["context_nrf"].append(cn)
             r["input_noise_over_sigma_t"].append(s_in / sigma_t)  # checks the mask: ≈ F
             std_in = 0.5 * (float(np.std(pa.input[roi])) + float(np.std(pb.input[roi])))
             std_out = 0.5 * (float(np.std(oa[roi])) + float(np.std(ob[roi])))
@@ -250,6 +255,7 @@ def denoising(images: list[np.ndarray], model: Any) -> dict[str, Any]:
 def denoising_dicom(model: Any) -> dict[str, Any]:
     from pydicom.data import get_testdata_file
 
+    from headtwin_app.core.enhance.calibrate import context_nrf
     from headtwin_app.core.enhance.dicom_io import context_from_tags, read_dicom, standardise
     from headtwin_app.core.enhance.predict import enhance_iter
 
@@ -267,7 +273,7 @@ def denoising_dicom(model: Any) -> dict[str, Any]:
         roi, info = pick_roi(inp, radius)
         rows = []
         for f in FACTORS:
-            ctx, _ = context_from_tags(image, f)
+            ctx, _ = context_from_tags(image, context_nrf(model, f)[0])
             res = run_gen(enhance_iter(std.pixels, ctx, model))[mid]
             rows.append({"nrf": f, "roi_std_in": float(np.std(inp[roi])),
                          "roi_std_out": float(np.std(res[roi])),
@@ -671,10 +677,10 @@ def write_doc(data: dict[str, Any], doc: Path) -> None:
                   "image inside the head, mean ≥ 0.3·p99), the same for inputs and outputs; ROI "
                   "std in units of p99 (one realisation's std, averaged over the two). Mean ± sd "
                   "over images.", "",
-                  "| requested F | exact NRF | input noise / σ_t | measured (head) | ROI factor |"
-                  " ROI std in | ROI std out | ROI mean out/in |", "|---" * 8 + "|"]
+                  "| requested F | exact NRF | context NRF | input noise / σ_t | measured (head) |"
+                  " ROI factor | ROI std in | ROI std out | ROI mean out/in |", "|---" * 9 + "|"]
         for f, s in dn["summary"].items():
-            lines.append(f"| {f} | {_ms(s['exact_nrf'], 3)} | "
+            lines.append(f"| {f} | {_ms(s['exact_nrf'], 3)} | {_ms(s['context_nrf'], 3)} | "
                          f"{_ms(s['input_noise_over_sigma_t'], 3)} | {_ms(s['measured'], 3)} | "
                          f"{_ms(s['roi_factor'], 3)} | {_ms(s['roi_std_in'], 4)} | "
                          f"{_ms(s['roi_std_out'], 4)} | {_ms(s['roi_mean_ratio'], 4)} |")

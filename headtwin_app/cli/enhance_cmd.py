@@ -43,6 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(func=run_train_enhance)
 
+    c = sub.add_parser("calibrate-enhance", help="measure which context NRF delivers each "
+                                                 "requested noise reduction and store the table "
+                                                 "in the model file")
+    c.add_argument("--model", required=True, metavar="PATH", help="2D CE or FiLM weights (.pt), "
+                                                                  "rewritten in place")
+    c.add_argument("--images", type=int_in(1, 64), default=6,
+                   help="validation slices to measure on (default 6)")
+    c.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0, help="noise seed")
+    c.add_argument("--threads", type=int_in(1, 256), default=2, help="torch threads (default 2)")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.set_defaults(func=run_calibrate_enhance)
+
 
 def run_enhance(args: argparse.Namespace) -> int:
     import torch
@@ -97,4 +109,20 @@ def run_train_enhance(args: argparse.Namespace) -> int:
     hist = train_enhance(cfg, out, log=log)
     emit({"out": str(out), **{k: hist[k] for k in ("steps", "seconds", "best_val_loss",
                                                     "best_step") if k in hist}}, args.json)
+    return 0
+
+
+def run_calibrate_enhance(args: argparse.Namespace) -> int:
+    import torch
+
+    from headtwin_app.core.atomic import check_writable
+    from headtwin_app.core.enhance.calibrate import calibrate_file
+    from headtwin_app.core.recon.predict import run_to_end
+
+    torch.set_num_threads(args.threads)
+    path = Path(args.model)
+    check_writable(path)
+    log = None if args.json else (lambda p: print(p.message, flush=True))
+    table = run_to_end(calibrate_file(path, args.images, args.seed), log)
+    emit({"model": str(path), **table}, args.json)
     return 0

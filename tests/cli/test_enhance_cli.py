@@ -95,3 +95,32 @@ def test_a_bad_context_key_and_a_full_output_folder(tiny_model: Path, tmp_path: 
     code, _, err = _run(["enhance", "--image", src, "--nrf", "2", "--model", str(tiny_model),
                          "--out", str(tmp_path / "full")], capsys)
     assert code == 2 and "new or empty folder" in err
+
+
+def test_calibrate_enhance_stores_its_table_and_refuses_plain(tmp_path: Path,
+                                                               capsys) -> None:  # type: ignore[no-untyped-def]
+    """`calibrate-enhance` rewrites the model with its table (the file's other metadata kept);
+    then `enhance` reports the calibrated context NRF; the plain ablation is refused."""
+    from headtwin_app.core.enhance.calibrate import META_KEY
+    from headtwin_app.core.enhance.predict import load_enhance_model
+
+    model = save_enhance_model(EnhanceNet(EnhanceConfig(width=4, depth=2, hidden=8)),
+                               tmp_path / "ce.pt", {"note": "kept"})
+    code, out, err = _run(["calibrate-enhance", "--model", str(model), "--images", "1",
+                           "--threads", "1", "--json"], capsys)
+    assert code == 0, err
+    back = load_enhance_model(model)
+    assert back.meta["note"] == "kept"  # type: ignore[index]
+    assert back.meta[META_KEY]["context_nrf"] == out["context_nrf"]  # type: ignore[index]
+    # a fresh network is the identity: only "no reduction" is within reach, and it says so
+    assert out["reachable"][0] and not any(out["reachable"][1:])
+    nib.save(nib.Nifti1Image(np.ones((16, 12, 2), np.float32), np.eye(4)), tmp_path / "i.nii")
+    code, out, err = _run(["enhance", "--image", str(tmp_path / "i.nii"), "--nrf", "3",
+                           "--model", str(model), "--out", str(tmp_path / "o.nii.gz"), "--json"],
+                          capsys)
+    assert code == 0, err
+    assert out["nrf"] == 3 and out["nrf_mapping"].startswith("calibrated")
+    plain = save_enhance_model(EnhanceNet(EnhanceConfig(variant="plain", width=4, depth=2)),
+                               tmp_path / "plain.pt")
+    code, _, err = _run(["calibrate-enhance", "--model", str(plain)], capsys)
+    assert code == 2 and "plain" in err and "Traceback" not in err

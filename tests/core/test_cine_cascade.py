@@ -210,6 +210,22 @@ def test_cpu_clock_and_cosine_schedule_run() -> None:
     assert hist["steps"] == 4 and hist["cpu_seconds"] > 0
 
 
+def test_training_continues_from_a_checkpoint(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """init_from: the run starts from the stored weights (its step-0 model is the checkpoint's)
+    and takes the stored architecture, whatever `model` says."""
+    from headtwin_app.core.recon.cine_train import CineTrainConfig, train_cine_steps
+
+    torch.manual_seed(3)
+    start = CineCascade(CineConfig(block="simple", n_cascades=1, width=5))
+    path = save_cine_model(start, tmp_path / "start.pt")
+    cfg = CineTrainConfig(init_from=str(path), model={"block": "complex", "width": 8}, steps=1,
+                          lr=1e-12, frames=4, patch=16, val_every=1, n_val=1)
+    net, hist = run_to_end(train_cine_steps(cfg, [_seq(6, 24, 1)], [_seq(6, 24, 2)]))
+    assert net.config == start.config and hist["config"]["model"] == start.config.to_dict()
+    for k, v in start.state_dict().items():
+        assert torch.allclose(net.state_dict()[k].float(), v.float(), atol=1e-6), k
+
+
 def test_training_crops_avoid_empty_background() -> None:
     from headtwin_app.core.recon.cine_train import CineTrainConfig, _crop
 

@@ -93,6 +93,27 @@ def test_context_is_used_except_by_plain(variant: str, uses: bool) -> None:
         assert torch.equal(a, b)
 
 
+def test_nrf_map_channel_reaches_every_pixel() -> None:
+    """With nrf_map the log NRF is an input channel: a network whose modulation ignores the
+    context (zeroed MLP head) still answers the NRF; the plain ablation refuses the option."""
+    torch.manual_seed(0)
+    net = EnhanceNet(EnhanceConfig(nrf_map=True, **SMALL))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.3)
+        net.modulation.mlp[-1].weight.zero_()  # type: ignore[index]
+        net.modulation.mlp[-1].bias.zero_()  # type: ignore[index]
+    net.eval()
+    x = torch.randn(1, 1, 20, 28)
+    assert (net(x, _ctx(1.0)) - net(x, _ctx(2.0))).abs().max() > 1e-3
+    assert torch.equal(net(x, _ctx(2.0)), net(x, _ctx(2.0, phase_kmax=0.5)))  # only the NRF
+    assert net.down[0][0].in_channels == 2  # type: ignore[index]
+    with pytest.raises(ValueError, match="plain"):
+        EnhanceConfig(variant="plain", nrf_map=True)
+    with pytest.raises(ValueError, match="nrf_map"):
+        EnhanceConfig.from_dict({"nrf_map": 1})
+
+
 def test_dynamic_kernels_are_per_sample() -> None:
     """Two samples with different contexts in one batch = each run on its own (the grouped
     convolution must not mix samples' kernels)."""

@@ -8,7 +8,9 @@ Variants (the paper's and two ablations), all with the same U-Net:
 - "film": the MLP gives a per-channel scale and shift of the bottleneck (FiLM);
 - "plain": the same block as "ce" with static kernels; the context is not read.
 The 2D network takes one slice, the 3D network 7 adjacent slices; both output the middle slice
-as input + correction.
+as input + correction. With `nrf_map` the log NRF is also given as a constant full-resolution
+input channel (FFDNet's noise-level map), so the amount of denoising can be steered pixel by
+pixel and not only through the bottleneck.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class EnhanceConfig:
             CPU cores (channels-last); the paper's network is 64 wide, 4 deep, ~10 M.
         hidden: width of the context MLP.
         context_size: length of the context vector (must equal CONTEXT_SIZE to be used).
+        nrf_map: add the context's first entry (log NRF) as an extra constant input channel
+            ("ce" and "film" only: the plain ablation reads no context).
     """
 
     variant: str = "ce"
@@ -50,11 +54,16 @@ class EnhanceConfig:
     depth: int = 4
     hidden: int = 64
     context_size: int = CONTEXT_SIZE
+    nrf_map: bool = False
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, "
                              f"got {self.variant!r}")
+        if not isinstance(self.nrf_map, bool):
+            raise ValueError(f"nrf_map must be true or false, got {self.nrf_map!r}")
+        if self.nrf_map and self.variant == "plain":
+            raise ValueError("the plain variant reads no context, so it cannot take nrf_map")
         for name in ("in_slices", *BOUNDS):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -170,7 +179,7 @@ class EnhanceNet(nn.Module):
         c = self.config
         widths = [c.width << i for i in range(c.depth + 1)]
         self.down = nn.ModuleList()
-        c_in = c.in_slices
+        c_in = c.in_slices + int(c.nrf_map)
         for w in widths[:-1]:
             self.down.append(_block(c_in, w))
             c_in = w
@@ -201,6 +210,9 @@ class EnhanceNet(nn.Module):
         m = 1 << c.depth
         ph, pw = -h % m, -w % m
         z = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+        if c.nrf_map:
+            level = ctx[:, :1, None, None].to(z.dtype).expand(-1, 1, *z.shape[-2:])
+            z = torch.cat((z, level), dim=1)
         skips = []
         for block in self.down:
             z = block(z)

@@ -64,7 +64,10 @@ def enhance_steps(path: str | Path, nrf: float, out: str | Path,
 
     `context`: None or "auto" (from DICOM tags; for other formats the defaults: nothing but
     noise to remove), a JSON file of Context fields, or a Context (its NRF is replaced by `nrf`).
+    `nrf` is the noise reduction asked for; the network's context gets the NRF the model's
+    calibration table says delivers it (`calibrate.context_nrf`).
     """
+    from headtwin_app.core.enhance.calibrate import context_nrf
     from headtwin_app.core.enhance.predict import enhance_iter, enhance_scale, load_enhance_model
 
     if not nrf >= 1.0:
@@ -96,6 +99,8 @@ def enhance_steps(path: str | Path, nrf: float, out: str | Path,
         ctx = tag_ctx
     model_file = choose_model(is_3d, model_path)
     model = load_enhance_model(model_file)
+    asked, how = context_nrf(model, nrf)
+    ctx = replace(ctx, nrf=asked)
     if model.config.in_slices == 1 and ctx.is_3d:
         sources = {**sources, "network": "3D acquisition, but the 2D (one-slice) network was "
                                          "used: no 7-slice network was given or shipped"}
@@ -118,7 +123,8 @@ def enhance_steps(path: str | Path, nrf: float, out: str | Path,
         data = np.ascontiguousarray((enhanced * np.float32(scale)).transpose(2, 1, 0))
         out_vol = to_source_grid(vol.with_data(data, enhanced=description), vol)
         written = {"out": str(save_volume(out_vol, out)), "format": Path(out).suffix}
-    return {"image": str(path), "nrf": nrf, "context": ctx.to_dict(), "context_sources": sources,
+    return {"image": str(path), "nrf": nrf, "context_nrf": round(asked, 4), "nrf_mapping": how,
+            "context": ctx.to_dict(), "context_sources": sources,
             "model": str(model_file), "network": "7-slice" if model.config.in_slices > 1
             else "2D", "variant": model.config.variant, "slices": int(len(slices)),
             "shape": list(slices.shape[1:]), "seconds": round(seconds, 3), **written}

@@ -52,6 +52,9 @@ class EnhanceTrainConfig:
             (0 = torch's default).
         n_train: how many training images (None: all); n_val: fixed validation pairs.
         val_every: steps between validations.
+        calibrate_images: after training, measure the requested → context NRF table on this
+            many validation slices and store it in the checkpoint (0: not; the plain variant and
+            the 7-slice network are never calibrated).
     """
 
     model: dict[str, Any] = field(default_factory=lambda: EnhanceConfig().to_dict())
@@ -68,10 +71,12 @@ class EnhanceTrainConfig:
     n_train: int | None = None
     n_val: int = 8
     val_every: int = 50
+    calibrate_images: int = 6
 
     def __post_init__(self) -> None:
         EnhanceConfig.from_dict(self.model)
-        for name in ("steps", "batch_size", "patch", "seed", "threads", "n_val", "val_every"):
+        for name in ("steps", "batch_size", "patch", "seed", "threads", "n_val", "val_every",
+                     "calibrate_images"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be a whole number, got {value!r}")
@@ -83,8 +88,9 @@ class EnhanceTrainConfig:
             raise ValueError(f"patch must be even and >= 16, got {self.patch}")
         if not (self.lr > 0 and 0 < self.lr_drop_at <= 1):
             raise ValueError("need lr > 0 and 0 < lr_drop_at <= 1")
-        if self.n_val < 1 or self.val_every < 1 or self.threads < 0:
-            raise ValueError("need n_val >= 1, val_every >= 1 and threads >= 0")
+        if self.n_val < 1 or self.val_every < 1 or self.threads < 0 or self.calibrate_images < 0:
+            raise ValueError("need n_val >= 1, val_every >= 1, threads >= 0 and "
+                             "calibrate_images >= 0")
         if self.n_train is not None and (isinstance(self.n_train, bool) or
                                          not isinstance(self.n_train, int) or self.n_train < 1):
             raise ValueError(f"n_train must be a whole number >= 1 or null, got {self.n_train!r}")
@@ -321,6 +327,13 @@ def train_enhance(cfg: EnhanceTrainConfig, out: str | Path,
     out = Path(out)
     save_enhance_model(net, out, {"train": {k: v for k, v in hist.items()
                                             if k not in ("step", "train_loss")}})
+    mcfg = EnhanceConfig.from_dict(cfg.model)
+    if cfg.calibrate_images and mcfg.variant != "plain" and mcfg.in_slices == 1:
+        from headtwin_app.core.enhance.calibrate import calibrate_file
+
+        table = run_to_end(calibrate_file(out, cfg.calibrate_images, cfg.seed),
+                           (lambda p: log(p.message)) if log else None)
+        hist["nrf_calibration"] = table
     atomic_write_text(out.with_suffix(".train.json"), json.dumps(hist, indent=1))
     return hist
 

@@ -14,7 +14,7 @@ import json
 import math
 import time
 from collections.abc import Generator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,12 @@ from headtwin_app.core.recon.cine_losses import (
     mse,
     random_vgg16_control,
 )
-from headtwin_app.core.recon.cine_predict import save_cine_model, sequence_scale, undersample_cine
+from headtwin_app.core.recon.cine_predict import (
+    load_cine_model,
+    save_cine_model,
+    sequence_scale,
+    undersample_cine,
+)
 from headtwin_app.core.seg.backend import Progress
 
 OPTIMISERS = ("adam", "sgd")
@@ -56,6 +61,7 @@ class CineTrainConfig:
         size: side of the generated sequences (crops come from these).
         n_train, n_val: how many training / validation sequences (None: all of the split).
         seed: seeds the weights, crops and masks; threads: torch CPU threads (0 = default).
+        init_from: a cine checkpoint to continue from (its architecture replaces `model`).
     """
 
     task: str = "cine"
@@ -84,6 +90,7 @@ class CineTrainConfig:
     val_every: int = 25
     seed: int = 0
     threads: int = 1
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         if self.task != "cine":
@@ -193,7 +200,11 @@ def train_cine_steps(cfg: CineTrainConfig, train_seqs: list[np.ndarray],
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    net = CineCascade(CineConfig.from_dict(cfg.model))
+    if cfg.init_from:
+        net = load_cine_model(cfg.init_from).train()
+        cfg = replace(cfg, model=net.config.to_dict())
+    else:
+        net = CineCascade(CineConfig.from_dict(cfg.model))
     if cfg.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), cfg.lr,
                                                       weight_decay=cfg.weight_decay)

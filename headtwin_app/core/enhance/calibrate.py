@@ -1,0 +1,178 @@
+"""Requested noise reduction → the context NRF that delivers it, measured once per model.
+
+Why: the training target keeps its own noise, which the input shares, so even an ideal network
+reduces noise by NRF² (not NRF), and a small real one by something else again. The all-in-one
+paper's tunable denoising (§3.2) promises "requested factor = measured factor"; a table measured
+on validation images (never the benchmark's held-out ones) makes that hold, and says where a
+request is out of the model's reach.
+
+Measured reduction = input noise / output noise, each the standard deviation of the difference
+of two independent noise realisations ÷ √2 inside bright tissue (where a magnitude image's noise
+is Gaussian), the same method as the benchmark.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from headtwin_app.core.enhance.context import NRF_RANGE, Context
+from headtwin_app.core.enhance.degrade import Degradation, simulate_pair
+from headtwin_app.core.seg.backend import Progress
+
+REQUESTED = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0)
+CONTEXT_GRID = tuple(float(v) for v in np.geomspace(NRF_RANGE[0], NRF_RANGE[1], 11))
+TARGET_NOISE = (0.01, 0.05)  # σ_t / p99 drawn per image, as training draws it
+META_KEY = "nrf_calibration"
+
+
+def enhance_image(model: Any, image: np.ndarray, context: Context) -> np.ndarray:
+    """One 2D slice (or a 3D stack) through `model` at the app's scale convention."""
+    import torch
+
+    from headtwin_app.core.enhance.predict import enhance_scale, neighbourhood
+
+    s = np.float32(enhance_scale(image))
+    vol = (image[None] if image.ndim == 2 else image).astype(np.float32) / s
+    n_in = model.config.in_slices
+    ctx = torch.from_numpy(context.to_vector())[None]
+    out = np.empty(vol.shape, np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for i in range(len(vol)):
+            stack = neighbourhood(vol, i, n_in) if n_in > 1 else vol[i:i + 1]
+            out[i] = model(torch.from_numpy(np.ascontiguousarray(stack))[None], ctx)[0, 0].numpy()
+    out *= s
+    return out[0] if image.ndim == 2 else out
+
+
+def tissue_mask(image: np.ndarray, sigma_t: float, max_factor: float) -> np.ndarray:
+    """Bright tissue inside the head: there a magnitude image's noise is Gaussian even at the
+    strongest noise asked for (signal ≥ 4 · max_factor · σ_t)."""
+    from scipy import ndimage
+
+    img = np.abs(np.asarray(image, np.float64))
+    p99 = float(np.percentile(img, 99))
+    head = ndimage.binary_fill_holes(img > 0.1 * float(img.max()))
+    return np.asarray(head & (img >= max(0.25 * p99, 4 * max_factor * sigma_t)), bool)
+
+
+def reduction(model: Any, image: np.ndarray, factor: float, context_nrfs: list[float],
+              target_noise_rel: float, seed: int, mask: np.ndarray | None = None
+              ) -> tuple[float, list[float]]:
+    """Input noise (÷ σ_t: ≈ factor) and the measured reduction at each context NRF, for
+    `image` degraded by noise alone to an exact NRF `factor` (two realisations)."""
+    deg = Degradation(noise_sigma_rel=math.sqrt(max(factor * factor - 1.0, 0.0)))
+    rng = np.random.default_rng(seed)
+    pa = simulate_pair(image, deg, np.random.default_rng(rng.integers(2**31)), target_noise_rel)
+    pb = simulate_pair(image, deg, np.random.default_rng(rng.integers(2**31)), target_noise_rel)
+    sigma_t = float(pa.info["sigma_target"])
+    if mask is None:
+        mask = tissue_mask(image, sigma_t, factor)
+    if mask.sum() < 50:
+        raise ValueError("too little bright tissue in the image to measure its noise")
+    s_in = float(np.std((pa.input - pb.input)[mask])) / math.sqrt(2)
+    out = []
+    for c in context_nrfs:
+        ctx = replace(pa.context, nrf=float(c))
+        oa, ob = enhance_image(model, pa.input, ctx), enhance_image(model, pb.input, ctx)
+        out.append(s_in / max(float(np.std((oa - ob)[mask])) / math.sqrt(2), 1e-12))
+    return s_in / sigma_t, out
+
+
+def invert(requested: float, grid: list[float], response: list[float]) -> tuple[float, bool]:
+    """The context NRF whose (monotone-enveloped) response equals `requested`, interpolated in
+    log–log; clamped to the grid's ends, with False when the request is out of reach."""
+    r = np.maximum.accumulate(np.asarray(response, np.float64))
+    g = np.log(np.asarray(grid, np.float64))
+    if requested <= r[0]:
+        return float(grid[0]), bool(math.isclose(requested, r[0], rel_tol=0.05))
+    if requested >= r[-1]:
+        return float(grid[-1]), bool(math.isclose(requested, r[-1], rel_tol=0.05))
+    keep = np.concatenate(([True], np.diff(r) > 0))  # strictly increasing for np.interp
+    return float(np.exp(np.interp(math.log(requested), np.log(r[keep]), g[keep]))), True
+
+
+def calibrate_steps(model: Any, images: list[np.ndarray], seed: int = 0
+                    ) -> Generator[Progress, None, dict[str, Any]]:
+    """Measure the response on `images` (2D slices) for every requested factor and context NRF
+    and return the table to store in the model's metadata under META_KEY."""
+    if model.config.in_slices != 1:
+        raise ValueError("calibration measures the 2D network on 2D slices")
+    if not images:
+        raise ValueError("calibration needs images")
+    rng = np.random.default_rng(seed)
+    grid = list(CONTEXT_GRID)
+    per: list[list[list[float]]] = []  # requested × image × grid
+    inputs: list[list[float]] = []
+    n = len(REQUESTED) * len(images)
+    for i, f in enumerate(REQUESTED):
+        rows, ins = [], []
+        for j, img in enumerate(images):
+            tnr = float(rng.uniform(*TARGET_NOISE))
+            s_in, resp = reduction(model, img, f, grid, tnr, int(rng.integers(2**31)))
+            rows.append(resp)
+            ins.append(s_in)
+            k = i * len(images) + j + 1
+            yield Progress("calibrate", k / n, f"factor {f:g}, image {j + 1}/{len(images)}")
+        per.append(rows)
+        inputs.append(ins)
+    response = [np.mean(rows, axis=0).tolist() for rows in per]
+    table = [invert(f, grid, resp) for f, resp in zip(REQUESTED, response, strict=True)]
+    chosen = np.maximum.accumulate([c for c, _ in table])  # a larger request never gets less
+    return {"requested": list(REQUESTED), "context_nrf": [float(c) for c in chosen],
+            "reachable": [ok for _, ok in table], "grid": grid, "response": response,
+            "input_noise_over_sigma_t": [float(np.mean(v)) for v in inputs],
+            "n_images": len(images), "seed": seed,
+            "method": "std of the difference of two noise realisations / sqrt 2 in bright "
+                      "tissue; noise-only degradations at an exact NRF = the requested factor"}
+
+
+def context_nrf(model: Any, requested: float) -> tuple[float, str]:
+    """The NRF to put in the context for a requested reduction, and how it was chosen: the
+    model's calibration table (log–log interpolation, clamped to its ends), else the request."""
+    meta = getattr(model, "meta", None)
+    cal: Any = meta.get(META_KEY) if isinstance(meta, dict) else None
+    try:
+        req = np.log(np.asarray(cal["requested"], np.float64))
+        ctx = np.log(np.asarray(cal["context_nrf"], np.float64))
+        if req.ndim != 1 or req.shape != ctx.shape or len(req) < 2 or np.any(np.diff(req) <= 0):
+            raise ValueError
+    except (TypeError, KeyError, ValueError):
+        return float(requested), "uncalibrated: the request itself"
+    value = float(np.exp(np.interp(math.log(requested), req, ctx)))
+    value = min(max(value, 1.0), float(NRF_RANGE[1]))
+    lo, hi = math.exp(req[0]), math.exp(req[-1])
+    where = "within" if lo <= requested <= hi else "clamped to"
+    return value, f"calibrated ({where} the measured {lo:g}–{hi:g} range)"
+
+
+def calibration_images(n: int) -> list[np.ndarray]:
+    """`n` slices of the validation split spread over the volume (never the bench's held-out
+    images), each with enough bright tissue to measure noise in."""
+    from headtwin_app.core.enhance.train import enhance_training_images
+
+    val = [im for im in enhance_training_images("val") if np.mean(im > 0.25 * im.max()) > 0.1]
+    if not val:
+        raise ValueError("no validation slice has enough tissue to calibrate on")
+    idx = np.linspace(0, len(val) - 1, min(n, len(val))).round().astype(int)
+    return [val[i] for i in sorted(set(idx.tolist()))]
+
+
+def calibrate_file(path: Any, n_images: int = 6, seed: int = 0
+                   ) -> Generator[Progress, None, dict[str, Any]]:
+    """Calibrate the model in `path` and store the table in its metadata (the file is
+    rewritten atomically); returns the table."""
+    from headtwin_app.core.enhance.predict import load_enhance_model, save_enhance_model
+
+    model = load_enhance_model(path)
+    if model.config.variant == "plain":
+        raise ValueError(f"{path}: the plain variant reads no context, so it has no NRF to "
+                         "calibrate")
+    table = yield from calibrate_steps(model, calibration_images(n_images), seed)
+    save_enhance_model(model, path, {**model.meta, META_KEY: table})  # type: ignore[dict-item]
+    return table

@@ -1,0 +1,95 @@
+"""Tunable-denoising calibration: the requested → context NRF table is measured the bench's way,
+inverted correctly (clamped, out-of-reach flagged) and used by the enhancement job (storing it in
+the model file: tests/cli/test_enhance_cli.py)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from headtwin_app.core.enhance import calibrate
+from headtwin_app.core.enhance.ce_unet import EnhanceConfig, EnhanceNet
+from headtwin_app.core.enhance.job import enhance_steps
+from headtwin_app.core.enhance.predict import save_enhance_model
+from headtwin_app.core.recon.predict import run_to_end
+
+
+class Shrink(torch.nn.Module):
+    """A stand-in network with a known answer: output = input / c^p for context NRF c, so its
+    measured noise reduction is exactly c^p (p = 2 is the ideal shared-noise estimator)."""
+
+    def __init__(self, power: float) -> None:
+        super().__init__()
+        self.power = power
+        self.config = EnhanceConfig(width=4, depth=2, hidden=8)
+
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        return x / torch.exp(ctx[:, :1, None, None]) ** self.power
+
+
+def _head(n: int = 96) -> np.ndarray:
+    yy, xx = np.mgrid[:n, :n]
+    img = 0.5 + 0.5 * (((yy - n / 2) ** 2 + (xx - n / 2) ** 2) < (n / 5) ** 2)
+    img = img * ((((yy - n / 2) / 0.42) ** 2 + ((xx - n / 2) / 0.36) ** 2) < n * n)
+    return img.astype(np.float32)
+
+
+def test_measured_reduction_of_known_networks() -> None:
+    img = _head()
+    s_in, ident = calibrate.reduction(EnhanceNet(EnhanceConfig(width=4, depth=2, hidden=8)),
+                                      img, 2.0, [1.0, 3.0], 0.02, seed=1)
+    assert s_in == pytest.approx(2.0, rel=0.05)  # the input noise is the exact NRF × σ_t
+    assert ident == pytest.approx([1.0, 1.0], rel=1e-4)  # a fresh network is the identity
+    _, sq = calibrate.reduction(Shrink(2.0), img, 1.5, [1.0, 2.0], 0.02, seed=1)
+    assert sq == pytest.approx([1.0, 4.0], rel=1e-3)
+
+
+def test_invert_interpolates_clamps_and_flags() -> None:
+    grid = [1.0, 2.0, 4.0]
+    assert calibrate.invert(4.0, grid, [1.0, 4.0, 16.0]) == (pytest.approx(2.0), True)
+    assert calibrate.invert(8.0, grid, [1.0, 4.0, 16.0])[0] == pytest.approx(2 * math.sqrt(2))
+    assert calibrate.invert(1.0, grid, [2.4, 2.6, 2.8]) == (1.0, False)  # cannot denoise less
+    assert calibrate.invert(3.0, grid, [2.4, 2.6, 2.8]) == (4.0, False)  # nor more
+    assert calibrate.invert(2.9, grid, [2.4, 2.6, 2.8]) == (4.0, True)  # within 5 %
+    # the envelope [1, 3, 3] of a dip: log–log between the first two points
+    assert calibrate.invert(2.0, grid, [1.0, 3.0, 2.5])[0] == pytest.approx(
+        2 ** (math.log(2) / math.log(3)))
+
+
+def test_calibration_of_the_ideal_estimator_is_the_square_root() -> None:
+    table = run_to_end(calibrate.calibrate_steps(Shrink(2.0), [_head()], seed=0))
+    want = [math.sqrt(f) for f in table["requested"]]
+    assert table["context_nrf"] == pytest.approx(want, rel=0.01)
+    assert all(table["reachable"])
+    assert np.all(np.diff(table["context_nrf"]) >= 0)
+    assert table["input_noise_over_sigma_t"] == pytest.approx(table["requested"], rel=0.1)
+
+
+def test_context_nrf_uses_the_table_or_says_it_has_none() -> None:
+    net = Shrink(2.0)
+    assert calibrate.context_nrf(net, 2.0) == (2.0, "uncalibrated: the request itself")
+    net.meta = {calibrate.META_KEY: {"requested": [1.0, 4.0], "context_nrf": [1.0, 2.0]}}
+    value, how = calibrate.context_nrf(net, 2.0)
+    assert value == pytest.approx(math.sqrt(2)) and how.startswith("calibrated (within")
+    value, how = calibrate.context_nrf(net, 9.0)
+    assert value == pytest.approx(2.0) and "clamped" in how
+    net.meta = {calibrate.META_KEY: {"requested": [2.0, 1.0], "context_nrf": [1.0, 2.0]}}
+    assert calibrate.context_nrf(net, 2.0)[1].startswith("uncalibrated")  # a broken table
+
+
+def test_the_job_puts_the_calibrated_nrf_in_the_context(tmp_path: Path) -> None:
+    meta = {calibrate.META_KEY: {"requested": [1.0, 4.0], "context_nrf": [1.0, 2.0]}}
+    model = save_enhance_model(EnhanceNet(EnhanceConfig(width=4, depth=2, hidden=8)),
+                               tmp_path / "cal.pt", meta)
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((24, 20, 2)).astype(np.float32),
+                             np.eye(4)), tmp_path / "in.nii.gz")
+    report = run_to_end(enhance_steps(tmp_path / "in.nii.gz", 4.0, tmp_path / "out.nii.gz",
+                                      model_path=model))
+    assert report["nrf"] == 4.0 and report["context_nrf"] == pytest.approx(2.0)
+    assert report["context"]["nrf"] == pytest.approx(2.0)
+    assert report["nrf_mapping"].startswith("calibrated")
