@@ -24,9 +24,10 @@ and in the app); torch is limited to 2 threads.
    ROI (the paper's pons ROI): a disc of radius 4 px (≈ 8×8) at the lowest mean gradient
    magnitude / mean intensity of the undegraded image, its centre in the eroded head and its
    mean ≥ 0.3·p99; the same disc for inputs and outputs; ROI std of each image and ROI mean
-   ratio output / input. The network's context NRF is the model's calibrated value for F
-   (`calibrate.context_nrf`: a table measured on validation slices, stored in the checkpoint;
-   an uncalibrated model gets F itself). Vendor DICOMs (MR_small, Siemens, MR2_UNCI):
+   ratio output / input. The network's setting is the model's calibrated level for F
+   (`calibrate.setting`: a table measured on validation slices, stored in the checkpoint; a
+   context NRF, or below the network's reach NRF 1 mixed with the input; an uncalibrated model
+   gets F itself). Vendor DICOMs (MR_small, Siemens, MR2_UNCI):
    standardised as in the app, context from tags, the disc (radius scaled with the image, 4 px
    per 256) chosen on the input itself; ROI std and mean per factor, no target.
 2. Context use. Per held-out slice a mixed random degradation (`degrade.random_degradation`,
@@ -204,11 +205,11 @@ def max_grad(p: np.ndarray) -> float:
 def denoising(images: list[np.ndarray], model: Any) -> dict[str, Any]:
     from dataclasses import replace
 
-    from headtwin_app.core.enhance.calibrate import context_nrf
+    from headtwin_app.core.enhance.calibrate import mix, setting
     from headtwin_app.core.enhance.degrade import Degradation, simulate_pair
 
     per: dict[str, dict[str, list[float]]] = {
-        f"{f:g}": {k: [] for k in ("measured", "exact_nrf", "context_nrf",
+        f"{f:g}": {k: [] for k in ("measured", "exact_nrf", "context_nrf", "mix",
                                    "input_noise_over_sigma_t",
                                    "roi_factor", "roi_mean_ratio", "roi_std_in", "roi_std_out",
                                    "mask_fraction")}
@@ -228,15 +229,16 @@ def denoising(images: list[np.ndarray], model: Any) -> dict[str, Any]:
             seeds = rng.integers(0, 2 ** 31 - 1, size=2)
             pa = simulate_pair(img, deg, np.random.default_rng(seeds[0]), tnr)
             pb = simulate_pair(img, deg, np.random.default_rng(seeds[1]), tnr)
-            cn = context_nrf(model, f)[0]  # the model's calibration: requested F → context
-            oa = enhance(model, pa.input, replace(pa.context, nrf=cn))
-            ob = enhance(model, pb.input, replace(pb.context, nrf=cn))
+            cn, w, _ = setting(model, f)  # the model's calibration: requested F → level
+            oa = mix(enhance(model, pa.input, replace(pa.context, nrf=cn)), pa.input, w)
+            ob = mix(enhance(model, pb.input, replace(pb.context, nrf=cn)), pb.input, w)
             s_in = float(np.std((pa.input - pb.input)[tissue])) / math.sqrt(2)
             s_out = float(np.std((oa - ob)[tissue])) / math.sqrt(2)
             r = per[f"{f:g}"]
             r["measured"].append(s_in / max(s_out, 1e-12))
             r["exact_nrf"].append(pa.context.nrf)
             r["context_nrf"].append(cn)
+            r["mix"].append(w)
             r["input_noise_over_sigma_t"].append(s_in / sigma_t)  # checks the mask: ≈ F
             std_in = 0.5 * (float(np.std(pa.input[roi])) + float(np.std(pb.input[roi])))
             std_out = 0.5 * (float(np.std(oa[roi])) + float(np.std(ob[roi])))
@@ -255,7 +257,7 @@ def denoising(images: list[np.ndarray], model: Any) -> dict[str, Any]:
 def denoising_dicom(model: Any) -> dict[str, Any]:
     from pydicom.data import get_testdata_file
 
-    from headtwin_app.core.enhance.calibrate import context_nrf
+    from headtwin_app.core.enhance.calibrate import mix, setting
     from headtwin_app.core.enhance.dicom_io import context_from_tags, read_dicom, standardise
     from headtwin_app.core.enhance.predict import enhance_iter
 
@@ -273,9 +275,11 @@ def denoising_dicom(model: Any) -> dict[str, Any]:
         roi, info = pick_roi(inp, radius)
         rows = []
         for f in FACTORS:
-            ctx, _ = context_from_tags(image, context_nrf(model, f)[0])
-            res = run_gen(enhance_iter(std.pixels, ctx, model))[mid]
-            rows.append({"nrf": f, "roi_std_in": float(np.std(inp[roi])),
+            cn, w, _ = setting(model, f)
+            ctx, _ = context_from_tags(image, cn)
+            res = mix(run_gen(enhance_iter(std.pixels, ctx, model)), std.pixels, w)[mid]
+            rows.append({"nrf": f, "context_nrf": cn, "mix": w,
+                         "roi_std_in": float(np.std(inp[roi])),
                          "roi_std_out": float(np.std(res[roi])),
                          "roi_mean_in": float(np.mean(inp[roi])),
                          "roi_mean_out": float(np.mean(res[roi])),
@@ -677,10 +681,12 @@ def write_doc(data: dict[str, Any], doc: Path) -> None:
                   "image inside the head, mean ≥ 0.3·p99), the same for inputs and outputs; ROI "
                   "std in units of p99 (one realisation's std, averaged over the two). Mean ± sd "
                   "over images.", "",
-                  "| requested F | exact NRF | context NRF | input noise / σ_t | measured (head) |"
-                  " ROI factor | ROI std in | ROI std out | ROI mean out/in |", "|---" * 9 + "|"]
+                  "| requested F | exact NRF | context NRF | mix | input noise / σ_t |"
+                  " measured (head) | ROI factor | ROI std in | ROI std out | ROI mean out/in |",
+                  "|---" * 10 + "|"]
         for f, s in dn["summary"].items():
             lines.append(f"| {f} | {_ms(s['exact_nrf'], 3)} | {_ms(s['context_nrf'], 3)} | "
+                         f"{_ms(s['mix'], 2)} | "
                          f"{_ms(s['input_noise_over_sigma_t'], 3)} | {_ms(s['measured'], 3)} | "
                          f"{_ms(s['roi_factor'], 3)} | {_ms(s['roi_std_in'], 4)} | "
                          f"{_ms(s['roi_std_out'], 4)} | {_ms(s['roi_mean_ratio'], 4)} |")
@@ -692,15 +698,17 @@ def write_doc(data: dict[str, Any], doc: Path) -> None:
                   "Standardised as in the app (phase first, p99 = 1), context from tags with "
                   "the requested NRF; middle slice; ROI disc chosen on the input itself "
                   "(radius scaled with the image side).", "",
-                  "| file | ROI (centre, radius) | NRF | ROI std in | ROI std out | std in/out |"
-                  " ROI mean out/in |", "|---|---|---|---|---|---|---|"]
+                  "| file | ROI (centre, radius) | NRF | context NRF | mix | ROI std in |"
+                  " ROI std out | std in/out | ROI mean out/in |", "|---" * 9 + "|"]
         for name, v in dd.items():
             if "skipped" in v:
-                lines.append(f"| {name} | {v['skipped']} | | | | | |")
+                lines.append(f"| {name} | {v['skipped']} | | | | | | | |")
                 continue
             roi = f"{tuple(v['roi']['centre'])}, r {v['roi']['radius']}"
             for row in v["rows"]:
-                lines.append(f"| {name} | {roi} | {row['nrf']:g} | {row['roi_std_in']:.4f} | "
+                lines.append(f"| {name} | {roi} | {row['nrf']:g} | "
+                             f"{row['context_nrf']:.2f} | {row['mix']:.2f} | "
+                             f"{row['roi_std_in']:.4f} | "
                              f"{row['roi_std_out']:.4f} | {row['roi_factor']:.2f} | "
                              f"{row['roi_mean_ratio']:.4f} |")
     cu = data.get("context_use")

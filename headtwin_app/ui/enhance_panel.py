@@ -624,8 +624,10 @@ class EnhancePanel(QWidget, JobPanelMixin):
                    if list(shape or worked) != worked else "")
         slices = int(report["slices"])
         note = report.get("context_sources", {}).get("network", "")
-        mapped = (f" (network context NRF {report['context_nrf']:.2f}: "
-                  f"{report.get('nrf_mapping', '')})" if "context_nrf" in report else "")
+        mapped = (f" (network context NRF {report['context_nrf']:.2f}"
+                  + (f", output mixed {report['mix']:.2f} with the input"
+                     if report.get("mix", 1.0) < 1.0 else "")
+                  + ")" if "context_nrf" in report else "")
         return (f"{wrote}<br>NRF {report['nrf']:.1f}{mapped}; {report['network']} network "
                 f"({report.get('variant', '')}, {Path(report['model']).name}); {slices} "
                 f"slice{'s' if slices != 1 else ''} of {rows} × {cols}{cropped}; "

@@ -111,7 +111,7 @@ def test_calibrate_enhance_stores_its_table_and_refuses_plain(tmp_path: Path,
     assert code == 0, err
     back = load_enhance_model(model)
     assert back.meta["note"] == "kept"  # type: ignore[index]
-    assert back.meta[META_KEY]["context_nrf"] == out["context_nrf"]  # type: ignore[index]
+    assert back.meta[META_KEY]["level"] == out["level"]  # type: ignore[index]
     # a fresh network is the identity: only "no reduction" is within reach, and it says so
     assert out["reachable"][0] and not any(out["reachable"][1:])
     nib.save(nib.Nifti1Image(np.ones((16, 12, 2), np.float32), np.eye(4)), tmp_path / "i.nii")

@@ -65,9 +65,10 @@ def enhance_steps(path: str | Path, nrf: float, out: str | Path,
     `context`: None or "auto" (from DICOM tags; for other formats the defaults: nothing but
     noise to remove), a JSON file of Context fields, or a Context (its NRF is replaced by `nrf`).
     `nrf` is the noise reduction asked for; the network's context gets the NRF the model's
-    calibration table says delivers it (`calibrate.context_nrf`).
+    calibration table says delivers it, mixed with the input below the network's reach
+    (`calibrate.setting`).
     """
-    from headtwin_app.core.enhance.calibrate import context_nrf
+    from headtwin_app.core.enhance.calibrate import mix, setting
     from headtwin_app.core.enhance.predict import enhance_iter, enhance_scale, load_enhance_model
 
     if not nrf >= 1.0:
@@ -99,14 +100,14 @@ def enhance_steps(path: str | Path, nrf: float, out: str | Path,
         ctx = tag_ctx
     model_file = choose_model(is_3d, model_path)
     model = load_enhance_model(model_file)
-    asked, how = context_nrf(model, nrf)
+    asked, weight, how = setting(model, nrf)
     ctx = replace(ctx, nrf=asked)
     if model.config.in_slices == 1 and ctx.is_3d:
         sources = {**sources, "network": "3D acquisition, but the 2D (one-slice) network was "
                                          "used: no 7-slice network was given or shipped"}
     yield "enhancing"
     t0 = time.perf_counter()
-    enhanced = yield from enhance_iter(slices, ctx, model)
+    enhanced = mix((yield from enhance_iter(slices, ctx, model)), slices, weight)
     seconds = time.perf_counter() - t0
     yield "writing"
     description = f"all-in-one NRF {nrf:g}"
@@ -123,7 +124,8 @@ def enhance_steps(path: str | Path, nrf: float, out: str | Path,
         data = np.ascontiguousarray((enhanced * np.float32(scale)).transpose(2, 1, 0))
         out_vol = to_source_grid(vol.with_data(data, enhanced=description), vol)
         written = {"out": str(save_volume(out_vol, out)), "format": Path(out).suffix}
-    return {"image": str(path), "nrf": nrf, "context_nrf": round(asked, 4), "nrf_mapping": how,
+    return {"image": str(path), "nrf": nrf, "context_nrf": round(asked, 4),
+            "mix": round(weight, 4), "nrf_mapping": how,
             "context": ctx.to_dict(), "context_sources": sources,
             "model": str(model_file), "network": "7-slice" if model.config.in_slices > 1
             else "2D", "variant": model.config.variant, "slices": int(len(slices)),
