@@ -124,3 +124,15 @@ def test_the_job_puts_the_calibrated_nrf_in_the_context(tmp_path: Path) -> None:
     assert report["mix"] == 0.0 and report["context_nrf"] == 1.0
     a = np.asarray(nib.load(tmp_path / "in.nii.gz").dataobj)
     assert np.allclose(np.asarray(nib.load(tmp_path / "o1.nii.gz").dataobj), a, atol=1e-6)
+
+
+def test_the_shipped_model_is_calibrated() -> None:
+    """models/enhance_ce.pt carries its table: every request 1–4 reachable, levels rising."""
+    from headtwin_app.core.enhance.predict import load_enhance_model
+
+    model = load_enhance_model()
+    table = model.meta[calibrate.META_KEY]  # type: ignore[index]
+    assert table["requested"][0] == 1.0 and all(table["reachable"])
+    assert np.all(np.diff(table["level"]) >= 0)
+    nrf, weight, how = calibrate.setting(model, 3.0)
+    assert nrf > 1.0 and weight == 1.0 and how.startswith("calibrated (within")
