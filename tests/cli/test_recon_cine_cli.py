@@ -81,7 +81,34 @@ def test_a_volume_is_not_read_as_a_cine(tmp_path: Path, capsys) -> None:  # type
     path = tmp_path / "vol.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((16, 16, 3, 4), np.float32), np.eye(4)), path)
     code, _, err = _run(["recon-cine", "--cine", str(path), "--mask", "kt_random"], capsys)
-    assert code == 2 and "slices" in err
+    assert code == 2 and "slices" in err and "--slice" in err
+
+
+def test_one_slice_of_a_multi_slice_cine_lands_on_that_slice(tmp_path: Path,
+                                                            capsys) -> None:  # type: ignore[no-untyped-def]
+    """--slice K reads slice K of an x, y, s, t cine (the cardiac phantom's layout) and writes
+    the result on that slice's own grid: the output's voxel (i, j, 0) is the input's (i, j, K)."""
+    seqs = [(k + 1) * _seq(10, 32, k) for k in range(3)]  # slices of different brightness
+    data = np.stack([q.transpose(2, 1, 0) for q in seqs], axis=2)  # x, y, s, t
+    affine = np.array([[0, 1.5, 0.2, -30], [1.5, 0, 0.1, 12], [0, 0, 8, 4], [0, 0, 0, 1.0]])
+    src = tmp_path / "stack.nii.gz"
+    nib.save(nib.Nifti1Image(data.astype(np.float32), affine), src)
+    out_file = tmp_path / "rec.nii.gz"
+    code, out, err = _run(["recon-cine", "--cine", str(src), "--slice", "2", "--mask",
+                           "kt_vd_cartesian", "--accel", "4", "--method", "zf", "--out",
+                           str(out_file), "--json"], capsys)
+    assert code == 0, err
+    assert out["slice"] == 2 and out["frames"] == 10 and out["shape"] == [32, 32]
+    rec = nib.load(out_file)
+    assert rec.shape == (32, 32, 1, 10)
+    assert np.allclose(rec.affine @ [4, 5, 0, 1], affine @ [4, 5, 2, 1])
+    # zero-filled at R 4 still resembles slice 2 far more than slices 0 or 1
+    got = np.asarray(rec.dataobj)[:, :, 0]
+    errs = [float(np.abs(got - data[:, :, k]).mean()) for k in range(3)]
+    assert int(np.argmin(errs)) == 2
+    code, _, err = _run(["recon-cine", "--cine", str(src), "--slice", "3", "--mask",
+                         "kt_random"], capsys)
+    assert code == 2 and "0–2" in err and "Traceback" not in err
 
 
 @pytest.fixture

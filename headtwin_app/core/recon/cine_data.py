@@ -371,9 +371,13 @@ def save_cine(path: str | os.PathLike[str], seq: np.ndarray,
     return p
 
 
-def load_cine(path: str | os.PathLike[str], third_axis_time: bool | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
+def load_cine(path: str | os.PathLike[str], third_axis_time: bool | None = None,
+              slice_index: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read a NIfTI cine, (x, y, 1, t) or (x, y, t), as float32 (nt, ny, nx) and its affine.
+
+    `slice_index` picks one slice of a multi-slice cine (x, y, s, t), such as the cardiac
+    phantom's magnitude; the affine returned is then that slice's own (its origin moved along
+    the slice axis), so the written result lies exactly on the chosen slice.
 
     Rows are NIfTI y and columns x (the 2D recon's mapping); the voxel grid is kept as stored
     (no RAS reorientation), so `save_cine(out, seq, affine=affine)` round-trips exactly.
@@ -392,10 +396,17 @@ def load_cine(path: str | os.PathLike[str], third_axis_time: bool | None = None
     shape = tuple(int(s) for s in img.shape)
     while len(shape) > 4 and shape[-1] == 1:
         shape = shape[:-1]
+    k = 0
     if len(shape) == 4:
-        if shape[2] != 1:
-            raise ValueError(f"{p}: shape {shape} has {shape[2]} slices over time; a cine is one "
-                             "slice: x, y, t or x, y, 1, t")
+        if slice_index is not None and not 0 <= slice_index < shape[2]:
+            raise ValueError(f"{p}: slice {slice_index} does not exist; the cine has "
+                             f"{shape[2]} slice(s), 0–{shape[2] - 1}")
+        if shape[2] != 1 and slice_index is None:
+            raise ValueError(f"{p}: shape {shape} has {shape[2]} slices over time; choose one "
+                             f"(--slice 0–{shape[2] - 1} on the command line)")
+        k = slice_index or 0
+    elif slice_index not in (None, 0):
+        raise ValueError(f"{p}: slice {slice_index} does not exist; the cine has one slice")
     elif len(shape) == 3:
         has_time = img.header.get_xyzt_units()[1] != "unknown"
         if not (has_time if third_axis_time is None else third_axis_time):
@@ -406,6 +417,8 @@ def load_cine(path: str | os.PathLike[str], third_axis_time: bool | None = None
         raise ValueError(f"{p}: a {len(shape)}D image {shape}; a cine is NIfTI x, y, t or "
                          "x, y, 1, t")
     data = np.asanyarray(img.dataobj).reshape(shape)
+    if len(shape) == 4:
+        data, shape = data[:, :, k:k + 1], (shape[0], shape[1], 1, shape[3])
     if data.dtype.kind not in "biufc":
         raise ValueError(f"{p}: voxels of type {data.dtype}; expected a grey-level image")
     data = np.abs(data) if np.iscomplexobj(data) else data
@@ -414,5 +427,6 @@ def load_cine(path: str | os.PathLike[str], third_axis_time: bool | None = None
         raise ValueError(f"{p}: {data.shape[2]} frame(s); a cine needs at least {MIN_FRAMES}")
     if not np.isfinite(data).all():
         raise ValueError(f"{p}: the image holds NaN or infinite values")
-    affine = np.asarray(img.affine, np.float64)
+    affine = np.asarray(img.affine, np.float64).copy()
+    affine[:3, 3] += k * affine[:3, 2]  # voxel (0, 0, k) becomes the slice's origin
     return np.ascontiguousarray(data.transpose(2, 1, 0)), affine
