@@ -167,6 +167,11 @@ class CinePanel(QWidget, JobPanelMixin):
         self.open_button = QPushButton("Open cine…")
         self.open_button.setToolTip("a 3D NIfTI: frames × ny × nx (magnitude)")
         self.open_button.clicked.connect(self.open_dialog)
+        self.slice_box = QSpinBox()
+        self.slice_box.setRange(0, 4096)
+        self.slice_box.setToolTip("the slice taken from a multi-slice cine (x, y, s, t), e.g. "
+                                  "the cardiac phantom's magnitude.nii.gz; 0 for a one-slice "
+                                  "cine")
         self.phantom_seed = QSpinBox()
         self.phantom_seed.setRange(0, 999999)
         self.phantom_seed.setToolTip("each seed is a different phantom cine")
@@ -186,7 +191,11 @@ class CinePanel(QWidget, JobPanelMixin):
         self.phantom_button.clicked.connect(self.generate_phantom)
         box = QGroupBox("Cine")
         form = QFormLayout(box)
-        form.addRow(self.open_button)
+        opener = QHBoxLayout()
+        opener.addWidget(self.open_button, 1)
+        opener.addWidget(QLabel("slice"))
+        opener.addWidget(self.slice_box)
+        form.addRow(opener)
         sizes = QHBoxLayout()
         sizes.addWidget(self.frames)
         sizes.addWidget(QLabel("size"))
@@ -328,8 +337,10 @@ class CinePanel(QWidget, JobPanelMixin):
 
         p = Path(path)
         _settings().setValue(KEY + "last_dir", str(p.parent))
-        return self._start(f"opening {p.name}", load_cine, p,
-                           on_result=lambda out: self.set_cine(out[0], p.name))
+        k = self.slice_box.value()
+        name = f"{p.name}, slice {k}" if k else p.name
+        return self._start(f"opening {name}", load_cine, p, slice_index=k,
+                           on_result=lambda out: self.set_cine(out[0], name))
 
     def set_cine(self, seq: Any, name: str = "cine") -> bool:
         """Show `seq` (frames, ny, nx); a wrong shape shows as a message (False)."""

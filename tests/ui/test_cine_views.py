@@ -269,3 +269,29 @@ def test_entry_points_in_designer_and_recon(qtbot) -> None:  # type: ignore[no-u
     assert open_cine_dialog(state, recon) is dlg
     qtbot.waitUntil(lambda: not dlg.panel.is_busy(), timeout=10000)
     dlg.close()
+
+
+def test_open_one_slice_of_a_multi_slice_cine(qtbot, panel, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The slice box picks a slice of an x, y, s, t cine (the cardiac phantom's layout); a slice
+    that does not exist is a one-line message."""
+    import nibabel as nib
+
+    data = np.stack([np.full((40, 32, 6), k + 1, np.float32) for k in range(3)], axis=2)
+    data += np.random.default_rng(0).random(data.shape).astype(np.float32)
+    path = tmp_path / "stack.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+    panel.slice_box.setFocus()
+    qtbot.keyClick(panel.slice_box, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(panel.slice_box, "2")
+    assert panel.slice_box.value() == 2
+    with qtbot.waitSignal(panel.cine_shown, timeout=20000):
+        panel.open_path(path)
+    assert panel.seq.shape == (6, 32, 40)
+    assert np.allclose(panel.seq, data[:, :, 2].transpose(2, 1, 0))
+    assert "slice 2" in panel.cine_label.text()
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=10000)
+    panel.slice_box.setValue(3)
+    with qtbot.waitSignal(panel.state.jobs.failed, timeout=20000):
+        panel.open_path(path)
+    qtbot.waitUntil(lambda: not panel.state.jobs.is_busy, timeout=5000)
+    assert "0–2" in panel.error_label.text() and "Traceback" not in panel.error_label.text()
