@@ -82,6 +82,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_stats import mean_sd, t_interval  # noqa: E402
 from machine_info import machine_info  # noqa: E402
 
+from headtwin_app.core.enhance.predict import enhance_image  # noqa: E402
+from headtwin_app.core.recon.predict import run_to_end  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "results" / "enhance.json"
 DOC = ROOT / "docs" / "benchmarks" / "enhance.md"
 THREADS = 2
@@ -113,22 +116,6 @@ def no_nan(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [no_nan(v) for v in obj]
     return obj
-
-
-def run_gen(gen: Any) -> Any:
-    """Drain a generator, returning its return value."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
-
-
-def enhance(model: Any, image: np.ndarray, ctx: Any) -> np.ndarray:
-    """A 2D slice (ny, nx) or 3D stack through the network at the app's scale convention."""
-    from headtwin_app.core.enhance.calibrate import enhance_image
-
-    return enhance_image(model, image, ctx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,7 +192,7 @@ def max_grad(p: np.ndarray) -> float:
 def denoising(images: list[np.ndarray], model: Any) -> dict[str, Any]:
     from dataclasses import replace
 
-    from headtwin_app.core.enhance.calibrate import mix, setting
+    from headtwin_app.core.enhance.calibrate import mix, setting, tissue_mask
     from headtwin_app.core.enhance.degrade import Degradation, simulate_pair
 
     per: dict[str, dict[str, list[float]]] = {
@@ -220,7 +207,7 @@ def denoising(images: list[np.ndarray], model: Any) -> dict[str, Any]:
         tnr = float(rng.uniform(*TNR_RANGE))
         p99 = float(np.percentile(np.abs(img), 99))
         sigma_t = tnr * p99
-        tissue = head_mask(img) & (img >= max(0.25 * p99, 4 * max(FACTORS) * sigma_t))
+        tissue = tissue_mask(img, sigma_t, max(FACTORS))
         roi, roi_info = pick_roi(img, ROI_RADIUS)
         rois.append({"image": i, "target_noise_rel": tnr, **roi_info,
                      "tissue_mask_pixels": int(tissue.sum())})
@@ -230,8 +217,8 @@ def denoising(images: list[np.ndarray], model: Any) -> dict[str, Any]:
             pa = simulate_pair(img, deg, np.random.default_rng(seeds[0]), tnr)
             pb = simulate_pair(img, deg, np.random.default_rng(seeds[1]), tnr)
             cn, w, _ = setting(model, f)  # the model's calibration: requested F → level
-            oa = mix(enhance(model, pa.input, replace(pa.context, nrf=cn)), pa.input, w)
-            ob = mix(enhance(model, pb.input, replace(pb.context, nrf=cn)), pb.input, w)
+            oa = mix(enhance_image(model, pa.input, replace(pa.context, nrf=cn)), pa.input, w)
+            ob = mix(enhance_image(model, pb.input, replace(pb.context, nrf=cn)), pb.input, w)
             s_in = float(np.std((pa.input - pb.input)[tissue])) / math.sqrt(2)
             s_out = float(np.std((oa - ob)[tissue])) / math.sqrt(2)
             r = per[f"{f:g}"]
@@ -277,7 +264,7 @@ def denoising_dicom(model: Any) -> dict[str, Any]:
         for f in FACTORS:
             cn, w, _ = setting(model, f)
             ctx, _ = context_from_tags(image, cn)
-            res = mix(run_gen(enhance_iter(std.pixels, ctx, model)), std.pixels, w)[mid]
+            res = mix(run_to_end(enhance_iter(std.pixels, ctx, model)), std.pixels, w)[mid]
             rows.append({"nrf": f, "context_nrf": cn, "mix": w,
                          "roi_std_in": float(np.std(inp[roi])),
                          "roi_std_out": float(np.std(res[roi])),
@@ -340,10 +327,10 @@ def context_use(images: list[np.ndarray], models: dict[str, Any]) -> dict[str, A
         outs = {"input": pair.input}
         for name in ("plain", "film", "ce"):
             if models.get(name) is not None:
-                outs[name] = enhance(models[name], pair.input, pair.context)
+                outs[name] = enhance_image(models[name], pair.input, pair.context)
         if models.get("ce") is not None:
-            outs["ce_wrong_defaults"] = enhance(models["ce"], pair.input, Context())
-            outs["ce_wrong_shuffled"] = enhance(models["ce"], pair.input,
+            outs["ce_wrong_defaults"] = enhance_image(models["ce"], pair.input, Context())
+            outs["ce_wrong_shuffled"] = enhance_image(models["ce"], pair.input,
                                                 pairs[(i + 1) % n].context)
         for name, o in outs.items():
             methods.setdefault(name, []).append({
@@ -411,7 +398,7 @@ def series_one(img: np.ndarray, model: Any, steps: tuple, seed: int) -> list[dic
         rho = math.sqrt(max(SERIES_NRF ** 2 / frac - 1.0, 0.0))
         deg = Degradation(noise_sigma_rel=rho, **kw)
         pair = simulate_pair(img, deg, np.random.default_rng(seed * 100 + k), 0.02)
-        out = enhance(model, pair.input, pair.context)
+        out = enhance_image(model, pair.input, pair.context)
         ev = (lambda a: a[zs]) if is_3d else (lambda a: a)
         ref, inp, res = ev(clean), ev(pair.input), ev(out)
         if is_3d:
@@ -542,7 +529,7 @@ def round_trips(model: Path) -> dict[str, Any]:
             dest = Path(tmp) / Path(name).stem
             from headtwin_app.core.enhance.job import enhance_steps
 
-            report = run_gen(enhance_steps(path, 2.0, dest, model_path=model))
+            report = run_to_end(enhance_steps(path, 2.0, dest, model_path=model))
             files = sorted(dest.glob("*.dcm"))
             a = itk_info(Path(path))
             b = [itk_info(f) for f in files]

@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from headtwin_app.core.enhance.context import NRF_RANGE, Context
+from headtwin_app.core.enhance.context import NRF_RANGE
 from headtwin_app.core.enhance.degrade import Degradation, simulate_pair
+from headtwin_app.core.enhance.predict import enhance_image
 from headtwin_app.core.seg.backend import Progress
 
 REQUESTED = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0)
@@ -35,26 +36,6 @@ LEVELS = tuple(round(0.1 * i, 1) for i in range(10)) + CONTEXT_GRID  # mix, then
 TARGET_NOISE = (0.01, 0.05)  # σ_t / p99 drawn per image, as training draws it
 META_KEY = "nrf_calibration"
 FLAT = 1e-3  # responses within 0.1 % of each other count as equal
-
-
-def enhance_image(model: Any, image: np.ndarray, context: Context) -> np.ndarray:
-    """One 2D slice (or a 3D stack) through `model` at the app's scale convention."""
-    import torch
-
-    from headtwin_app.core.enhance.predict import enhance_scale, neighbourhood
-
-    s = np.float32(enhance_scale(image))
-    vol = (image[None] if image.ndim == 2 else image).astype(np.float32) / s
-    n_in = model.config.in_slices
-    ctx = torch.from_numpy(context.to_vector())[None]
-    out = np.empty(vol.shape, np.float32)
-    model.eval()
-    with torch.inference_mode():
-        for i in range(len(vol)):
-            stack = neighbourhood(vol, i, n_in) if n_in > 1 else vol[i:i + 1]
-            out[i] = model(torch.from_numpy(np.ascontiguousarray(stack))[None], ctx)[0, 0].numpy()
-    out *= s
-    return out[0] if image.ndim == 2 else out
 
 
 def tissue_mask(image: np.ndarray, sigma_t: float, max_factor: float) -> np.ndarray:

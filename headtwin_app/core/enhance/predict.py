@@ -97,7 +97,7 @@ def enhance_iter(volume: np.ndarray, context: Context, model: EnhanceNet
         raise ValueError(f"context must be a Context, got {type(context).__name__}")
     vol = vol.astype(np.float32, copy=False)
     n_in = model.config.in_slices
-    device = next(model.parameters()).device
+    device = next(model.parameters(), torch.empty(0)).device  # CPU for a weightless model
     model.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # ~1.7× faster on CPU
     ctx = torch.from_numpy(context.to_vector())[None].to(device)
     out = np.empty(vol.shape, np.float32)
@@ -110,3 +110,14 @@ def enhance_iter(volume: np.ndarray, context: Context, model: EnhanceNet
             out[i] = model(x, ctx)[0, 0].float().cpu().numpy()
         yield Progress("enhance", (i + 1) / n, f"slice {i + 1}/{n}")
     return out
+
+
+def enhance_image(model: EnhanceNet, image: np.ndarray, context: Context) -> np.ndarray:
+    """One raw 2D slice (ny, nx) or stack (n, ny, nx) through `enhance_iter` at the app's scale
+    convention (divided by `enhance_scale`, multiplied back): for calibration and benchmarks."""
+    from headtwin_app.core.recon.predict import run_to_end
+
+    s = np.float32(enhance_scale(image))
+    vol = (image[None] if image.ndim == 2 else image).astype(np.float32) / s
+    out = run_to_end(enhance_iter(vol, context, model)) * s
+    return out[0] if image.ndim == 2 else out
