@@ -60,6 +60,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--scheme", choices=("fgbg", "vanilla"), default="fgbg",
                    help="phase only: fgbg (the paper's foreground/background scheme, default) "
                         "or vanilla (one generator for every pixel)")
+    t.add_argument("--subjects", type=int_in(1, 100), default=None, metavar="N",
+                   help="without --cases: generate and train on N phantom subjects "
+                        "(seeds 1000…1000+N−1; default 16, dataset.SEEDS_TRAIN)")
+    t.add_argument("--myo-weight", type=float_in(1.0, 1000.0), default=1.0, metavar="W",
+                   help="phase only: L1 weight of myocardium pixels (default 1, the paper's "
+                        "plain L1)")
+    t.add_argument("--augment", action="store_true",
+                   help="phase only: random flips/transposes with the in-plane velocity "
+                        "components negated/swapped to match")
+    t.add_argument("--frame-offsets", type=int, nargs="+", default=[-1, 0, 1], metavar="O",
+                   help="phase only: input frames relative to t, including 0 (default -1 0 1, "
+                        "the paper's t-1, t, t+1)")
+    t.add_argument("--threads", type=int_in(1, 64), default=None,
+                   help="torch threads (default: up to 2)")
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(func=run_train_cardiac)
 
@@ -121,13 +135,13 @@ def run_cardiac_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _case_dirs(folder: str | None) -> list[Path]:
+def _case_dirs(folder: str | None, subjects: int | None = None) -> list[Path]:
     from headtwin_app.core.errors import UserError
 
     if folder is None:
-        from headtwin_app.core.cardiac.dataset import SEEDS_TRAIN, ensure_cases
+        from headtwin_app.core.cardiac.dataset import SEEDS_TRAIN, ensure_cases, train_seeds
 
-        return ensure_cases(SEEDS_TRAIN)
+        return ensure_cases(SEEDS_TRAIN if subjects is None else train_seeds(subjects))
     root = Path(folder)
     if not root.is_dir():
         raise UserError(f"--cases {root}: not a folder")
@@ -142,21 +156,32 @@ def _case_dirs(folder: str | None) -> list[Path]:
 
 def run_train_cardiac(args: argparse.Namespace) -> int:
     from headtwin_app.core.atomic import check_writable
+    from headtwin_app.core.errors import UserError
 
-    dirs = _case_dirs(args.cases)
+    if args.cases is not None and args.subjects is not None:
+        raise UserError("--subjects generates the training cases; it cannot be combined with "
+                        "--cases")
+    dirs = _case_dirs(args.cases, args.subjects)
     check_writable(args.out)
     t0 = time.perf_counter()
     if args.what == "interp":
         from headtwin_app.core.cardiac.interp_net import train_interp
 
         val = _case_dirs(args.val_cases) if args.val_cases is not None else None
-        summary = train_interp(dirs, args.out, args.minutes, seed=args.seed, val_dirs=val)
+        summary = train_interp(dirs, args.out, args.minutes, seed=args.seed, val_dirs=val,
+                               threads=args.threads)
     else:
-        from headtwin_app.core.cardiac.phase_net import train_phase
+        from headtwin_app.core.cardiac.phase_net import PhaseConfig, train_phase
 
         val = _case_dirs(args.val_cases) if args.val_cases is not None else None
+        try:
+            cfg = PhaseConfig(scheme=args.scheme, myo_weight=args.myo_weight,
+                              augment=args.augment, frame_offsets=tuple(args.frame_offsets))
+        except ValueError as exc:
+            raise UserError(f"--frame-offsets: {exc}") from None
         summary = train_phase(dirs, args.out, args.minutes, seed=args.seed, progress=None,
-                              cancel=None, scheme=args.scheme, val_dirs=val)
+                              cancel=None, scheme=args.scheme, val_dirs=val, config=cfg,
+                              threads=args.threads)
     brief = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
     emit({"what": args.what, "out": str(args.out), "cases": len(dirs), **brief,
           "wall_seconds": time.perf_counter() - t0}, args.json)

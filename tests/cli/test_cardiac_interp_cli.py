@@ -76,6 +76,29 @@ def test_train_cardiac_phase_trains_the_chosen_scheme(case_dir, tmp_path, capsys
     assert saved["config"]["scheme"] == scheme
 
 
+def test_train_cardiac_phase_options_reach_the_checkpoint(case_dir, tmp_path, capsys):
+    import torch
+
+    model = tmp_path / "w.pt"
+    assert main(["train-cardiac", "--what", "phase", "--cases", str(case_dir.parent),
+                 "--val-cases", str(case_dir.parent), "--out", str(model), "--minutes", "0.02",
+                 "--myo-weight", "5", "--augment", "--threads", "1",
+                 "--frame-offsets", "-2", "0", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["torch_threads"] == 1
+    cfg = torch.load(model, weights_only=True)["config"]
+    assert cfg["myo_weight"] == 5.0 and cfg["augment"] is True
+    assert tuple(cfg["frame_offsets"]) == (-2, 0, 2)
+    assert main(["train-cardiac", "--what", "phase", "--cases", str(case_dir.parent),
+                 "--frame-offsets", "-1", "1", "--out", str(tmp_path / "z.pt")]) == 2
+    assert "include 0" in capsys.readouterr().err
+    assert main(["train-cardiac", "--what", "phase", "--cases", str(case_dir.parent),
+                 "--subjects", "4", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "cannot be combined" in capsys.readouterr().err
+    assert main(["train-cardiac", "--what", "phase", "--myo-weight", "0.5",
+                 "--out", str(tmp_path / "y.pt")]) == 2
+
+
 def test_cardiac_interpolate_rejects_bad_input(case_dir, tmp_path, capsys):
     assert main(["cardiac-interpolate", "--case", str(case_dir), "--k", "13",
                  "--out", str(tmp_path / "x"), "--method", "linear"]) == 2

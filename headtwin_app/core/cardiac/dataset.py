@@ -19,8 +19,16 @@ from headtwin_app.core.cardiac.store import load_case, save_case
 
 SEEDS_TRAIN = tuple(range(1000, 1016))
 SEEDS_VAL = (1100, 1101)
+MAX_TRAIN_SUBJECTS = SEEDS_VAL[0] - SEEDS_TRAIN[0]  # training seeds never reach validation ones
 SEEDS_TEST = (1, 2, 3, 4, 5)
 BACKGROUND = -0.95  # scaled magnitude below this is background (paper §III-B)
+
+
+def train_seeds(n: int) -> tuple[int, ...]:
+    """The first `n` training seeds (1000, 1001, …); `SEEDS_TRAIN` is the first 16."""
+    if not 1 <= n <= MAX_TRAIN_SUBJECTS:
+        raise ValueError(f"training subjects must be 1…{MAX_TRAIN_SUBJECTS}, got {n}")
+    return tuple(range(SEEDS_TRAIN[0], SEEDS_TRAIN[0] + n))
 
 
 def case_dir(seed: int, root: str | os.PathLike[str] | None = None) -> Path:

@@ -325,8 +325,8 @@ def train_interp(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.Path
                  progress: Callable[[Progress], None] | None = None,
                  cancel: Callable[[], bool] | None = None,
                  val_dirs: Sequence[str | os.PathLike[str]] | None = None,
-                 config: InterpConfig | None = None, max_steps: int | None = None
-                 ) -> dict[str, Any]:
+                 config: InterpConfig | None = None, max_steps: int | None = None,
+                 threads: int | None = None) -> dict[str, Any]:
     """Train on the case folders for `minutes` (validation: `val_dirs`, default the
     `dataset.SEEDS_VAL` subjects); save `out` (weights + config + normalisation) and
     `<out stem>.train.json` (the loss curve). Returns the summary written there."""
@@ -336,7 +336,7 @@ def train_interp(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.Path
 
     if not case_dirs:
         raise ValueError("no training cases given")
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
     cfg = config or InterpConfig()
     cases = [load_case(d) for d in case_dirs]
     vdirs = list(val_dirs) if val_dirs is not None else ensure_cases(SEEDS_VAL)

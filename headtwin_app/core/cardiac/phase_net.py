@@ -14,6 +14,11 @@ Two schemes:
   set's background phase and are stored in the checkpoint (paper Fig. 4).
 - `vanilla`: one generator for all pixels, L1 on the whole image.
 
+Beyond the paper (`PhaseConfig`, off by default; the shipped models use them, see their card):
+more input frames (`frame_offsets`, e.g. t−4 … t+4: at 50 frames per R-R the wall moves a fifth
+of a pixel per frame, too little to read from t ± 1 alone), a myocardium weight in the L1
+(`myo_weight`) and flip/transpose augmentation that moves the velocity components with the grid.
+
 Metrics (paper Table I) are on the scaled phase φ / π with data range 2 (values in [−1, 1]):
 MSE, MSEW1 = mean(ω1 · e²) with ω1 = 1 in the myocardium and 0.1 elsewhere, MSEW2 = mean(ω2 · e²)
 with ω2 = 1 where the scaled magnitude > −0.95 and 0.1 elsewhere, PSNR = 10 log10(2² / MSE) and
@@ -67,6 +72,23 @@ class PhaseConfig:
     lr_d: float = 2e-4
     lambda_l1: float = LAMBDA_L1
     d_base: int = 16
+    # Not in the paper (added after the first models synthesised ~10× too small velocities):
+    # the L1 weight of myocardium pixels (1 = the paper's plain L1) and random flips/transposes
+    # of each batch with the in-plane velocity components negated/swapped to match.
+    myo_weight: float = 1.0
+    augment: bool = False
+    # Input frames relative to t (the paper: t−1, t, t+1). Wider offsets see more wall motion.
+    frame_offsets: tuple[int, ...] = (-1, 0, 1)
+
+    def __post_init__(self) -> None:
+        self.frame_offsets = tuple(int(o) for o in self.frame_offsets)
+        if 0 not in self.frame_offsets:
+            raise ValueError("frame_offsets must include 0 (the frame whose phase is made)")
+
+    @property
+    def centre(self) -> int:
+        """Input channel of frame t."""
+        return self.frame_offsets.index(0)
 
 
 def _check_scheme(scheme: str) -> None:
@@ -110,20 +132,22 @@ def receptive_field(blocks: Sequence[tuple[int, int]] = D_BLOCKS) -> tuple[int, 
 
 
 def make_generator(cfg: PhaseConfig) -> R2UNet:
-    return R2UNet(3, 3, base=cfg.base, depth=cfg.depth, t=cfg.t)
+    return R2UNet(len(cfg.frame_offsets), 3, base=cfg.base, depth=cfg.depth, t=cfg.t)
 
 
 # --------------------------------------------------------------------------- data
 
 
-def magnitude_triplets(scaled_mag: np.ndarray) -> np.ndarray:
-    """(x, y, slice, frame) scaled magnitude → (slice · frame, 3, x, y): frames t−1, t, t+1
-    (periodic), ordered slice-major."""
+def magnitude_triplets(scaled_mag: np.ndarray, offsets: Sequence[int] = (-1, 0, 1)
+                       ) -> np.ndarray:
+    """(x, y, slice, frame) scaled magnitude → (slice · frame, len(offsets), x, y): frames
+    t + o for each offset o (periodic; the paper's t−1, t, t+1 by default), slice-major."""
     m = np.asarray(scaled_mag, np.float32)
     if m.ndim != 4:
         raise ValueError(f"magnitude must be (x, y, slice, frame), got shape {m.shape}")
-    trip = np.stack([np.roll(m, 1, axis=3), m, np.roll(m, -1, axis=3)], axis=0)  # 3,x,y,s,f
-    return np.ascontiguousarray(trip.transpose(3, 4, 0, 1, 2).reshape(-1, 3, *m.shape[:2]))
+    trip = np.stack([np.roll(m, -o, axis=3) for o in offsets], axis=0)  # n,x,y,s,f
+    return np.ascontiguousarray(trip.transpose(3, 4, 0, 1, 2)
+                                .reshape(-1, len(offsets), *m.shape[:2]))
 
 
 def phase_stack(scaled_phase: np.ndarray) -> np.ndarray:
@@ -181,16 +205,18 @@ class _Samples:
     myo: torch.Tensor  # (n, 1, H, W) float myocardium (lv_mask == 1)
 
 
-def _samples(cases: Sequence[CardiacCase], size: int) -> _Samples:
+def _samples(cases: Sequence[CardiacCase], size: int, offsets: Sequence[int] = (-1, 0, 1)
+             ) -> _Samples:
     xs, ys, fgs, myos = [], [], [], []
     for c in cases:
         if c.phase is None or c.lv_mask is None:
             raise ValueError("training cases need phase and lv_mask")
         bx, by = crop_box(c.lv_mask, size)
         m = norm_magnitude(c.magnitude)[bx, by]
-        xs.append(magnitude_triplets(m))
+        xs.append(magnitude_triplets(m, offsets))
         ys.append(phase_stack(norm_phase(c.phase)[bx, by]))
-        fgs.append(foreground(xs[-1][:, 1:2]))
+        centre = list(offsets).index(0)
+        fgs.append(foreground(xs[-1][:, centre:centre + 1]))
         lv = np.asarray(c.lv_mask)[bx, by]
         myos.append((lv == 1).transpose(2, 3, 0, 1).reshape(-1, 1, *lv.shape[:2]))
     return _Samples(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)),
@@ -198,12 +224,39 @@ def _samples(cases: Sequence[CardiacCase], size: int) -> _Samples:
                     torch.from_numpy(np.concatenate(myos).astype(np.float32)))
 
 
-def _l1(pred: torch.Tensor, y: torch.Tensor, fg: torch.Tensor, scheme: str) -> torch.Tensor:
+def l1_weights(fg: torch.Tensor, myo: torch.Tensor, cfg: PhaseConfig) -> torch.Tensor:
+    """Per-pixel L1 weights (n, 1, H, W): the scheme's region (fgbg: foreground; vanilla: every
+    pixel), with myocardium pixels weighted `cfg.myo_weight` times."""
+    region = fg if cfg.scheme == "fgbg" else torch.ones_like(fg)
+    return region * (1.0 + (cfg.myo_weight - 1.0) * myo)
+
+
+def _l1(pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     err = (pred - y).abs()
-    if scheme == "fgbg":
-        w = fg.expand_as(err)
-        return (err * w).sum() / w.sum().clamp_min(1.0)
-    return err.mean()
+    w = w.expand_as(err)
+    return (err * w).sum() / w.sum().clamp_min(1.0)
+
+
+def augment_batch(x: torch.Tensor, y: torch.Tensor, masks: Sequence[torch.Tensor],
+                  rng: np.random.Generator
+                  ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """One random rotation/reflection of the in-plane grid for the whole batch (the 8 symmetries
+    of the square). The phase is a velocity: flipping axis 0 (x) negates component 0, flipping
+    axis 1 negates component 1, transposing swaps them; through-plane is unchanged."""
+    flip_x, flip_y, swap = (bool(b) for b in rng.integers(0, 2, 3))
+    sign = torch.ones(1, 3, 1, 1, dtype=y.dtype)
+    dims = [d for d, f in ((-2, flip_x), (-1, flip_y)) if f]
+    if flip_x:
+        sign[0, 0] = -1
+    if flip_y:
+        sign[0, 1] = -1
+    ts = [x, y * sign, *masks]
+    if dims:
+        ts = [t.flip(dims) for t in ts]
+    if swap:
+        ts = [t.transpose(-2, -1) for t in ts]
+        ts[1] = ts[1][:, [1, 0, 2]]
+    return ts[0].contiguous(), ts[1].contiguous(), [t.contiguous() for t in ts[2:]]
 
 
 # --------------------------------------------------------------------------- training
@@ -217,16 +270,17 @@ class Pix2Pix:
         torch.manual_seed(seed)
         self.cfg = cfg
         self.gen = make_generator(cfg)
-        self.disc = PatchDiscriminator(6, cfg.d_base)
+        self.disc = PatchDiscriminator(len(cfg.frame_offsets) + 3, cfg.d_base)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
 
     def _d_view(self, y: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
         return y * fg if self.cfg.scheme == "fgbg" else y
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, fg: torch.Tensor, lr_scale: float = 1.0
-             ) -> dict[str, float]:
-        """One discriminator then one generator update (LSGAN + λ L1); returns the losses."""
+    def step(self, x: torch.Tensor, y: torch.Tensor, fg: torch.Tensor, lr_scale: float = 1.0,
+             myo: torch.Tensor | None = None) -> dict[str, float]:
+        """One discriminator then one generator update (LSGAN + λ L1, weighted by
+        `l1_weights`); returns the losses."""
         cfg = self.cfg
         for opt, lr in ((self.opt_g, cfg.lr_g), (self.opt_d, cfg.lr_d)):
             for group in opt.param_groups:
@@ -243,7 +297,7 @@ class Pix2Pix:
         self.opt_d.step()
         # generator: fool D + λ L1
         gan = ((self.disc(x, self._d_view(fake, fg)) - 1) ** 2).mean()
-        l1 = _l1(fake, y, fg, cfg.scheme)
+        l1 = _l1(fake, y, l1_weights(fg, torch.zeros_like(fg) if myo is None else myo, cfg))
         loss_g = gan + cfg.lambda_l1 * l1
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -270,12 +324,16 @@ class Pix2Pix:
                 "val_mse_myo": myo_err / max(myo_n, 1.0)}
 
 
-def _crop_batch(s: _Samples, idx: np.ndarray, size: int, rng: np.random.Generator
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _crop_batch(s: _Samples, idx: np.ndarray, size: int, rng: np.random.Generator,
+                augment: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     full = s.x.shape[-1]
     ox, oy = rng.integers(0, full - size + 1, 2)
     sl = (torch.from_numpy(idx), slice(None), slice(ox, ox + size), slice(oy, oy + size))
-    return s.x[sl], s.y[sl], s.fg[sl]
+    x, y, fg, myo = s.x[sl], s.y[sl], s.fg[sl], s.myo[sl]
+    if augment:
+        x, y, (fg, myo) = augment_batch(x, y, (fg, myo), rng)
+    return x, y, fg, myo
 
 
 def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
@@ -283,7 +341,8 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
                 cancel: Callable[[], bool] | None = None, scheme: str = "fgbg",
                 val_dirs: Sequence[str | os.PathLike[str]] | None = None,
                 config: PhaseConfig | None = None, max_steps: int | None = None,
-                init_from: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+                init_from: str | os.PathLike[str] | None = None,
+                threads: int | None = None) -> dict[str, Any]:
     """Train the phase pix2pix for `minutes` of wall time on the given case folders.
 
     `init_from`: continue from a checkpoint of the same scheme (its config, generator and, when
@@ -307,7 +366,7 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
         config = config or PhaseConfig(**init["config"])
     cfg = config or PhaseConfig(scheme=scheme)
     cfg.scheme = scheme
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     train_cases = [load_case(d) for d in case_dirs]
@@ -316,8 +375,8 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
     val_cases = [load_case(d) for d in val_dirs]
     pad = min(cfg.pad_crop, *(c.magnitude.shape[0] for c in train_cases))
     crop = min(cfg.crop, pad)
-    train = _samples(train_cases, pad)
-    val = _samples(val_cases, crop)
+    train = _samples(train_cases, pad, cfg.frame_offsets)
+    val = _samples(val_cases, crop, cfg.frame_offsets)
     bg = background_stats(train_cases)
     model = Pix2Pix(cfg, seed)
     if init is not None:
@@ -354,9 +413,9 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
         if done:
             break
         idx = rng.integers(0, len(train.x), cfg.batch)
-        x, y, fg = _crop_batch(train, idx, crop, rng)
+        x, y, fg, myo = _crop_batch(train, idx, crop, rng, cfg.augment)
         lr_scale = 0.5 * (1 + math.cos(math.pi * min(elapsed / budget, 1.0))) * 0.95 + 0.05
-        losses = model.step(x, y, fg, lr_scale)
+        losses = model.step(x, y, fg, lr_scale, myo)
         step += 1
         for k in acc:
             acc[k] += losses[k]
@@ -436,7 +495,7 @@ def synthesize_steps(case: CardiacCase, scheme: str = "fgbg",
         raise ValueError(f"magnitude must be (x, y, slice, frame), got shape {mag.shape}")
     nx, ny, ns, nf = mag.shape
     scaled = norm_magnitude(mag)
-    x = magnitude_triplets(scaled)
+    x = magnitude_triplets(scaled, model.config.frame_offsets)
     m = 2 ** model.config.depth
     px, py = (-nx) % m, (-ny) % m
     if px or py:
@@ -453,7 +512,7 @@ def synthesize_steps(case: CardiacCase, scheme: str = "fgbg",
         yield Progress("synthesize-phase", min(i + batch, len(x)) / len(x),
                        f"{min(i + batch, len(x))}/{len(x)} images")
     if model.scheme == "fgbg":
-        fg = foreground(x[:, 1, :nx, :ny])
+        fg = foreground(x[:, model.config.centre, :nx, :ny])
         out = compose_fgbg(out, fg, model.background["mean"], model.background["sd"],
                            np.random.default_rng(seed))
     else:

@@ -37,6 +37,20 @@ def test_triplets_wrap_periodically():
     np.testing.assert_array_equal(pn.unstack_phase(pn.phase_stack(p), 2, 3), p)
 
 
+def test_wider_frame_offsets_pick_the_frames_they_name():
+    m = np.arange(2 * 2 * 1 * 6, dtype=np.float32).reshape(2, 2, 1, 6)
+    t = pn.magnitude_triplets(m, (-2, 0, 3))
+    assert t.shape == (6, 3, 2, 2)
+    np.testing.assert_array_equal(t[1, 0], m[:, :, 0, 5])  # frame 1 − 2 wraps to 5
+    np.testing.assert_array_equal(t[1, 1], m[:, :, 0, 1])
+    np.testing.assert_array_equal(t[4, 2], m[:, :, 0, 1])  # frame 4 + 3 wraps to 1
+    cfg = pn.PhaseConfig(frame_offsets=[-2, 0, 3])
+    assert cfg.frame_offsets == (-2, 0, 3) and cfg.centre == 1
+    assert pn.make_generator(cfg)(torch.zeros(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+    with pytest.raises(ValueError, match="include 0"):
+        pn.PhaseConfig(frame_offsets=(-1, 1))
+
+
 def test_compose_fgbg_draws_background_from_the_stored_gaussian():
     rng = np.random.default_rng(1)
     gen = np.full((4, 3, 64, 64), 0.5, np.float32)
@@ -111,7 +125,8 @@ def test_one_training_step_lowers_the_generator_loss(tiny_case):
         with torch.no_grad():
             fake = model.gen(x)
             gan = ((model.disc(x, model._d_view(fake, fg)) - 1) ** 2).mean()
-            return float(gan + cfg.lambda_l1 * pn._l1(fake, y, fg, cfg.scheme))
+            w = pn.l1_weights(fg, torch.zeros_like(fg), cfg)
+            return float(gan + cfg.lambda_l1 * pn._l1(fake, y, w))
 
     model.gen.train()
     model.disc.train()
@@ -138,6 +153,21 @@ def test_train_phase_writes_checkpoint_and_curves(tiny_case, tmp_path):
     assert again["config"]["base"] == 4 and again["init_from"] == str(out)
 
 
+def test_a_wide_context_model_trains_saves_and_synthesises(tiny_case, tmp_path):
+    from headtwin_app.core.cardiac.store import save_case
+
+    d = tmp_path / "case"
+    save_case(tiny_case, d)
+    cfg = pn.PhaseConfig(base=4, depth=2, batch=2, crop=32, pad_crop=48,
+                         frame_offsets=(-2, -1, 0, 1, 2), myo_weight=5, augment=True)
+    out = tmp_path / "wide.pt"
+    pn.train_phase([d], out, minutes=1.0, scheme="fgbg", config=cfg, max_steps=2)
+    model = pn.load_phase(out)
+    assert model.config.frame_offsets == (-2, -1, 0, 1, 2) and model.config.augment
+    phase = pn.synthesize_case(tiny_case, model=model)
+    assert phase.shape == tiny_case.phase.shape and np.isfinite(phase).all()
+
+
 def test_a_synthesis_abandoned_at_a_yield_leaves_gradients_on(tiny_case):
     """A job cancelled at a progress report must not leave its worker thread in inference mode
     (grad mode is per thread: the recon training dialog then failed on a reused pool thread)."""
@@ -149,3 +179,50 @@ def test_a_synthesis_abandoned_at_a_yield_leaves_gradients_on(tiny_case):
     next(steps)  # suspended after the first batch, as a cancelled job is
     assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
     del steps
+
+
+def test_l1_weights_follow_scheme_and_myocardium_weight():
+    fg = torch.tensor([[[[1.0, 0.0], [1.0, 1.0]]]])
+    myo = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    w = pn.l1_weights(fg, myo, pn.PhaseConfig(scheme="fgbg", myo_weight=10))
+    assert w.flatten().tolist() == [10.0, 0.0, 1.0, 1.0]
+    w = pn.l1_weights(fg, myo, pn.PhaseConfig(scheme="vanilla"))
+    assert w.flatten().tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_augmentation_keeps_phase_a_velocity_of_the_moved_grid(seed):
+    """A field v(p) = A (p − c) about the grid centre; any flip/transpose of the grid must give
+    the field of the mapped matrix, M A Mᵀ — checked for an expansion plus a rotation plus a
+    shear, so sign and swap errors show. Through-plane is moved, never negated."""
+    n = 6
+    c = (n - 1) / 2
+    px, py = np.meshgrid(np.arange(n) - c, np.arange(n) - c, indexing="ij")
+    a = np.array([[0.3, -0.7], [0.2, 0.5]])
+    v = np.stack([a[0, 0] * px + a[0, 1] * py, a[1, 0] * px + a[1, 1] * py, px + 2 * py])
+    y = torch.tensor(v[None], dtype=torch.float32)
+    x = y.clone()
+    mask = torch.tensor(px[None, None] > 0, dtype=torch.float32)
+    rng = np.random.default_rng(seed)
+    flips = np.random.default_rng(seed).integers(0, 2, 3)
+    xa, ya, (ma,) = pn.augment_batch(x, y, [mask], rng)
+    m = np.diag([-1.0 if flips[0] else 1.0, -1.0 if flips[1] else 1.0])
+    if flips[2]:
+        m = np.array([[0.0, 1.0], [1.0, 0.0]]) @ m
+    b = m @ a @ m.T
+    # the new grid's point q is the old point mᵀ q
+    qx, qy = px, py
+    ox, oy = (m.T[0, 0] * qx + m.T[0, 1] * qy), (m.T[1, 0] * qx + m.T[1, 1] * qy)
+    want = np.stack([b[0, 0] * qx + b[0, 1] * qy, b[1, 0] * qx + b[1, 1] * qy, ox + 2 * oy])
+    np.testing.assert_allclose(ya[0].numpy(), want, atol=1e-6)
+    np.testing.assert_allclose(ma[0, 0].numpy(), (ox > 0).astype(np.float32))
+    np.testing.assert_allclose(xa[0, 2].numpy(), want[2], atol=1e-6)  # input moved alike
+
+
+def test_training_seeds_grow_from_1000_and_never_reach_validation():
+    from headtwin_app.core.cardiac import dataset
+
+    assert dataset.train_seeds(16) == dataset.SEEDS_TRAIN
+    assert max(dataset.train_seeds(dataset.MAX_TRAIN_SUBJECTS)) < min(dataset.SEEDS_VAL)
+    with pytest.raises(ValueError):
+        dataset.train_seeds(dataset.MAX_TRAIN_SUBJECTS + 1)
