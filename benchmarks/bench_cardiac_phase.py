@@ -172,7 +172,11 @@ def run(seeds: list[int], ks: list[int], schemes: tuple[str, ...] = SCHEMES,
         targets["fgbg_beats_vanilla_on_msew2_at_K0"] = {
             "fgbg": summary["K0_fgbg"]["msew2"][0], "vanilla": summary["K0_vanilla"]["msew2"][0],
             "met": bool(summary["K0_fgbg"]["msew2"][0] < summary["K0_vanilla"]["msew2"][0])}
-    return {"machine": machine_info(), "seeds": seeds, "ks": ks,
+    model_info = {sc: {"path": str(pn.DEFAULT_MODELS[sc].relative_to(ROOT)),
+                       **{f: getattr(m.config, f) for f in
+                          ("frame_offsets", "myo_weight", "augment")}}
+                  for sc, m in models.items()}
+    return {"machine": machine_info(), "seeds": seeds, "ks": ks, "models": model_info,
             "interpolation_method": {str(k): v for k, v in sorted(methods.items())},
             "metric_conventions": pn.__doc__, "summary": summary, "targets": targets,
             "truth_peaks_analytic": {d: {p: mean_std(v) for p, v in truth_peaks[d].items()}
@@ -249,6 +253,10 @@ def report(res: dict[str, Any]) -> str:
     for name, t in res["targets"].items():
         lines.append(f"- {name}: **{'met' if t['met'] else 'MISSED'}** — "
                      + json.dumps({k: v for k, v in t.items() if k != 'met'}))
+    for sc, m in res.get("models", {}).items():
+        lines.append(f"- model {sc}: `{m['path']}`, input frames t{list(m['frame_offsets'])}, "
+                     f"myocardium L1 weight {m['myo_weight']}, augmentation "
+                     f"{'on' if m['augment'] else 'off'}")
     lines += ["", "Synthesis time per 50-frame case (3 slices, CPU): "
               + ", ".join(f"{sc} {s[f'K{ks[0]}_{sc}']['synth_seconds'][0]:.1f} s"
                           for sc in SCHEMES if f"K{ks[0]}_{sc}" in s), "",

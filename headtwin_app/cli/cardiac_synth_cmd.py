@@ -14,8 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="synthesise the three phase (velocity) images of a cardiac case from its magnitude "
              "cine (pix2pix, HDL paper)",
         description="Synthesise phase.nii.gz (x, y, slice, frame, 3: in-plane x, y, "
-                    "through-plane; radians) from magnitude frames t-1, t, t+1 with the pix2pix "
-                    "phase model, and write DIR3 as a full case folder (case.json, magnitude, "
+                    "through-plane; radians) from the magnitude frames around t (the model's "
+                    "frame offsets; the paper's t-1, t, t+1) with the pix2pix phase model, "
+                    "and write DIR3 as a full case folder (case.json, magnitude, "
                     "lv_mask, the synthesised phase). When the case has a phase, the JSON "
                     "compares against it: MSE, MSEW1, MSEW2, PSNR, SSIM on phase/pi (data range "
                     "2) and the correlation of the global velocity curves.")
