@@ -67,8 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="phase only: L1 weight of myocardium pixels (default 1, the paper's "
                         "plain L1)")
     t.add_argument("--augment", action="store_true",
-                   help="phase only: random flips/transposes with the in-plane velocity "
-                        "components negated/swapped to match")
+                   help="phase only: random 90-degree rotations with the in-plane velocity "
+                        "components rotated to match")
     t.add_argument("--frame-offsets", type=int, nargs="+", default=[-1, 0, 1], metavar="O",
                    help="phase only: input frames relative to t, including 0 (default -1 0 1, "
                         "the paper's t-1, t, t+1)")

@@ -74,7 +74,7 @@ class PhaseConfig:
     d_base: int = 16
     # Not in the paper (added after the first models synthesised ~10× too small velocities):
     # the L1 weight of myocardium pixels (1 = the paper's plain L1) and random flips/transposes
-    # of each batch with the in-plane velocity components negated/swapped to match.
+    # of each batch (rotations by 90°) with the in-plane velocity components moved to match.
     myo_weight: float = 1.0
     augment: bool = False
     # Input frames relative to t (the paper: t−1, t, t+1). Wider offsets see more wall motion.
@@ -240,10 +240,13 @@ def _l1(pred: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 def augment_batch(x: torch.Tensor, y: torch.Tensor, masks: Sequence[torch.Tensor],
                   rng: np.random.Generator
                   ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-    """One random rotation/reflection of the in-plane grid for the whole batch (the 8 symmetries
-    of the square). The phase is a velocity: flipping axis 0 (x) negates component 0, flipping
-    axis 1 negates component 1, transposing swaps them; through-plane is unchanged."""
-    flip_x, flip_y, swap = (bool(b) for b in rng.integers(0, 2, 3))
+    """One random rotation of the in-plane grid by a multiple of 90° for the whole batch. The
+    phase is a velocity: flipping axis 0 (x) negates component 0, flipping axis 1 negates
+    component 1, transposing swaps them; through-plane is unchanged. Only proper rotations
+    (an even number of reflections): a mirrored heart twists the wrong way, and a crop that
+    shows no left/right cue would leave the circumferential sign unlearnable."""
+    flip_x, flip_y = (bool(b) for b in rng.integers(0, 2, 2))
+    swap = flip_x != flip_y  # x-flip, y-flip, transpose: det = (−1)^(sum) = +1
     sign = torch.ones(1, 3, 1, 1, dtype=y.dtype)
     dims = [d for d, f in ((-2, flip_x), (-1, flip_y)) if f]
     if flip_x:
