@@ -174,7 +174,8 @@ def run(seeds: list[int], ks: list[int], schemes: tuple[str, ...] = SCHEMES,
             "met": bool(summary["K0_fgbg"]["msew2"][0] < summary["K0_vanilla"]["msew2"][0])}
     model_info = {sc: {"path": str(pn.DEFAULT_MODELS[sc].relative_to(ROOT)),
                        **{f: getattr(m.config, f) for f in
-                          ("frame_offsets", "myo_weight", "augment")}}
+                          ("frame_offsets", "myo_weight", "augment", "batch", "select")},
+                       **training_facts(pn.DEFAULT_MODELS[sc])}
                   for sc, m in models.items()}
     return {"machine": machine_info(), "seeds": seeds, "ks": ks, "models": model_info,
             "interpolation_method": {str(k): v for k, v in sorted(methods.items())},
@@ -182,6 +183,16 @@ def run(seeds: list[int], ks: list[int], schemes: tuple[str, ...] = SCHEMES,
             "truth_peaks_analytic": {d: {p: mean_std(v) for p, v in truth_peaks[d].items()}
                                      for d in DIRECTIONS},
             "true_phase_peaks": true_phase_peaks, "rows": rows}
+
+
+def training_facts(model: Path) -> dict[str, Any]:
+    """Where and how long a shipped model trained, from its `<stem>.train.json`."""
+    log = model.with_name(model.stem + ".train.json")
+    if not log.is_file():
+        return {}
+    t = json.loads(log.read_text())
+    return {"trained_on": t.get("device_name", t.get("device", "cpu")), "steps": t["steps"],
+            "train_minutes": round(t["train_seconds"] / 60, 1)}
 
 
 def fmt(ms: list[float], scale: float = 1, nd: int = 2) -> str:
@@ -256,7 +267,10 @@ def report(res: dict[str, Any]) -> str:
     for sc, m in res.get("models", {}).items():
         lines.append(f"- model {sc}: `{m['path']}`, input frames t{list(m['frame_offsets'])}, "
                      f"myocardium L1 weight {m['myo_weight']}, augmentation "
-                     f"{'on' if m['augment'] else 'off'}")
+                     f"{'on' if m['augment'] else 'off'}, batch {m.get('batch', 8)}, checkpoint "
+                     f"by {m.get('select', 'mse_myo')}"
+                     + (f"; trained {m['train_minutes']} min ({m['steps']} steps) on "
+                        f"{m['trained_on']}" if "steps" in m else ""))
     lines += ["", "Synthesis time per 50-frame case (3 slices, CPU): "
               + ", ".join(f"{sc} {s[f'K{ks[0]}_{sc}']['synth_seconds'][0]:.1f} s"
                           for sc in SCHEMES if f"K{ks[0]}_{sc}" in s), "",

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["summary", "phantom", "designer", "recon", "seg", "seg_contrast", "real_heads",
          "labelling", "grow", "grow_real",
          "uncertainty", "mesh", "pipeline", "export", "reliability", "cs",
-         "cardiac_velocity", "cardiac_interp", "cardiac_phase", "cine_recon", "cine_ablation",
+         "cardiac_velocity", "cardiac_interp", "cardiac_phase", "cardiac_phase_selection",
+         "cine_recon", "cine_ablation",
          "enhance"]
 
 

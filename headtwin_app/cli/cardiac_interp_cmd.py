@@ -72,6 +72,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--frame-offsets", type=int, nargs="+", default=[-1, 0, 1], metavar="O",
                    help="phase only: input frames relative to t, including 0 (default -1 0 1, "
                         "the paper's t-1, t, t+1)")
+    t.add_argument("--select", choices=("mse_myo", "curve_r"), default="mse_myo",
+                   help="phase only: checkpoint kept: least myocardium MSE on the validation "
+                        "subjects (default) or the best worst-direction velocity-curve r there")
+    t.add_argument("--batch", type=int_in(1, 1024), default=None, metavar="N",
+                   help="phase only: patches per step (default 8)")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="phase only: torch device (default auto: a GPU when torch sees one); "
+                        "interp trains on the CPU")
     t.add_argument("--threads", type=int_in(1, 64), default=None,
                    help="torch threads (default: up to 2)")
     t.add_argument("--json", action="store_true", help="print JSON")
@@ -167,6 +175,8 @@ def run_train_cardiac(args: argparse.Namespace) -> int:
     if args.what == "interp":
         from headtwin_app.core.cardiac.interp_net import train_interp
 
+        if args.device == "cuda" or args.batch is not None or args.select != "mse_myo":
+            raise UserError("--device cuda, --batch and --select apply to --what phase only")
         val = _case_dirs(args.val_cases) if args.val_cases is not None else None
         summary = train_interp(dirs, args.out, args.minutes, seed=args.seed, val_dirs=val,
                                threads=args.threads)
@@ -176,12 +186,14 @@ def run_train_cardiac(args: argparse.Namespace) -> int:
         val = _case_dirs(args.val_cases) if args.val_cases is not None else None
         try:
             cfg = PhaseConfig(scheme=args.scheme, myo_weight=args.myo_weight,
-                              augment=args.augment, frame_offsets=tuple(args.frame_offsets))
+                              augment=args.augment, frame_offsets=tuple(args.frame_offsets),
+                              select=args.select,
+                              **({} if args.batch is None else {"batch": args.batch}))
         except ValueError as exc:
             raise UserError(f"--frame-offsets: {exc}") from None
         summary = train_phase(dirs, args.out, args.minutes, seed=args.seed, progress=None,
                               cancel=None, scheme=args.scheme, val_dirs=val, config=cfg,
-                              threads=args.threads)
+                              threads=args.threads, device=args.device)
     brief = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
     emit({"what": args.what, "out": str(args.out), "cases": len(dirs), **brief,
           "wall_seconds": time.perf_counter() - t0}, args.json)

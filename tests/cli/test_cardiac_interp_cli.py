@@ -83,11 +83,14 @@ def test_train_cardiac_phase_options_reach_the_checkpoint(case_dir, tmp_path, ca
     assert main(["train-cardiac", "--what", "phase", "--cases", str(case_dir.parent),
                  "--val-cases", str(case_dir.parent), "--out", str(model), "--minutes", "0.02",
                  "--myo-weight", "5", "--augment", "--threads", "1",
-                 "--frame-offsets", "-2", "0", "2", "--json"]) == 0
+                 "--frame-offsets", "-2", "0", "2", "--batch", "3", "--device", "cpu",
+                 "--select", "curve_r", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["torch_threads"] == 1
+    assert result["torch_threads"] == 1 and result["device"] == "cpu"
+    assert result["selection"] == "curve_r" and -1.0 <= result["best_val_curve_r_min"] <= 1.0
     cfg = torch.load(model, weights_only=True)["config"]
-    assert cfg["myo_weight"] == 5.0 and cfg["augment"] is True
+    assert cfg["myo_weight"] == 5.0 and cfg["augment"] is True and cfg["batch"] == 3
+    assert cfg["select"] == "curve_r"
     assert tuple(cfg["frame_offsets"]) == (-2, 0, 2)
     assert main(["train-cardiac", "--what", "phase", "--cases", str(case_dir.parent),
                  "--frame-offsets", "-1", "1", "--out", str(tmp_path / "z.pt")]) == 2
@@ -97,6 +100,20 @@ def test_train_cardiac_phase_options_reach_the_checkpoint(case_dir, tmp_path, ca
     assert "cannot be combined" in capsys.readouterr().err
     assert main(["train-cardiac", "--what", "phase", "--myo-weight", "0.5",
                  "--out", str(tmp_path / "y.pt")]) == 2
+    assert main(["train-cardiac", "--what", "interp", "--cases", str(case_dir.parent),
+                 "--batch", "4", "--out", str(tmp_path / "i.pt")]) == 2
+    assert "phase only" in capsys.readouterr().err
+
+
+def test_train_cardiac_phase_cuda_without_gpu_is_a_clear_error(case_dir, tmp_path, capsys,
+                                                                monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["train-cardiac", "--what", "phase", "--cases", str(case_dir.parent),
+                 "--device", "cuda", "--minutes", "0.01", "--out", str(tmp_path / "g.pt")]) == 2
+    assert "no GPU" in capsys.readouterr().err
+    assert not (tmp_path / "g.pt").exists()
 
 
 def test_cardiac_interpolate_rejects_bad_input(case_dir, tmp_path, capsys):

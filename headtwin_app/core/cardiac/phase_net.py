@@ -54,6 +54,8 @@ MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
 DEFAULT_MODELS = {"fgbg": MODELS_DIR / "cardiac_phase.pt",
                   "vanilla": MODELS_DIR / "cardiac_phase_vanilla.pt"}
 
+SELECTIONS = ("mse_myo", "curve_r")
+
 # PatchGAN blocks (kernel, stride): receptive field 4 + 3 · (3 − 1) · 2 = 16 px, stride 2.
 D_BLOCKS = ((4, 2), (3, 1), (3, 1), (3, 1))
 PATCH = 16
@@ -79,11 +81,18 @@ class PhaseConfig:
     augment: bool = False
     # Input frames relative to t (the paper: t−1, t, t+1). Wider offsets see more wall motion.
     frame_offsets: tuple[int, ...] = (-1, 0, 1)
+    # Checkpoint selection on the validation subjects: "mse_myo" (least squared error in the
+    # myocardium) or "curve_r" (the velocity curves of whole synthesised validation cases: the
+    # highest worst-direction Pearson r, averaged over cases; checked every `curve_every` steps).
+    select: str = "mse_myo"
+    curve_every: int = 500
 
     def __post_init__(self) -> None:
         self.frame_offsets = tuple(int(o) for o in self.frame_offsets)
         if 0 not in self.frame_offsets:
             raise ValueError("frame_offsets must include 0 (the frame whose phase is made)")
+        if self.select not in SELECTIONS:
+            raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select}")
 
     @property
     def centre(self) -> int:
@@ -204,6 +213,9 @@ class _Samples:
     fg: torch.Tensor  # (n, 1, H, W) float foreground
     myo: torch.Tensor  # (n, 1, H, W) float myocardium (lv_mask == 1)
 
+    def to(self, device: torch.device) -> _Samples:
+        return _Samples(*(t.to(device) for t in (self.x, self.y, self.fg, self.myo)))
+
 
 def _samples(cases: Sequence[CardiacCase], size: int, offsets: Sequence[int] = (-1, 0, 1)
              ) -> _Samples:
@@ -247,7 +259,7 @@ def augment_batch(x: torch.Tensor, y: torch.Tensor, masks: Sequence[torch.Tensor
     shows no left/right cue would leave the circumferential sign unlearnable."""
     flip_x, flip_y = (bool(b) for b in rng.integers(0, 2, 2))
     swap = flip_x != flip_y  # x-flip, y-flip, transpose: det = (−1)^(sum) = +1
-    sign = torch.ones(1, 3, 1, 1, dtype=y.dtype)
+    sign = torch.ones(1, 3, 1, 1, dtype=y.dtype, device=y.device)
     dims = [d for d, f in ((-2, flip_x), (-1, flip_y)) if f]
     if flip_x:
         sign[0, 0] = -1
@@ -276,6 +288,11 @@ class Pix2Pix:
         self.disc = PatchDiscriminator(len(cfg.frame_offsets) + 3, cfg.d_base)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
+
+    def to(self, device: torch.device) -> None:
+        """Move both networks to `device` (before the first step: Adam's state follows)."""
+        self.gen.to(device)
+        self.disc.to(device)
 
     def _d_view(self, y: torch.Tensor, fg: torch.Tensor) -> torch.Tensor:
         return y * fg if self.cfg.scheme == "fgbg" else y
@@ -332,7 +349,8 @@ def _crop_batch(s: _Samples, idx: np.ndarray, size: int, rng: np.random.Generato
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     full = s.x.shape[-1]
     ox, oy = rng.integers(0, full - size + 1, 2)
-    sl = (torch.from_numpy(idx), slice(None), slice(ox, ox + size), slice(oy, oy + size))
+    rows = torch.from_numpy(idx).to(s.x.device)
+    sl = (rows, slice(None), slice(ox, ox + size), slice(oy, oy + size))
     x, y, fg, myo = s.x[sl], s.y[sl], s.fg[sl], s.myo[sl]
     if augment:
         x, y, (fg, myo) = augment_batch(x, y, (fg, myo), rng)
@@ -345,22 +363,27 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
                 val_dirs: Sequence[str | os.PathLike[str]] | None = None,
                 config: PhaseConfig | None = None, max_steps: int | None = None,
                 init_from: str | os.PathLike[str] | None = None,
-                threads: int | None = None) -> dict[str, Any]:
-    """Train the phase pix2pix for `minutes` of wall time on the given case folders.
+                threads: int | None = None, device: str | torch.device = "cpu"
+                ) -> dict[str, Any]:
+    """Train the phase pix2pix for `minutes` of wall time on the given case folders, on
+    `device` ("auto", "cpu", "cuda"; the samples are held on that device).
 
     `init_from`: continue from a checkpoint of the same scheme (its config, generator and, when
     stored, discriminator weights; a fresh learning-rate schedule).
 
     Validation: `val_dirs` (default: `dataset.SEEDS_VAL` when the training folders are the
     cached ones, else the last training folder). The best validation state (least squared error
-    in the myocardium, for both schemes) is saved. Writes `out` (state dict, config, background
+    in the myocardium, for both schemes; or, with `config.select == "curve_r"`, the best
+    `curve_score`) is saved. Writes `out` (state dict, config, background
     statistics) and `<stem>.train.json` (curves). Returns the summary dict."""
     from headtwin_app.core.cardiac.dataset import SEEDS_VAL, ensure_cases
     from headtwin_app.core.cardiac.store import load_case
+    from headtwin_app.core.device import resolve_device
 
     _check_scheme(scheme)
     if not case_dirs:
         raise ValueError("no training cases")
+    dev = resolve_device(device)
     init = None
     if init_from is not None:
         init = torch.load(Path(init_from), map_location="cpu", weights_only=True)
@@ -378,21 +401,25 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
     val_cases = [load_case(d) for d in val_dirs]
     pad = min(cfg.pad_crop, *(c.magnitude.shape[0] for c in train_cases))
     crop = min(cfg.crop, pad)
-    train = _samples(train_cases, pad, cfg.frame_offsets)
-    val = _samples(val_cases, crop, cfg.frame_offsets)
+    train = _samples(train_cases, pad, cfg.frame_offsets).to(dev)
+    val = _samples(val_cases, crop, cfg.frame_offsets).to(dev)
     bg = background_stats(train_cases)
     model = Pix2Pix(cfg, seed)
     if init is not None:
         model.gen.load_state_dict(init["state_dict"])
         if "disc_state_dict" in init:
             model.disc.load_state_dict(init["disc_state_dict"])
+    model.to(dev)
     budget = minutes * 60.0
     curves: dict[str, list[float]] = {k: [] for k in ("step", "seconds", "loss_g", "gan_g", "l1",
                                                       "loss_d")}
     val_curve: dict[str, list[float]] = {"step": [], "val_l1_fg": [], "val_l1": [],
                                          "val_mse_myo": []}
-    key = "val_mse_myo"  # model selection: the velocity ROI, the same for both schemes
+    key = "val_mse_myo"  # the velocity ROI, the same for both schemes
+    # selection score, lower is better: the myocardium MSE or minus the worst-direction curve r
     best: tuple[float, dict[str, torch.Tensor] | None, int] = (math.inf, None, 0)
+    if cfg.select == "curve_r":
+        val_curve.update({"curve_step": [], "curve_r_min": []})
     step, acc = 0, {"loss_g": 0.0, "gan_g": 0.0, "l1": 0.0, "loss_d": 0.0}
     log_every, val_every = 10, 50
     t_train = time.perf_counter()
@@ -407,9 +434,15 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
             val_curve["step"].append(step)
             for k in ("val_l1_fg", "val_l1", "val_mse_myo"):
                 val_curve[k].append(v[k])
-            if v[key] < best[0]:
-                best = (v[key], {k: t.detach().clone() for k, t in
-                                 model.gen.state_dict().items()}, step)
+            score = v[key] if cfg.select == "mse_myo" else None
+            if cfg.select == "curve_r" and (step % cfg.curve_every == 0 or done):
+                r_min = curve_score(PhaseModel(model.gen, cfg, bg, scheme), val_cases, dev)
+                val_curve["curve_step"].append(step)
+                val_curve["curve_r_min"].append(r_min)
+                score = -r_min
+            if score is not None and score < best[0]:
+                best = (score, {k: t.detach().cpu().clone() for k, t in
+                                model.gen.state_dict().items()}, step)
             if progress is not None:
                 progress(Progress("train-phase", min(elapsed / budget, 1.0),
                                   f"step {step}, {key} {v[key]:.4f}", dict(v)))
@@ -428,6 +461,7 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
             for k in acc:
                 curves[k].append(acc[k] / log_every)
                 acc[k] = 0.0
+    model.to(torch.device("cpu"))
     state = best[1] if best[1] is not None else model.gen.state_dict()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -440,10 +474,15 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
         "init_from": None if init_from is None else str(init_from),
         "train_cases": [str(d) for d in case_dirs], "val_cases": [str(d) for d in val_dirs],
         "samples": int(len(train.x)), "steps": step, "best_step": best[2],
-        "best_" + key: best[0], "background": bg, "minutes_budget": minutes,
+        "selection": cfg.select,
+        "best_" + (key if cfg.select == "mse_myo" else "val_curve_r_min"):
+            best[0] if cfg.select == "mse_myo" else -best[0],
+        "background": bg, "minutes_budget": minutes,
         "train_seconds": time.perf_counter() - t_train,
         "wall_seconds": time.perf_counter() - t0, "cancelled": cancelled,
-        "device": "cpu", "torch_threads": torch.get_num_threads(),
+        "device": str(dev), "device_name": (torch.cuda.get_device_name(dev)
+                                            if dev.type == "cuda" else "cpu"),
+        "torch_threads": torch.get_num_threads(),
         "generator_parameters": sum(p.numel() for p in model.gen.parameters()),
         "discriminator": {"blocks_kernel_stride": [list(b) for b in D_BLOCKS],
                           "receptive_field_px": receptive_field()[0],
@@ -486,7 +525,7 @@ def load_phase(path: str | os.PathLike[str] | None = None, scheme: str = "fgbg")
 def synthesize_steps(case: CardiacCase, scheme: str = "fgbg",
                      model_path: str | os.PathLike[str] | None = None,
                      magnitude: np.ndarray | None = None, model: PhaseModel | None = None,
-                     seed: int = 0, batch: int = 25, device: str = "cpu"
+                     seed: int = 0, batch: int = 25, device: str | torch.device = "cpu"
                      ) -> Generator[Progress, None, np.ndarray]:
     """Synthesise the phase of a case, yielding progress; the return value is the phase
     (x, y, slice, frame, 3) in radians. `magnitude` replaces case.magnitude (e.g. interpolated).
@@ -526,9 +565,9 @@ def synthesize_steps(case: CardiacCase, scheme: str = "fgbg",
 def synthesize_case(case: CardiacCase, scheme: str = "fgbg",
                     model_path: str | os.PathLike[str] | None = None,
                     magnitude: np.ndarray | None = None, model: PhaseModel | None = None,
-                    seed: int = 0) -> np.ndarray:
+                    seed: int = 0, device: str | torch.device = "cpu") -> np.ndarray:
     """`synthesize_steps` run to the end: phase (x, y, slice, frame, 3) in radians."""
-    gen = synthesize_steps(case, scheme, model_path, magnitude, model, seed)
+    gen = synthesize_steps(case, scheme, model_path, magnitude, model, seed, device=device)
     while True:
         try:
             next(gen)
@@ -599,3 +638,14 @@ def curve_agreement(case: CardiacCase, synth_phase: np.ndarray,
     if analytic is not None:
         out["r_vs_analytic"] = {d: r(syn["curves_mm_s"][d], analytic[d]) for d in DIRECTIONS}
     return out
+
+
+def curve_score(model: PhaseModel, cases: Sequence[CardiacCase],
+                device: str | torch.device = "cpu") -> float:
+    """Checkpoint-selection score: per case the worst direction's Pearson r between the curves
+    from the synthesised and the true phase, averaged over cases (an undefined r counts −1)."""
+    scores = []
+    for case in cases:
+        r = curve_agreement(case, synthesize_case(case, model=model, device=device))
+        scores.append(min(-1.0 if math.isnan(x) else x for x in r["r_vs_true_phase"].values()))
+    return float(np.mean(scores))

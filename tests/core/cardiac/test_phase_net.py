@@ -227,3 +227,48 @@ def test_training_seeds_grow_from_1000_and_never_reach_validation():
     assert max(dataset.train_seeds(dataset.MAX_TRAIN_SUBJECTS)) < min(dataset.SEEDS_VAL)
     with pytest.raises(ValueError):
         dataset.train_seeds(dataset.MAX_TRAIN_SUBJECTS + 1)
+
+
+def test_curve_selection_keeps_the_checkpoint_with_the_best_worst_direction_r(tiny_case,
+                                                                                 tmp_path):
+    from headtwin_app.core.cardiac.store import save_case
+
+    d = tmp_path / "case"
+    save_case(tiny_case, d)
+    cfg = pn.PhaseConfig(base=4, depth=2, batch=2, crop=32, pad_crop=48, select="curve_r",
+                         curve_every=100)
+    out = tmp_path / "sel.pt"
+    summary = pn.train_phase([d], out, minutes=2.0, scheme="vanilla", config=cfg,
+                             max_steps=120, val_dirs=[d])
+    v = summary["val_curves"]
+    assert v["curve_step"] == [100, 120]  # every `curve_every` validation steps and the end
+    assert summary["selection"] == "curve_r"
+    best = int(np.argmax(v["curve_r_min"]))
+    assert summary["best_step"] == v["curve_step"][best]
+    assert summary["best_val_curve_r_min"] == pytest.approx(v["curve_r_min"][best])
+    model = pn.load_phase(out)
+    r = pn.curve_agreement(tiny_case, pn.synthesize_case(tiny_case, model=model))
+    assert pn.curve_score(model, [tiny_case]) == pytest.approx(
+        min(r["r_vs_true_phase"].values()))
+    with pytest.raises(ValueError, match="select"):
+        pn.PhaseConfig(select="psnr")
+
+
+def test_shipped_models_use_the_wide_context_recipe():
+    for scheme in pn.SCHEMES:
+        model = pn.load_phase(scheme=scheme)
+        assert model.scheme == scheme
+        assert model.config.frame_offsets == (-6, -3, -1, 0, 1, 3, 6)
+        assert model.config.myo_weight == 10 and model.config.augment
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_phase_training_runs_on_the_gpu(tiny_case, tmp_path):
+    from headtwin_app.core.cardiac.store import save_case
+
+    d = tmp_path / "case"
+    save_case(tiny_case, d)
+    cfg = pn.PhaseConfig(base=4, depth=2, batch=2, crop=32, pad_crop=48, augment=True)
+    summary = pn.train_phase([d], tmp_path / "g.pt", minutes=1.0, config=cfg, max_steps=3,
+                             device="cuda")
+    assert summary["device"].startswith("cuda") and pn.load_phase(tmp_path / "g.pt")
