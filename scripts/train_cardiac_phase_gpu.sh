@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Train the shipped cardiac phase-synthesis models (both schemes) on one CUDA GPU.
+# Train cardiac phase-synthesis models (both schemes) on one CUDA GPU: the GPU experiment of
+# models/cardiac_phase.md (the shipped models were trained on the CPU; see that card).
 # Usage: scripts/train_cardiac_phase_gpu.sh OUT_DIR [MINUTES] [BATCH...]
 # Generates the 48 training subjects (seeds 1000-1047) and the 2 validation subjects
 # (1100, 1101) with `headtwin cardiac-phantom`, then runs one `train-cardiac --what phase`
