@@ -72,6 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--frame-offsets", type=int, nargs="+", default=[-1, 0, 1], metavar="O",
                    help="phase only: input frames relative to t, including 0 (default -1 0 1, "
                         "the paper's t-1, t, t+1)")
+    t.add_argument("--cycle-maps", action="store_true",
+                   help="phase only: add sin/cos of the cycle phase (frame/frames) as two "
+                        "input maps")
     t.add_argument("--select", choices=("mse_myo", "curve_r"), default="mse_myo",
                    help="phase only: checkpoint kept: least myocardium MSE on the validation "
                         "subjects (default) or the best worst-direction velocity-curve r there")
@@ -175,8 +178,10 @@ def run_train_cardiac(args: argparse.Namespace) -> int:
     if args.what == "interp":
         from headtwin_app.core.cardiac.interp_net import train_interp
 
-        if args.device == "cuda" or args.batch is not None or args.select != "mse_myo":
-            raise UserError("--device cuda, --batch and --select apply to --what phase only")
+        if (args.device == "cuda" or args.batch is not None or args.select != "mse_myo"
+                or args.cycle_maps):
+            raise UserError("--device cuda, --batch, --select and --cycle-maps apply to --what "
+                            "phase only")
         val = _case_dirs(args.val_cases) if args.val_cases is not None else None
         summary = train_interp(dirs, args.out, args.minutes, seed=args.seed, val_dirs=val,
                                threads=args.threads)
@@ -187,7 +192,7 @@ def run_train_cardiac(args: argparse.Namespace) -> int:
         try:
             cfg = PhaseConfig(scheme=args.scheme, myo_weight=args.myo_weight,
                               augment=args.augment, frame_offsets=tuple(args.frame_offsets),
-                              select=args.select,
+                              select=args.select, cycle_maps=args.cycle_maps,
                               **({} if args.batch is None else {"batch": args.batch}))
         except ValueError as exc:
             raise UserError(f"--frame-offsets: {exc}") from None

@@ -86,6 +86,11 @@ class PhaseConfig:
     # highest worst-direction Pearson r, averaged over cases; checked every `curve_every` steps).
     select: str = "mse_myo"
     curve_every: int = 500
+    # Not in the paper's phase synthesis: two constant input maps sin, cos of the cycle phase
+    # 2π·frame/frames (frame 0 = the R wave), a temporal condition like the condition maps of
+    # the paper's interpolation network: twist and through-plane motion do not show in the
+    # magnitude of one slice, but they follow the cycle.
+    cycle_maps: bool = False
 
     def __post_init__(self) -> None:
         self.frame_offsets = tuple(int(o) for o in self.frame_offsets)
@@ -98,6 +103,10 @@ class PhaseConfig:
     def centre(self) -> int:
         """Input channel of frame t."""
         return self.frame_offsets.index(0)
+
+    @property
+    def in_channels(self) -> int:
+        return len(self.frame_offsets) + (2 if self.cycle_maps else 0)
 
 
 def _check_scheme(scheme: str) -> None:
@@ -141,7 +150,7 @@ def receptive_field(blocks: Sequence[tuple[int, int]] = D_BLOCKS) -> tuple[int, 
 
 
 def make_generator(cfg: PhaseConfig) -> R2UNet:
-    return R2UNet(len(cfg.frame_offsets), 3, base=cfg.base, depth=cfg.depth, t=cfg.t)
+    return R2UNet(cfg.in_channels, 3, base=cfg.base, depth=cfg.depth, t=cfg.t)
 
 
 # --------------------------------------------------------------------------- data
@@ -157,6 +166,19 @@ def magnitude_triplets(scaled_mag: np.ndarray, offsets: Sequence[int] = (-1, 0, 
     trip = np.stack([np.roll(m, -o, axis=3) for o in offsets], axis=0)  # n,x,y,s,f
     return np.ascontiguousarray(trip.transpose(3, 4, 0, 1, 2)
                                 .reshape(-1, len(offsets), *m.shape[:2]))
+
+
+def network_input(scaled_mag: np.ndarray, cfg: PhaseConfig) -> np.ndarray:
+    """The generator's input (slice · frame, cfg.in_channels, x, y): the magnitude frames of
+    `cfg.frame_offsets`, then, with `cfg.cycle_maps`, sin and cos of 2π·frame/frames."""
+    x = magnitude_triplets(scaled_mag, cfg.frame_offsets)
+    if not cfg.cycle_maps:
+        return x
+    frames = scaled_mag.shape[3]
+    angle = 2 * np.pi * (np.arange(len(x)) % frames) / frames  # slice-major samples
+    maps = np.stack([np.sin(angle), np.cos(angle)], axis=1).astype(np.float32)
+    maps = np.broadcast_to(maps[:, :, None, None], (len(x), 2, *x.shape[2:]))
+    return np.concatenate([x, maps], axis=1)
 
 
 def phase_stack(scaled_phase: np.ndarray) -> np.ndarray:
@@ -208,7 +230,7 @@ def compose_fgbg(generated: np.ndarray, fg: np.ndarray, bg_mean: Sequence[float]
 
 @dataclass
 class _Samples:
-    x: torch.Tensor  # (n, 3, H, W) magnitude triplets
+    x: torch.Tensor  # (n, in_channels, H, W) generator input (`network_input`)
     y: torch.Tensor  # (n, 3, H, W) scaled phase
     fg: torch.Tensor  # (n, 1, H, W) float foreground
     myo: torch.Tensor  # (n, 1, H, W) float myocardium (lv_mask == 1)
@@ -217,18 +239,18 @@ class _Samples:
         return _Samples(*(t.to(device) for t in (self.x, self.y, self.fg, self.myo)))
 
 
-def _samples(cases: Sequence[CardiacCase], size: int, offsets: Sequence[int] = (-1, 0, 1)
+def _samples(cases: Sequence[CardiacCase], size: int, cfg: PhaseConfig | None = None
              ) -> _Samples:
+    cfg = cfg or PhaseConfig()
     xs, ys, fgs, myos = [], [], [], []
     for c in cases:
         if c.phase is None or c.lv_mask is None:
             raise ValueError("training cases need phase and lv_mask")
         bx, by = crop_box(c.lv_mask, size)
         m = norm_magnitude(c.magnitude)[bx, by]
-        xs.append(magnitude_triplets(m, offsets))
+        xs.append(network_input(m, cfg))
         ys.append(phase_stack(norm_phase(c.phase)[bx, by]))
-        centre = list(offsets).index(0)
-        fgs.append(foreground(xs[-1][:, centre:centre + 1]))
+        fgs.append(foreground(xs[-1][:, cfg.centre:cfg.centre + 1]))
         lv = np.asarray(c.lv_mask)[bx, by]
         myos.append((lv == 1).transpose(2, 3, 0, 1).reshape(-1, 1, *lv.shape[:2]))
     return _Samples(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)),
@@ -285,7 +307,7 @@ class Pix2Pix:
         torch.manual_seed(seed)
         self.cfg = cfg
         self.gen = make_generator(cfg)
-        self.disc = PatchDiscriminator(len(cfg.frame_offsets) + 3, cfg.d_base)
+        self.disc = PatchDiscriminator(cfg.in_channels + 3, cfg.d_base)
         self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
 
@@ -401,8 +423,8 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
     val_cases = [load_case(d) for d in val_dirs]
     pad = min(cfg.pad_crop, *(c.magnitude.shape[0] for c in train_cases))
     crop = min(cfg.crop, pad)
-    train = _samples(train_cases, pad, cfg.frame_offsets).to(dev)
-    val = _samples(val_cases, crop, cfg.frame_offsets).to(dev)
+    train = _samples(train_cases, pad, cfg).to(dev)
+    val = _samples(val_cases, crop, cfg).to(dev)
     bg = background_stats(train_cases)
     model = Pix2Pix(cfg, seed)
     if init is not None:
@@ -537,7 +559,7 @@ def synthesize_steps(case: CardiacCase, scheme: str = "fgbg",
         raise ValueError(f"magnitude must be (x, y, slice, frame), got shape {mag.shape}")
     nx, ny, ns, nf = mag.shape
     scaled = norm_magnitude(mag)
-    x = magnitude_triplets(scaled, model.config.frame_offsets)
+    x = network_input(scaled, model.config)
     m = 2 ** model.config.depth
     px, py = (-nx) % m, (-ny) % m
     if px or py:

@@ -51,6 +51,19 @@ def test_wider_frame_offsets_pick_the_frames_they_name():
         pn.PhaseConfig(frame_offsets=(-1, 1))
 
 
+def test_cycle_maps_are_sin_cos_of_the_frame_after_the_magnitude_frames():
+    m = np.random.default_rng(0).uniform(-1, 1, (8, 8, 2, 10)).astype(np.float32)
+    cfg = pn.PhaseConfig(frame_offsets=(-1, 0, 1), cycle_maps=True)
+    x = pn.network_input(m, cfg)
+    assert x.shape == (20, 5, 8, 8) and cfg.in_channels == 5
+    np.testing.assert_array_equal(x[:, :3], pn.magnitude_triplets(m))
+    for i in (0, 3, 13):  # slice-major: sample i is frame i % 10
+        angle = 2 * np.pi * (i % 10) / 10
+        np.testing.assert_allclose(x[i, 3], np.sin(angle), atol=1e-6)
+        np.testing.assert_allclose(x[i, 4], np.cos(angle), atol=1e-6)
+    assert pn.network_input(m, pn.PhaseConfig()).shape == (20, 3, 8, 8)
+
+
 def test_compose_fgbg_draws_background_from_the_stored_gaussian():
     rng = np.random.default_rng(1)
     gen = np.full((4, 3, 64, 64), 0.5, np.float32)
@@ -159,11 +172,13 @@ def test_a_wide_context_model_trains_saves_and_synthesises(tiny_case, tmp_path):
     d = tmp_path / "case"
     save_case(tiny_case, d)
     cfg = pn.PhaseConfig(base=4, depth=2, batch=2, crop=32, pad_crop=48,
-                         frame_offsets=(-2, -1, 0, 1, 2), myo_weight=5, augment=True)
+                         frame_offsets=(-2, -1, 0, 1, 2), myo_weight=5, augment=True,
+                         cycle_maps=True)
     out = tmp_path / "wide.pt"
     pn.train_phase([d], out, minutes=1.0, scheme="fgbg", config=cfg, max_steps=2)
     model = pn.load_phase(out)
     assert model.config.frame_offsets == (-2, -1, 0, 1, 2) and model.config.augment
+    assert model.config.cycle_maps and model.config.in_channels == 7
     phase = pn.synthesize_case(tiny_case, model=model)
     assert phase.shape == tiny_case.phase.shape and np.isfinite(phase).all()
 
