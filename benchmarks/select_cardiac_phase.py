@@ -46,6 +46,7 @@ def main() -> None:
         facts = json.loads(train.read_text()) if train.is_file() else {}
         rows.append({"candidate": str(path), "scheme": model.scheme,
                      "batch": model.config.batch, "select": model.config.select,
+                     "cycle_maps": model.config.cycle_maps,
                      "trained_on": facts.get("device_name", facts.get("device")),
                      "steps": facts.get("steps"), "r_per_subject": per_case,
                      "score_mean_worst_direction_r": sum(min(r.values()) for r in per_case)
@@ -65,11 +66,12 @@ def report(rows: list[dict[str, Any]]) -> str:
              "vs true phase, K = 0), averaged — synthetic subjects. A checkpoint chosen by "
              "`curve_r` during training was chosen on these same subjects, so its score here "
              "is optimistic; the held-out comparison is the phase-synthesis section.", "",
-             "| candidate | scheme | batch | checkpoint by | trained on | steps | score |",
-             "|---|---|---|---|---|---|---|"]
+             "| candidate | scheme | batch | cycle maps | checkpoint by | trained on | steps | "
+             "score |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| `{Path(str(r['candidate'])).name}` | {r['scheme']} | {r['batch']} | "
-                     f"{r['select']} | {r['trained_on']} | {r['steps']} | "
+                     f"{'yes' if r['cycle_maps'] else 'no'} | {r['select']} | "
+                     f"{r['trained_on']} | {r['steps']} | "
                      f"{r['score_mean_worst_direction_r']:.3f} |")
     lines += ["", "Reproduce: `python benchmarks/select_cardiac_phase.py CANDIDATE.pt ...`", ""]
     return "\n".join(lines)
