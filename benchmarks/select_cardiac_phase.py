@@ -25,6 +25,7 @@ from headtwin_app.core.cardiac.phase_net import (  # noqa: E402
     curve_agreement,
     load_phase,
     synthesize_case,
+    worst_direction_score,
 )
 
 SEEDS_SELECT = (1100, 1101, 1102, 1103)
@@ -49,8 +50,7 @@ def main() -> None:
                      "cycle_maps": model.config.cycle_maps,
                      "trained_on": facts.get("device_name", facts.get("device")),
                      "steps": facts.get("steps"), "r_per_subject": per_case,
-                     "score_mean_worst_direction_r": sum(min(r.values()) for r in per_case)
-                     / len(per_case)})
+                     "score_mean_worst_direction_r": worst_direction_score(per_case)})
         print(f"{path}: {rows[-1]['score_mean_worst_direction_r']:.3f}", flush=True)
     out = ROOT / "benchmarks" / "results" / "cardiac_phase_selection.json"
     out.write_text(json.dumps({"validation_seeds": SEEDS_SELECT, "candidates": rows},

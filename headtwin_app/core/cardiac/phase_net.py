@@ -497,8 +497,8 @@ def train_phase(case_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathL
         "train_cases": [str(d) for d in case_dirs], "val_cases": [str(d) for d in val_dirs],
         "samples": int(len(train.x)), "steps": step, "best_step": best[2],
         "selection": cfg.select,
-        "best_" + (key if cfg.select == "mse_myo" else "val_curve_r_min"):
-            best[0] if cfg.select == "mse_myo" else -best[0],
+        **({"best_" + key: best[0]} if cfg.select == "mse_myo"
+           else {"best_val_curve_r_min": -best[0]}),
         "background": bg, "minutes_budget": minutes,
         "train_seconds": time.perf_counter() - t_train,
         "wall_seconds": time.perf_counter() - t0, "cancelled": cancelled,
@@ -662,12 +662,16 @@ def curve_agreement(case: CardiacCase, synth_phase: np.ndarray,
     return out
 
 
+def worst_direction_score(r_per_case: Sequence[dict[str, float]]) -> float:
+    """Per case the worst direction's Pearson r, averaged over cases (an undefined r counts
+    −1): the `curve_r` checkpoint-selection score."""
+    return float(np.mean([min(-1.0 if math.isnan(x) else x for x in r.values())
+                          for r in r_per_case]))
+
+
 def curve_score(model: PhaseModel, cases: Sequence[CardiacCase],
                 device: str | torch.device = "cpu") -> float:
-    """Checkpoint-selection score: per case the worst direction's Pearson r between the curves
-    from the synthesised and the true phase, averaged over cases (an undefined r counts −1)."""
-    scores = []
-    for case in cases:
-        r = curve_agreement(case, synthesize_case(case, model=model, device=device))
-        scores.append(min(-1.0 if math.isnan(x) else x for x in r["r_vs_true_phase"].values()))
-    return float(np.mean(scores))
+    """`worst_direction_score` of the curves from the synthesised vs the true phase."""
+    return worst_direction_score(
+        [curve_agreement(c, synthesize_case(c, model=model, device=device))["r_vs_true_phase"]
+         for c in cases])
