@@ -82,6 +82,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="builtin: share of training patches (with --refine: of cases) imaged in "
                         "a random contrast from the cases' tissue_classes.nii.gz (domain "
                         "randomisation, default 0)")
+    t.add_argument("--strip", type=float_in(0.0, 1.0), metavar="P",
+                   help="builtin: share of the random-contrast images made skull-stripped "
+                        "(brain and cord only, as brain-masked scans are; default 0)")
+    t.add_argument("--renders", type=POSITIVE_INT, metavar="N",
+                   help="builtin --refine: images made of each case (default 1)")
+    t.add_argument("--batch", type=POSITIVE_INT, help="builtin: patches per step (default 2)")
     t.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=run_train)
@@ -237,8 +243,19 @@ def run_train(args: argparse.Namespace) -> int:
                 raise ValueError(f"--randomise needs tissue_classes.nii.gz in the case folders "
                                  f"of {args.cases} (headtwin phantom writes them)")
             options["randomise"] = args.randomise
-    elif args.randomise:
-        raise ValueError("--randomise is for the built-in model (--backend builtin)")
+        if args.strip:
+            if not args.randomise:
+                raise ValueError("--strip applies to the random-contrast images: set --randomise")
+            options["strip"] = args.strip
+        if args.renders:
+            if not args.refine:
+                raise ValueError("--renders is for the fine stage (--refine)")
+            options["renders"] = args.renders
+        if args.batch:
+            options["batch"] = args.batch
+    elif args.randomise or args.strip or args.renders or args.batch:
+        raise ValueError("--randomise, --strip, --renders and --batch are for the built-in model "
+                         "(--backend builtin)")
     if args.backend == "nnunet":
         if args.epochs:
             options["epochs"] = args.epochs

@@ -89,6 +89,12 @@ def test_train_seg_randomise_needs_tissue_maps(tmp_path: Path, capsys) -> None: 
     assert main(["train-seg", "--cases", str(tmp_path / "cases"), "--out",
                  str(tmp_path / "m.pt"), "--randomise", "1.5"]) == 2
     assert "1.5" in capsys.readouterr().err
+    assert main(["train-seg", "--cases", str(tmp_path / "cases"), "--out",
+                 str(tmp_path / "m.pt"), "--strip", "0.1"]) == 2
+    assert "--randomise" in capsys.readouterr().err
+    assert main(["train-seg", "--cases", str(tmp_path / "cases"), "--out",
+                 str(tmp_path / "m.pt"), "--renders", "2"]) == 2
+    assert "--refine" in capsys.readouterr().err
 
 
 @pytest.mark.slow

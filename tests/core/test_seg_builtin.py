@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,11 +91,36 @@ def test_missing_and_bad_weights(tmp_path: Path) -> None:
 @pytest.mark.parametrize("iterations", [1, 2, 3, 7, 8, 20, 40, 5600])
 def test_learning_rate_schedule_runs_for_any_length(iterations: int) -> None:
     # torch's one-cycle divided by zero for 20 iterations with a 5 % warm-up (a 1-step phase)
-    from headtwin_app.core.seg.fit import one_cycle
+    from headtwin_app.core.seg.fit import one_cycle_lr
 
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
-    sched = one_cycle(opt, 1e-3, iterations)
-    for _ in range(iterations):
-        opt.step()
-        sched.step()
-    assert 0 < opt.param_groups[0]["lr"] <= 1e-3
+    rates = [one_cycle_lr(1e-3, i / iterations, iterations) for i in range(iterations)]
+    assert all(0 < r <= 1e-3 for r in rates)
+    if iterations >= 8:
+        assert max(rates) > 0.9e-3 and rates[-1] < 0.05e-3  # warmed up, then cooled down
+
+
+def test_time_limited_run_ends_cooled_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a run stopped by --minutes long before its iterations used to stop at the peak rate
+    from headtwin_app.core.seg.fit import fit
+    from headtwin_app.core.seg.refine import run_to_end
+
+    made: list[torch.optim.Optimizer] = []
+
+    class Recorded(torch.optim.AdamW):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(torch.optim, "AdamW", Recorded)
+
+    def batch() -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        time.sleep(0.01)
+        return (torch.rand(1, 1, 4, 4, 4),), torch.rand(1, 2, 4, 4, 4)
+
+    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ((logits - target) ** 2).mean()
+
+    done, _ = run_to_end(fit(torch.nn.Conv3d(1, 2, 1), batch, loss, torch.device("cpu"), 1e-2,
+                             10**6, False, 1.0, time.perf_counter()))
+    assert 10 < done < 10**6
+    assert made[0].param_groups[0]["lr"] < 0.05e-2

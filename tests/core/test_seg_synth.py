@@ -11,7 +11,7 @@ import torch
 
 from headtwin_app.core.phantom.tissues import CODE
 from headtwin_app.core.seg import TrainingCase
-from headtwin_app.core.seg.builtin import BuiltinUNetBackend
+from headtwin_app.core.seg.builtin import BuiltinUNetBackend, stripped_targets
 from headtwin_app.core.seg.synth import (
     N_CODES,
     SynthConfig,
@@ -22,6 +22,7 @@ from headtwin_app.core.seg.synth import (
     random_lut,
     render_classes,
     render_fractions,
+    strip_lut,
     whole_scale,
 )
 from headtwin_app.core.volume import Volume
@@ -76,6 +77,29 @@ def test_render_classes_whole_volume() -> None:
     assert img.shape == classes.shape and img[6, 6, 6] > img[0, 0, 0]
 
 
+def test_stripping_leaves_brain_and_cord_only() -> None:
+    lut = torch.from_numpy(random_lut(np.random.default_rng(2)))
+    out = strip_lut(lut)
+    kept = [CODE[n] for n in ("csf", "grey_matter", "white_matter", "cord")]
+    others = [c for c in range(N_CODES) if c not in kept]
+    assert float(out[others].abs().max()) == 0.0
+    assert abs(float(out.max()) - 1.0) < 1e-6
+    classes = np.full((12, 12, 12), CODE["muscle"], np.uint8)
+    classes[3:9, 3:9, 3:9] = CODE["white_matter"]
+    img = render_classes(classes, 1.0, np.random.default_rng(5), QUIET, strip=True)
+    assert img[0, 0, 0] == 0.0 and img[6, 6, 6] > 0.5
+
+
+def test_stripped_targets_keep_only_the_cord() -> None:
+    ids = list(range(13))
+    y = torch.rand(13, 4, 4, 4)
+    y = y / y.sum(0, keepdim=True)
+    out = stripped_targets(y, ids)
+    assert torch.allclose(out.sum(0), torch.ones(4, 4, 4), atol=1e-5)
+    assert torch.equal(out[12], y[12]) and float(out[1:12].abs().max()) == 0.0
+    assert float(stripped_targets(y, list(range(12)))[1:].abs().max()) == 0.0  # no cord label
+
+
 def test_whole_scale_is_the_bright_end() -> None:
     classes = np.full((30, 30, 30), CODE["air"], np.uint8)
     classes[5:25, 5:25, 5:25] = CODE["csf"]
@@ -95,10 +119,14 @@ def test_randomised_training_runs_on_tissue_maps(tmp_path: Path) -> None:
         cases.append(TrainingCase(f"s{seed}", ph.image, ph.labels, ph.tissue_classes))
     be = BuiltinUNetBackend(tmp_path / "m.pt", device="cpu")
     steps = list(be.train(cases, tmp_path / "m.pt", spacing_mm=4.0, base=4, depth=3, patch=32,
-                          iterations=4, batch=2, randomise=1.0))
+                          iterations=4, batch=2, randomise=1.0, strip=0.5))
     assert steps[-1].stage == "done" and np.isfinite(steps[-1].metrics["loss"])
     ck = torch.load(tmp_path / "m.pt", weights_only=True)
-    assert ck["config"]["randomise"] == 1.0
+    assert ck["config"]["randomise"] == 1.0 and ck["config"]["strip"] == 0.5
+    fine = list(be.train_refiner(cases, tmp_path / "m.refine.pt", spacing_mm=4.0, base=4,
+                                 depth=2, patch=16, stride=8, iterations=2, batch=1,
+                                 randomise=1.0, renders=3, strip=0.5))
+    assert [p.stage for p in fine].count("prepare") == 6 and fine[-1].stage == "done"
 
 
 def test_case_tissue_map_must_share_the_grid() -> None:

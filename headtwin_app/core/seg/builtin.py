@@ -31,6 +31,7 @@ from headtwin_app.core.seg.synth import (
     class_fractions,
     draw_contrast,
     render_fractions,
+    strip_lut,
     whole_scale,
 )
 from headtwin_app.core.seg.unet import UNet3D
@@ -58,6 +59,9 @@ class TrainConfig:
     # share of patches drawn in a random contrast from the case's tissue-class map (core.seg.synth;
     # cases without one always use their image)
     randomise: float = 0.0
+    # share of random-contrast patches imaged skull-stripped (brain and cord only, all other
+    # structures background), as brain-masked real scans such as the MNI ICBM152 T1 are
+    strip: float = 0.0
 
 
 def coarse_shape(shape: Sequence[int], spacing: Sequence[float], target_mm: float) -> tuple:
@@ -84,13 +88,15 @@ def to_coarse(image: np.ndarray, spacing: Sequence[float], target_mm: float) -> 
     return F.interpolate(t, size=size, mode="area")
 
 
-def soft_targets(labels: np.ndarray, ids: Sequence[int], size: tuple) -> torch.Tensor:
-    """Area-averaged one-hot labels on the coarse grid → (C, x, y, z) float16 in [0, 1]."""
+def soft_targets(labels: np.ndarray, ids: Sequence[int], size: tuple,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Area-averaged one-hot labels on the coarse grid → (C, x, y, z) float16 in [0, 1], made
+    and kept on `device`."""
     lut = np.zeros(int(max(int(labels.max(initial=0)), max(ids))) + 1, dtype=np.int64)
     for k, i in enumerate(ids):
         lut[i] = k
-    idx = torch.from_numpy(lut[np.asarray(labels, dtype=np.int64)])
-    out = torch.empty((len(ids), *size), dtype=torch.float16)
+    idx = torch.from_numpy(lut[np.asarray(labels, dtype=np.int64)]).to(device)
+    out = torch.empty((len(ids), *size), dtype=torch.float16, device=device)
     for k in range(len(ids)):
         m = (idx == k).float()[None, None]
         out[k] = F.interpolate(m, size=size, mode="area")[0, 0].half()
@@ -298,16 +304,17 @@ class BuiltinUNetBackend:
         data = []
         for n, c in enumerate(cases):
             x = to_coarse(c.image.data, c.image.spacing, cfg.spacing_mm)[0]
-            y = soft_targets(c.labels.data, ids, tuple(x.shape[1:]))
-            frac = (class_fractions(c.tissue.data, tuple(x.shape[1:]))
+            # made, cut and synthesised where the network runs: no copies per step
+            y = soft_targets(c.labels.data, ids, tuple(x.shape[1:]), self.device)
+            frac = (class_fractions(c.tissue.data, tuple(x.shape[1:]), self.device)
                     if cfg.randomise > 0 and c.tissue is not None else None)
-            data.append((x, y, class_voxels(y), frac))
+            data.append((x.to(self.device), y, class_voxels(y), frac))
             yield Progress("prepare", (n + 1) / len(cases), f"case {c.name} on the coarse grid")
         net = UNet3D(1, len(ids), cfg.base, cfg.depth)
         if cfg.init_from:
             init_from(net, cfg.init_from, ids)
         net = net.to(self.device)
-        it, loss_avg = yield from fit(net, lambda: self._batch(data, cfg, rng), seg_loss,
+        it, loss_avg = yield from fit(net, lambda: self._batch(data, cfg, rng, ids), seg_loss,
                                       self.device, cfg.lr, cfg.iterations, cfg.bf16,
                                       cfg.time_limit_s, t0)
         train_seconds = time.perf_counter() - t0
@@ -330,7 +337,7 @@ class BuiltinUNetBackend:
         self._refiner = None
 
     @staticmethod
-    def _batch(data: list, cfg: TrainConfig, rng: np.random.Generator
+    def _batch(data: list, cfg: TrainConfig, rng: np.random.Generator, ids: Sequence[int] = ()
                ) -> tuple[tuple[torch.Tensor], torch.Tensor]:
         """Random patches, random left-right flip and intensity jitter. 80 % of patches are
         centred on a voxel of a structure drawn uniformly among those in the case (as nnU-Net
@@ -349,13 +356,15 @@ class BuiltinUNetBackend:
             else:
                 lo = [int(rng.integers(0, shape[a] - p[a] + 1)) for a in range(3)]
             sl = (slice(None),) + tuple(slice(lo[a], lo[a] + p[a]) for a in range(3))
+            yp = y[sl].float()
             if frac is not None and rng.random() < cfg.randomise:
                 lut, sd = draw_contrast(rng)
+                if rng.random() < cfg.strip:
+                    lut, yp = strip_lut(lut), stripped_targets(yp, ids)
                 xp = render_fractions(frac[sl], lut, sd, whole_scale(frac, lut), cfg.spacing_mm,
                                       rng)[None]
             else:
                 xp = x[sl]
-            yp = y[sl].float()
             if rng.random() < 0.5:
                 xp, yp = xp.flip(1), yp.flip(1)
             xp = xp * float(rng.uniform(0.85, 1.15)) + float(rng.normal(0, 0.03))
@@ -367,12 +376,27 @@ class BuiltinUNetBackend:
         return (xb,), yb
 
 
+STRIP_KEEPS = (12,)
+"""Label ids still visible in a skull-stripped scan (the spinal cord); see `synth.strip_lut`."""
+
+
+def stripped_targets(y: torch.Tensor, ids: Sequence[int]) -> torch.Tensor:
+    """Soft targets (C, ...) over label `ids` of a skull-stripped patch: the structures of
+    `STRIP_KEEPS` stay, every other one becomes background."""
+    out = torch.zeros_like(y)
+    for k, i in enumerate(ids):
+        if i in STRIP_KEEPS:
+            out[k] = y[k]
+    out[0] = 1.0 - out[1:].sum(0)
+    return out
+
+
 def class_voxels(y: torch.Tensor) -> list[torch.Tensor]:
     """Coarse-grid voxel indices (n, 3) of each foreground class with some voxel ≥ 30 % covered
     (soft targets y: (C, x, y, z)); the patch sampler draws centres from these."""
     out = []
     for k in range(1, y.shape[0]):
-        idx = torch.nonzero(y[k] >= 0.3)
+        idx = torch.nonzero(y[k] >= 0.3).cpu()
         if len(idx):
             out.append(idx)
     return out

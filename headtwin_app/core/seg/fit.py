@@ -1,9 +1,11 @@
-"""The training loop both stages of the built-in model share: AdamW, one-cycle schedule,
+"""The training loop both stages of the built-in model share: AdamW, a one-cycle schedule over
+the iterations or the time limit (whichever ends first),
 optional bfloat16 autocast, cross-entropy + soft Dice, progress every 10 iterations, a time limit,
 and an atomic checkpoint write."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Generator
@@ -27,13 +29,22 @@ Net = TypeVar("Net", bound=nn.Module)
 Batch = Callable[[], tuple[tuple[torch.Tensor, ...], torch.Tensor]]
 
 
-def one_cycle(opt: torch.optim.Optimizer, lr: float, iterations: int) -> Any:
-    """One-cycle schedule warming up over 5 % of the run (at least 2 steps); a constant rate
-    for runs under 8 iterations, where torch's one-cycle phases would be empty."""
+WARMUP = 0.05  # share of the run spent warming up
+
+
+def one_cycle_lr(peak: float, progress: float, iterations: int) -> float:
+    """Learning rate at `progress` (0..1) through a one-cycle run: cosine warm-up from peak/25
+    over the first 5 %, then cosine decay to peak/25e4 (torch's OneCycleLR shape); a constant
+    rate for runs under 8 iterations. Progress, not the step, drives it, so a run stopped by
+    its time limit still ends cooled down."""
     if iterations < 8:
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=iterations,
-                                               pct_start=max(0.05, 2.0 / iterations))
+        return peak
+    p = min(max(progress, 0.0), 1.0)
+    start, end = peak / 25.0, peak / 25.0 / 1e4
+    if p < WARMUP:
+        return start + (peak - start) * (1 - math.cos(math.pi * p / WARMUP)) / 2
+    q = (p - WARMUP) / (1 - WARMUP)
+    return end + (peak - end) * (1 + math.cos(math.pi * q)) / 2
 
 
 UNET_BOUNDS = {"base": (1, 256), "depth": (1, 7), "patch": (8, 512), "spacing_mm": (0.05, 20.0)}
@@ -71,10 +82,14 @@ def fit(net: nn.Module, batch: Batch, loss_fn: Callable[[torch.Tensor, torch.Ten
     10 iterations and returns (iterations done, smoothed loss). Stops at `time_limit_s` after
     `t0` (a `time.perf_counter()` reading)."""
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-5)
-    sched = one_cycle(opt, lr, iterations)
     net.train()
     loss_avg, it = 0.0, 0
+    start = time.perf_counter()
+    budget = max(time_limit_s - (start - t0), 1e-9)  # what the time limit leaves for training
     for it in range(1, iterations + 1):
+        progress = max((it - 1) / iterations, (time.perf_counter() - start) / budget)
+        for group in opt.param_groups:
+            group["lr"] = one_cycle_lr(lr, progress, iterations)
         inputs, target = batch()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = net(*(x.to(device) for x in inputs))
@@ -82,7 +97,6 @@ def fit(net: nn.Module, batch: Batch, loss_fn: Callable[[torch.Tensor, torch.Ten
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
         lv = float(loss.detach())
         loss_avg = 0.95 * loss_avg + 0.05 * lv if it > 1 else lv
         elapsed = time.perf_counter() - t0

@@ -23,6 +23,7 @@ from torch import nn
 
 from headtwin_app.core.seg.backend import Progress, TrainingCase
 from headtwin_app.core.seg.builtin import (
+    STRIP_KEEPS,
     coarse_shape,
     normalise,
     pad_to_multiple,
@@ -57,7 +58,9 @@ class RefineConfig:
     threads: int = 0
     init_from: str = ""
     bf16: bool = False
-    randomise: float = 0.0  # share of cases imaged once in a random contrast (core.seg.synth)
+    randomise: float = 0.0  # share of renders in a random contrast (core.seg.synth)
+    renders: int = 1  # images made of each case (each its own draw; more cost memory)
+    strip: float = 0.0  # share of random-contrast renders skull-stripped (see builtin.TrainConfig)
 
 
 class RefineNet(nn.Module):
@@ -96,14 +99,15 @@ def fine_image(image: np.ndarray, size: Sequence[int]) -> torch.Tensor:
     return resample(torch.from_numpy(normalise(image))[None, None], size)
 
 
-def fine_prior(coarse: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Coarse probabilities (1, C, ...) upsampled to `size`, quantised to uint8 (C, *size) so a
-    whole head's 13 classes take 160 MB instead of 630."""
+def fine_prior(coarse: torch.Tensor, size: Sequence[int],
+               device: torch.device | str = "cpu") -> torch.Tensor:
+    """Coarse probabilities (1, C, ...) upsampled to `size` (on `device`), quantised to uint8
+    (C, *size) on the CPU so a whole head's 13 classes take 160 MB instead of 630."""
     out = torch.empty((coarse.shape[1], *size), dtype=torch.uint8)
     for k in range(coarse.shape[1]):
-        up = F.interpolate(coarse[:, k : k + 1].float(), size=tuple(size), mode="trilinear",
-                           align_corners=False)[0, 0]
-        out[k] = (up.clamp(0, 1) * 255).round().to(torch.uint8)
+        up = F.interpolate(coarse[:, k : k + 1].float().to(device), size=tuple(size),
+                           mode="trilinear", align_corners=False)[0, 0]
+        out[k] = (up.clamp(0, 1) * 255).round().to(torch.uint8).cpu()
     return out
 
 
@@ -224,19 +228,25 @@ def train_refiner(coarse: CoarseFn, label_ids: Sequence[int], cases: Sequence[Tr
         torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     data = []
-    for n, c in enumerate(cases):
+    renders = [(c, r) for c in cases for r in range(max(1, cfg.renders))]
+    for n, (c, _) in enumerate(renders):
         size = coarse_shape(c.image.shape, c.image.spacing, cfg.spacing_mm)
-        image = c.image.data
+        image, strip = c.image.data, False
         if c.tissue is not None and rng.random() < cfg.randomise:
-            image = render_classes(c.tissue.data, float(np.mean(c.image.spacing)), rng)
+            strip = bool(rng.random() < cfg.strip)
+            image = render_classes(c.tissue.data, float(np.mean(c.image.spacing)), rng,
+                                   strip=strip, device=device)
         with torch.inference_mode():
-            prior = fine_prior(coarse(image, c.image.spacing), size)
+            prior = fine_prior(coarse(image, c.image.spacing), size, device)
         lab = fine_labels(c.labels.data, ids, size)
+        if strip:
+            lab = lab * torch.isin(lab, torch.tensor([ids.index(i) for i in STRIP_KEEPS
+                                                      if i in ids], dtype=torch.uint8))
         sub = lab[::2, ::2, ::2]
         voxels = [torch.nonzero(sub == k) * 2 for k in range(1, len(ids))]
         data.append((fine_image(image, size)[0].half(), prior, lab,
                      [v for v in voxels if len(v)]))
-        yield Progress("prepare", (n + 1) / len(cases), f"case {c.name}: coarse prediction")
+        yield Progress("prepare", (n + 1) / len(renders), f"case {c.name}: coarse prediction")
     net = RefineNet(len(ids), cfg.base, cfg.depth)
     if cfg.init_from:
         init_from(net, cfg.init_from, ids)
@@ -244,7 +254,8 @@ def train_refiner(coarse: CoarseFn, label_ids: Sequence[int], cases: Sequence[Tr
 
     def batch() -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         xb, pb, yb = _batch(data, cfg, rng)
-        return (xb, pb), F.one_hot(yb.long(), len(ids)).permute(0, 4, 1, 2, 3).float()
+        target = F.one_hot(yb.to(device).long(), len(ids)).permute(0, 4, 1, 2, 3).float()
+        return (xb.to(device), pb.to(device)), target
 
     it, loss_avg = yield from fit(net, batch, seg_loss, device, cfg.lr, cfg.iterations,
                                   cfg.bf16, cfg.time_limit_s, t0)

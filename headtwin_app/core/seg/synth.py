@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from headtwin_app.core.phantom.sequences import Sequence, signal_lut
-from headtwin_app.core.phantom.tissues import CODE, TISSUES, parameter_table
+from headtwin_app.core.phantom.tissues import BRAIN_CODES, CODE, TISSUES, parameter_table
 
 N_CODES = len(TISSUES) + 1  # code 0 (unpainted) never occurs in a finished phantom
 
@@ -74,7 +74,7 @@ def gaussian_blur(x: torch.Tensor, sigmas: Seq[float]) -> torch.Tensor:
         if s <= 0.2:
             continue
         r = int(np.ceil(2.5 * s))
-        k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / s) ** 2)
+        k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / s) ** 2)
         k = (k / k.sum()).reshape([1, 1] + [2 * r + 1 if a == ax else 1 for a in range(3)])
         pad = [0] * 6
         pad[2 * (2 - ax)] = pad[2 * (2 - ax) + 1] = r
@@ -82,10 +82,11 @@ def gaussian_blur(x: torch.Tensor, sigmas: Seq[float]) -> torch.Tensor:
     return out[0, 0]
 
 
-def smooth_field(shape: Seq[int], rng: np.random.Generator, std: float,
-                 cells: int = 4) -> torch.Tensor:
+def smooth_field(shape: Seq[int], rng: np.random.Generator, std: float, cells: int = 4,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
     """A smooth random field (trilinear from a `cells`³ grid) of about this std."""
     coarse = torch.from_numpy(rng.normal(0.0, std, (1, 1, cells, cells, cells)).astype(np.float32))
+    coarse = coarse.to(device)
     return F.interpolate(coarse, size=tuple(shape), mode="trilinear", align_corners=True)[0, 0]
 
 
@@ -95,22 +96,22 @@ def degrade(base: torch.Tensor, voxel_mm: float, rng: np.random.Generator,
     `voxel_mm`: texture (a field of per-voxel std `texture`), resolution, bias, noise, gamma."""
     x = base
     if texture is not None:
-        x = x + texture * torch.randn(x.shape, generator=_gen(rng))
+        x = x + texture * _randn(x, rng)
     fwhm = rng.uniform(0.0, cfg.max_blur_mm, 3)
     if rng.random() < 0.5:
         fwhm[int(rng.integers(3))] = rng.uniform(1.0, cfg.max_thickness_mm)
     x = gaussian_blur(x, [max(0.0, f) / 2.355 / voxel_mm for f in fwhm])
-    x = x * torch.exp(smooth_field(x.shape, rng, cfg.bias * rng.random()))
+    x = x * torch.exp(smooth_field(x.shape, rng, cfg.bias * rng.random(), device=x.device))
     sigma = float(rng.uniform(0.0, cfg.max_noise))
-    g = _gen(rng)
-    x = torch.sqrt((x + sigma * torch.randn(x.shape, generator=g)) ** 2
-                   + (sigma * torch.randn(x.shape, generator=g)) ** 2)
+    x = torch.sqrt((x + sigma * _randn(x, rng)) ** 2 + (sigma * _randn(x, rng)) ** 2)
     x = x.clamp(min=0.0) ** float(np.exp(rng.normal(0.0, cfg.gamma)))
     return x
 
 
-def _gen(rng: np.random.Generator) -> torch.Generator:
-    return torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+def _randn(like: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Standard normal noise shaped and placed like `like`, seeded from `rng` (reproducible)."""
+    g = torch.Generator(like.device).manual_seed(int(rng.integers(2 ** 62)))
+    return torch.randn(like.shape, generator=g, device=like.device, dtype=like.dtype)
 
 
 def draw_contrast(rng: np.random.Generator, cfg: SynthConfig = SynthConfig()
@@ -122,18 +123,38 @@ def draw_contrast(rng: np.random.Generator, cfg: SynthConfig = SynthConfig()
 
 
 def render_classes(classes: np.ndarray, voxel_mm: float, rng: np.random.Generator,
-                   cfg: SynthConfig = SynthConfig()) -> np.ndarray:
-    """A random-contrast image of a whole tissue-class map (uint8 codes) on its own grid."""
+                   cfg: SynthConfig = SynthConfig(), strip: bool = False,
+                   device: torch.device | str = "cpu") -> np.ndarray:
+    """A random-contrast image of a whole tissue-class map (uint8 codes) on its own grid
+    (`strip`: skull-stripped, everything but the brain and cord black); torch work on `device`."""
     lut, sd = draw_contrast(rng, cfg)
-    idx = torch.from_numpy(np.asarray(classes, dtype=np.int64))
-    return degrade(lut[idx], voxel_mm, rng, sd[idx], cfg).numpy()
+    if strip:
+        lut = strip_lut(lut)
+    idx = torch.from_numpy(np.asarray(classes, dtype=np.int64)).to(device)
+    lut, sd = lut.to(device), sd.to(device)
+    return degrade(lut[idx], voxel_mm, rng, sd[idx], cfg).cpu().numpy()  # type: ignore[no-any-return]
 
 
-def class_fractions(classes: np.ndarray, size: Seq[int]) -> torch.Tensor:
-    """Area-averaged one-hot tissue codes on a coarser grid → (N_CODES, *size) float16, so a
-    coarse image of any contrast is one weighted sum (exact partial volume)."""
-    idx = torch.from_numpy(np.asarray(classes, dtype=np.int64))
-    out = torch.zeros((N_CODES, *size), dtype=torch.float16)
+KEPT_BY_STRIPPING = (*BRAIN_CODES, CODE["cord"])
+"""Tissue codes a skull-stripped scan keeps (brain-masked templates such as the MNI ICBM152 T1
+are black elsewhere); the only twin structure left visible is the spinal cord."""
+
+
+def strip_lut(lut: torch.Tensor) -> torch.Tensor:
+    """`lut` with every code outside `KEPT_BY_STRIPPING` black, rescaled so the brightest is 1."""
+    keep = torch.zeros_like(lut)
+    keep[list(KEPT_BY_STRIPPING)] = 1.0
+    out = lut * keep
+    peak = float(out.max())
+    return out / peak if peak > 0 else out
+
+
+def class_fractions(classes: np.ndarray, size: Seq[int],
+                    device: torch.device | str = "cpu") -> torch.Tensor:
+    """Area-averaged one-hot tissue codes on a coarser grid → (N_CODES, *size) float16 on
+    `device`, so a coarse image of any contrast is one weighted sum (exact partial volume)."""
+    idx = torch.from_numpy(np.asarray(classes, dtype=np.int64)).to(device)
+    out = torch.zeros((N_CODES, *size), dtype=torch.float16, device=device)
     for k in np.unique(classes):
         m = (idx == int(k)).float()[None, None]
         out[int(k)] = F.interpolate(m, size=tuple(size), mode="area")[0, 0].half()
@@ -143,7 +164,7 @@ def class_fractions(classes: np.ndarray, size: Seq[int]) -> torch.Tensor:
 def whole_scale(frac: torch.Tensor, lut: torch.Tensor) -> float:
     """The 99.5th percentile of the noise-free image of all of `frac` (sampled every 3rd voxel),
     the number the predictor's normalisation would divide the whole image by."""
-    sub = torch.einsum("k,kxyz->xyz", lut, frac[:, ::3, ::3, ::3].float())
+    sub = torch.einsum("k,kxyz->xyz", lut.to(frac.device), frac[:, ::3, ::3, ::3].float())
     return max(float(torch.quantile(sub.flatten()[::4], 0.995)), 1e-3)
 
 
@@ -153,6 +174,6 @@ def render_fractions(frac: torch.Tensor, lut: torch.Tensor, sd: torch.Tensor, sc
     """A random-contrast image from class fractions (N_CODES, x, y, z) → (x, y, z), divided by
     `scale` (see `whole_scale`) so a patch is normalised like the whole image it comes from."""
     f = frac.float()
-    base = torch.einsum("k,kxyz->xyz", lut, f) / scale
-    texture = torch.einsum("k,kxyz->xyz", sd, f) / scale
+    base = torch.einsum("k,kxyz->xyz", lut.to(f.device), f) / scale
+    texture = torch.einsum("k,kxyz->xyz", sd.to(f.device), f) / scale
     return degrade(base, voxel_mm, rng, texture, cfg).clamp(max=2.0)
