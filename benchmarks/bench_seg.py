@@ -78,6 +78,12 @@ def machine() -> dict:
     return machine_info(torch=torch.__version__)
 
 
+def train_device(model: Path) -> str | None:
+    """The device of the weights' last training stage, from the record beside them."""
+    record = model.with_suffix(".train.json")
+    return json.loads(record.read_text()).get("device") if record.exists() else None
+
+
 def bench_builtin(seeds: list[int], model: Path, threads: int, refine: bool = True) -> dict:
     import torch
 
@@ -126,7 +132,7 @@ def bench_builtin(seeds: list[int], model: Path, threads: int, refine: bool = Tr
         "threads": threads or torch.get_num_threads(),
         "training": {"seconds": round(float(ck.get("train_seconds", float("nan"))), 1),
                      "iterations": ck.get("iterations_done"), "cases": len(ck.get("cases", [])),
-                     "config": ck.get("config")},
+                     "config": ck.get("config"), "device": train_device(model)},
         "convention": "Dice per structure over the whole 1 mm volume, averaged over seeds; "
                       "mean over the 12 structures",
         "commit": machine()["commit"],
@@ -200,7 +206,8 @@ def write_doc(res: dict) -> None:
                   f"(each: {b['predict_seconds']})"
                   + (f"; the 2 mm stage alone {c['predict_seconds_median']} s." if c else "."),
                   f"- Training (last stage in the checkpoint): {tr['seconds'] / 60:.1f} min for "
-                  f"{tr['iterations']} iterations on CPU ({m['cores']} cores)"
+                  f"{tr['iterations']} iterations on "
+                  f"{tr.get('device') or 'CPU (' + str(m['cores']) + ' cores)'}"
                   + (f"; fine stage {b['fine_training']['seconds'] / 60:.1f} min for "
                      f"{b['fine_training']['iterations']} iterations" if c else "")
                   + "; every stage and the total are in models/seg_builtin.md.",

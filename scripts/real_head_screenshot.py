@@ -1,5 +1,5 @@
-"""Screenshot of a built-in proposal on the one real full-head MR the wheels ship (nilearn's MNI
-ICBM152 2009 T1), in the labelling workspace with its plausibility verdict.
+"""Screenshot of a built-in proposal on the real head MR the wheels ship (nilearn's MNI
+ICBM152 2009 T1, brain-masked), in the labelling workspace with its plausibility verdict.
 
     xvfb-run -a python scripts/real_head_screenshot.py [--out PNG]
 
