@@ -72,14 +72,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _progress(gen: Any) -> Any:
-    """Drive a stage generator, printing its progress to stderr; return its value."""
+    """Drive a stage generator, printing its progress to stderr (a line repeated word for word,
+    such as a cohort's heartbeat while items run, once); return its value."""
+    last = ""
     while True:
         try:
             p = next(gen)
         except StopIteration as stop:
             return stop.value
-        print(f"[{p.stage:<8} {100 * p.fraction:5.1f}%] {p.message}", file=sys.stderr,
-              flush=True)
+        line = f"[{p.stage:<8} {100 * p.fraction:5.1f}%] {p.message}"
+        if line != last:
+            print(line, file=sys.stderr, flush=True)
+        last = line
 
 
 def _config(args: argparse.Namespace, **extra: Any) -> Any:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,9 +33,14 @@ class Outcome:
 
 
 def iter_completed(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: str | None = None,
-                   workers: int = 2) -> Iterator[Outcome]:
+                   workers: int = 2, tick: float | None = None) -> Iterator[Outcome | None]:
     """Apply `fn` to every item and yield an `Outcome` as each finishes (in completion order;
-    an item's exception is its outcome, the others go on). Stop iterating to cancel the rest."""
+    an item's exception is its outcome, the others go on). Stop iterating to cancel the rest.
+
+    With `tick` (seconds) and Dask, `None` is yielded whenever nothing finished for that long,
+    so a caller (a GUI job) gets to cancel while long items run; cancelling then returns at
+    once and the items already running finish in the background, their results dropped
+    (in-process workers are threads, which cannot be killed)."""
     items = list(items)
     if scheduler == SERIAL or not items:
         for i, item in enumerate(items):
@@ -59,58 +66,101 @@ def iter_completed(fn: Callable[[Any], Any], items: Sequence[Any], scheduler: st
         restore = _share_cores(workers)
     futures = client.map(fn, items, pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
+    pending = as_completed(futures)
     try:
-        for future in as_completed(futures):
+        while not pending.is_empty():
+            if tick is not None and not _wait_ready(pending, tick):
+                yield None
+                continue
+            future = next(pending)
             i = index[future.key]
             if future.status == "error":
                 yield Outcome(i, error=future.exception())
             else:
                 yield Outcome(i, future.result())
     finally:  # normal end, error, or the caller stopped iterating (cancel)
+        running = not all(f.done() for f in futures)  # before cancel marks them all done
         client.cancel(futures)
-        client.close()
-        if cluster is not None:
-            cluster.close()
-        if restore is not None:
-            restore()
+
+        def close() -> None:
+            client.close()
+            if cluster is not None:
+                cluster.close()  # waits for the items still running in its threads
+            if restore is not None:
+                restore()
+
+        if running:  # cancelled mid-run: do not make the caller wait for the running items
+            threading.Thread(target=close, name="dask-close", daemon=True).start()
+        else:
+            close()
+
+
+def _wait_ready(pending: Any, tick: float) -> bool:
+    """Whether a finished future is ready within `tick` seconds (polled every 20 ms)."""
+    end = time.monotonic() + tick
+    while not pending.has_ready():
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def iter_map(fn: Callable[[Any], T], items: Sequence[Any], scheduler: str | None = None,
-             workers: int = 2, what: str = "item") -> Generator[Progress, None, list[T]]:
-    """Apply `fn` to every item; yield `Progress` as each finishes (stop iterating to cancel
-    the rest), return the results in input order. An exception in `fn` cancels the rest and
-    propagates, naming the item."""
+             workers: int = 2, what: str = "item",
+             tick: float | None = 0.5) -> Generator[Progress, None, list[T]]:
+    """Apply `fn` to every item; yield `Progress` as each finishes, and every `tick` seconds
+    while items run on Dask (stop iterating to cancel the rest: it returns at once), return the
+    results in input order. An exception in `fn` cancels the rest and propagates, naming the
+    item."""
     items = list(items)
     results: list[Any] = [None] * len(items)
-    outcomes = iter_completed(fn, items, scheduler, workers)
+    outcomes = iter_completed(fn, items, scheduler, workers, tick)
+    done = 0
     try:
-        for done, out in enumerate(outcomes, 1):
+        for out in outcomes:
+            if out is None:
+                yield Progress("cohort", done / len(items),
+                               f"{what} {done}/{len(items)} done, {len(items) - done} running")
+                continue
             if out.error is not None:
                 raise _named(out.error, f"{what} {out.index + 1} ({items[out.index]})")
             results[out.index] = out.result
+            done += 1
             yield Progress("cohort", done / len(items), f"{what} {done}/{len(items)}")
     finally:
         outcomes.close()  # type: ignore[attr-defined]
     return results
 
 
+_SHARED: dict[str, Any] = {"users": 0}  # local clusters holding the pools, what to put back
+_SHARED_LOCK = threading.Lock()
+
+
 def _share_cores(workers: int) -> Callable[[], None]:
     """In-process workers share torch's and SimpleITK's global thread pools: give each pool
     cores/workers threads while they run (measured on 2 cores: 4 twin-sweep rows in 77 s on
     two 1-thread workers against 90 s one after another on 2 threads), and return what puts
-    them back."""
+    them back. Counted, so a cancelled run still closing in the background while the next one
+    starts cannot leave the pools at one thread (the last to finish restores the first's)."""
     import SimpleITK as sitk
     import torch
 
-    torch_before = torch.get_num_threads()
-    sitk_before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     share = max(1, (os.cpu_count() or 1) // max(workers, 1))
-    torch.set_num_threads(share)
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(share)
+    with _SHARED_LOCK:
+        if _SHARED["users"] == 0:
+            _SHARED["before"] = (torch.get_num_threads(),
+                                 sitk.ProcessObject.GetGlobalDefaultNumberOfThreads())
+        _SHARED["users"] += 1
+        torch.set_num_threads(share)
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(share)
 
     def restore() -> None:
-        torch.set_num_threads(torch_before)
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(sitk_before)
+        with _SHARED_LOCK:
+            _SHARED["users"] -= 1
+            if _SHARED["users"] == 0:
+                torch_before, sitk_before = _SHARED["before"]
+                torch.set_num_threads(torch_before)
+                sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(sitk_before)
 
     return restore
 

@@ -660,6 +660,8 @@ def auto_label(project: Project, predictor: Predictor | Any, overwrite: bool = F
             todo.append(name)
     jobs = [(project.case_dir(name) / IMAGE, predict) for name in todo]
     for out in iter_completed(_predict_case, jobs, scheduler, workers):
+        if out is None:  # no tick asked: never happens
+            continue
         name = todo[out.index]
         done += 1
         seconds = out.result[2] if out.error is None else 0.0

@@ -3,6 +3,9 @@ the item; stopping the generator cancels the rest."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -14,6 +17,15 @@ def _work(seed: int) -> dict:
     rng = np.random.default_rng(seed)
     a = rng.normal(size=(64, 64))
     return {"seed": seed, "sum": float(np.linalg.svd(a, compute_uv=False).sum())}
+
+
+_GATE = threading.Event()
+
+
+def _blocked(x: int) -> int:
+    """Runs until the test opens the gate (module level: Dask pickles what it runs)."""
+    _GATE.wait(60)
+    return x
 
 
 def _fails_on_three(x: int) -> int:
@@ -31,7 +43,7 @@ def test_local_cluster_matches_serial_in_order() -> None:
 
 
 def test_progress_reaches_one_per_item() -> None:
-    gen = iter_map(_work, [1, 2, 3], None, workers=2, what="case")
+    gen = iter_map(_work, [1, 2, 3], None, workers=2, what="case", tick=None)
     seen = []
     while True:
         try:
@@ -54,8 +66,6 @@ def test_closing_the_generator_cancels_and_shuts_the_cluster() -> None:
     gen = iter_map(_work, list(range(40)), None, workers=2)
     next(gen)
     gen.close()  # what the GUI's Cancel does
-    import time
-
     for _ in range(50):  # the local cluster's threads go away
         if threading.active_count() <= before + 1:
             break
@@ -63,10 +73,55 @@ def test_closing_the_generator_cancels_and_shuts_the_cluster() -> None:
     assert threading.active_count() <= before + 1
 
 
+def test_cancel_while_long_items_run_returns_at_once() -> None:
+    """The GUI's Cancel takes effect at the job's next yield: while every item runs long, the
+    runner yields a heartbeat, and closing it does not wait for the running items (it used to
+    wait in Dask's as_completed, then again in the cluster's close)."""
+    _GATE.clear()
+    gen = iter_map(_blocked, [1, 2, 3], None, workers=2, what="row", tick=0.1)
+    beat = next(gen)  # nothing can finish before the gate opens: this is a heartbeat
+    assert beat.fraction == 0.0 and beat.message == "row 0/3 done, 3 running"
+    t0 = time.perf_counter()
+    gen.close()  # what the GUI's Cancel does
+    closed_in = time.perf_counter() - t0
+    still_blocked = not _GATE.is_set()
+    _GATE.set()  # let the worker threads finish in the background
+    assert still_blocked and closed_in < 30  # returned while the items were still running
+
+
+def _wait_for_idle_pools() -> None:
+    """Until no local cluster holds the thread pools (a cancelled run of another test may still
+    be closing in the background)."""
+    from headtwin_app.core.cohort import _SHARED
+
+    for _ in range(300):
+        if _SHARED["users"] == 0:
+            return
+        time.sleep(0.1)
+
+
+def test_overlapping_runs_put_the_thread_pools_back() -> None:
+    """A cancelled run closes in the background; the next run may start before that: the
+    pools must come back to the first run's settings, not to the one-thread share."""
+    import torch
+
+    from headtwin_app.core.cohort import _share_cores
+
+    _wait_for_idle_pools()
+    before = torch.get_num_threads()
+    first = _share_cores(64)
+    second = _share_cores(64)  # starts while the first still holds the pools
+    first()
+    assert torch.get_num_threads() == 1
+    second()
+    assert torch.get_num_threads() == before
+
+
 def test_local_workers_share_the_cores_then_give_them_back() -> None:
     import SimpleITK as sitk
     import torch
 
+    _wait_for_idle_pools()
     before = (torch.get_num_threads(), sitk.ProcessObject.GetGlobalDefaultNumberOfThreads())
     seen = run_to_end(iter_map(lambda _: torch.get_num_threads(), [0, 1], None, workers=64))
     assert seen == [1, 1]  # 64 in-process workers: one thread each, not 64 × every core
