@@ -87,6 +87,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(brain and cord only, as brain-masked scans are; default 0)")
     t.add_argument("--renders", type=POSITIVE_INT, metavar="N",
                    help="builtin --refine: images made of each case (default 1)")
+    t.add_argument("--focus", type=POSITIVE_INT, metavar="LABEL",
+                   help="builtin --refine: centre a share --focus-share of the patches on this "
+                        "label (e.g. 3, the thin TMJ discs)")
+    t.add_argument("--focus-share", type=float_in(0.0, 1.0), metavar="P", default=0.25,
+                   help="builtin --refine --focus: that share (default 0.25)")
     t.add_argument("--batch", type=POSITIVE_INT, help="builtin: patches per step (default 2)")
     t.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     t.add_argument("--json", action="store_true")
@@ -247,15 +252,18 @@ def run_train(args: argparse.Namespace) -> int:
             if not args.randomise:
                 raise ValueError("--strip applies to the random-contrast images: set --randomise")
             options["strip"] = args.strip
-        if args.renders:
+        if args.renders or args.focus:
             if not args.refine:
-                raise ValueError("--renders is for the fine stage (--refine)")
-            options["renders"] = args.renders
+                raise ValueError("--renders and --focus are for the fine stage (--refine)")
+            if args.renders:
+                options["renders"] = args.renders
+            if args.focus:
+                options["focus"], options["focus_share"] = args.focus, args.focus_share
         if args.batch:
             options["batch"] = args.batch
-    elif args.randomise or args.strip or args.renders or args.batch:
-        raise ValueError("--randomise, --strip, --renders and --batch are for the built-in model "
-                         "(--backend builtin)")
+    elif args.randomise or args.strip or args.renders or args.batch or args.focus:
+        raise ValueError("--randomise, --strip, --renders, --focus and --batch are for the "
+                         "built-in model (--backend builtin)")
     if args.backend == "nnunet":
         if args.epochs:
             options["epochs"] = args.epochs

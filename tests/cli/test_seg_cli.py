@@ -95,6 +95,9 @@ def test_train_seg_randomise_needs_tissue_maps(tmp_path: Path, capsys) -> None: 
     assert main(["train-seg", "--cases", str(tmp_path / "cases"), "--out",
                  str(tmp_path / "m.pt"), "--renders", "2"]) == 2
     assert "--refine" in capsys.readouterr().err
+    assert main(["train-seg", "--cases", str(tmp_path / "cases"), "--out",
+                 str(tmp_path / "m.pt"), "--focus", "3"]) == 2
+    assert "--refine" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -125,7 +125,8 @@ def test_randomised_training_runs_on_tissue_maps(tmp_path: Path) -> None:
     assert ck["config"]["randomise"] == 1.0 and ck["config"]["strip"] == 0.5
     fine = list(be.train_refiner(cases, tmp_path / "m.refine.pt", spacing_mm=4.0, base=4,
                                  depth=2, patch=16, stride=8, iterations=2, batch=1,
-                                 randomise=1.0, renders=3, strip=0.5))
+                                 randomise=1.0, renders=3, strip=0.5, focus=8,
+                                 focus_share=1.0))
     assert [p.stage for p in fine].count("prepare") == 6 and fine[-1].stage == "done"
 
 

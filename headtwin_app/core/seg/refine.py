@@ -61,6 +61,8 @@ class RefineConfig:
     randomise: float = 0.0  # share of renders in a random contrast (core.seg.synth)
     renders: int = 1  # images made of each case (each its own draw; more cost memory)
     strip: float = 0.0  # share of random-contrast renders skull-stripped (see builtin.TrainConfig)
+    focus: int = 0  # a label id whose voxels centre `focus_share` of the patches (0: none)
+    focus_share: float = 0.0
 
 
 class RefineNet(nn.Module):
@@ -244,8 +246,10 @@ def train_refiner(coarse: CoarseFn, label_ids: Sequence[int], cases: Sequence[Tr
                                                       if i in ids], dtype=torch.uint8))
         sub = lab[::2, ::2, ::2]
         voxels = [torch.nonzero(sub == k) * 2 for k in range(1, len(ids))]
+        focus = voxels[ids.index(cfg.focus) - 1] if cfg.focus in ids[1:] else None
         data.append((fine_image(image, size)[0].half(), prior, lab,
-                     [v for v in voxels if len(v)]))
+                     [v for v in voxels if len(v)], focus if focus is not None and len(focus)
+                     else None))
         yield Progress("prepare", (n + 1) / len(renders), f"case {c.name}: coarse prediction")
     net = RefineNet(len(ids), cfg.base, cfg.depth)
     if cfg.init_from:
@@ -269,15 +273,20 @@ def train_refiner(coarse: CoarseFn, label_ids: Sequence[int], cases: Sequence[Tr
 
 def _batch(data: list, cfg: RefineConfig, rng: np.random.Generator
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Patches (image, prior, class indices): 80 % centred near a voxel of a structure drawn
-    uniformly, the rest anywhere; random left-right flip and intensity jitter."""
+    """Patches (image, prior, class indices): a share `cfg.focus_share` centred near a voxel of
+    the `cfg.focus` structure, of the rest 80 % near a voxel of a structure drawn uniformly and
+    20 % anywhere; random left-right flip and intensity jitter."""
     xs, ps, ys = [], [], []
     for _ in range(cfg.batch):
-        x, prior, lab, voxels = data[int(rng.integers(len(data)))]
+        x, prior, lab, voxels, focus = data[int(rng.integers(len(data)))]
         shape = lab.shape
         p = [min(cfg.patch, s) for s in shape]
-        if voxels and rng.random() < 0.8:
+        idx = None
+        if focus is not None and rng.random() < cfg.focus_share:
+            idx = focus
+        elif voxels and rng.random() < 0.8:
             idx = voxels[int(rng.integers(len(voxels)))]
+        if idx is not None:
             c = idx[int(rng.integers(len(idx)))].tolist()
             lo = [int(np.clip(c[a] - p[a] // 2 + rng.integers(-16, 17), 0, shape[a] - p[a]))
                   for a in range(3)]
