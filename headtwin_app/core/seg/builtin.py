@@ -342,7 +342,8 @@ class BuiltinUNetBackend:
         """Random patches, random left-right flip and intensity jitter. 80 % of patches are
         centred on a voxel of a structure drawn uniformly among those in the case (as nnU-Net
         oversamples foreground classes), so 600-voxel TMJ discs are seen as often as the skull.
-        A share `cfg.randomise` is imaged in a random contrast from the tissue classes."""
+        A share `cfg.randomise` is imaged in a random contrast from the tissue classes, and of
+        those a share `cfg.strip` skull-stripped (`ids`: the label ids of the targets' classes)."""
         xs, ys = [], []
         for _ in range(cfg.batch):
             x, y, voxels, frac = data[int(rng.integers(len(data)))]

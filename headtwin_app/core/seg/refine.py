@@ -247,9 +247,10 @@ def train_refiner(coarse: CoarseFn, label_ids: Sequence[int], cases: Sequence[Tr
         sub = lab[::2, ::2, ::2]
         voxels = [torch.nonzero(sub == k) * 2 for k in range(1, len(ids))]
         focus = voxels[ids.index(cfg.focus) - 1] if cfg.focus in ids[1:] else None
+        if focus is not None and not len(focus):
+            focus = None  # not in this case
         data.append((fine_image(image, size)[0].half(), prior, lab,
-                     [v for v in voxels if len(v)], focus if focus is not None and len(focus)
-                     else None))
+                     [v for v in voxels if len(v)], focus))
         yield Progress("prepare", (n + 1) / len(renders), f"case {c.name}: coarse prediction")
     net = RefineNet(len(ids), cfg.base, cfg.depth)
     if cfg.init_from:
