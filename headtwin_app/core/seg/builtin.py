@@ -32,6 +32,7 @@ from headtwin_app.core.seg.synth import (
     draw_contrast,
     render_fractions,
     strip_lut,
+    stripped_classes,
     whole_scale,
 )
 from headtwin_app.core.seg.unet import UNet3D
@@ -377,17 +378,12 @@ class BuiltinUNetBackend:
         return (xb,), yb
 
 
-STRIP_KEEPS = (12,)
-"""Label ids still visible in a skull-stripped scan (the spinal cord); see `synth.strip_lut`."""
-
-
 def stripped_targets(y: torch.Tensor, ids: Sequence[int]) -> torch.Tensor:
     """Soft targets (C, ...) over label `ids` of a skull-stripped patch: the structures of
-    `STRIP_KEEPS` stay, every other one becomes background."""
+    `synth.STRIP_KEEPS` stay, every other one becomes background."""
     out = torch.zeros_like(y)
-    for k, i in enumerate(ids):
-        if i in STRIP_KEEPS:
-            out[k] = y[k]
+    for k in stripped_classes(ids):
+        out[k] = y[k]
     out[0] = 1.0 - out[1:].sum(0)
     return out
 

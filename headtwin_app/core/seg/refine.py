@@ -23,7 +23,6 @@ from torch import nn
 
 from headtwin_app.core.seg.backend import Progress, TrainingCase
 from headtwin_app.core.seg.builtin import (
-    STRIP_KEEPS,
     coarse_shape,
     normalise,
     pad_to_multiple,
@@ -33,7 +32,7 @@ from headtwin_app.core.seg.builtin import (
     tile_starts,
 )
 from headtwin_app.core.seg.fit import fit, init_from, load_checkpoint, save_checkpoint
-from headtwin_app.core.seg.synth import render_classes
+from headtwin_app.core.seg.synth import render_classes, stripped_classes
 from headtwin_app.core.seg.unet import UNet3D
 
 SURE = 0.97  # a tile whose every voxel has a coarse class probability ≥ this is left as it is
@@ -242,8 +241,7 @@ def train_refiner(coarse: CoarseFn, label_ids: Sequence[int], cases: Sequence[Tr
             prior = fine_prior(coarse(image, c.image.spacing), size, device)
         lab = fine_labels(c.labels.data, ids, size)
         if strip:
-            lab = lab * torch.isin(lab, torch.tensor([ids.index(i) for i in STRIP_KEEPS
-                                                      if i in ids], dtype=torch.uint8))
+            lab = lab * torch.isin(lab, torch.tensor(stripped_classes(ids), dtype=torch.uint8))
         sub = lab[::2, ::2, ::2]
         voxels = [torch.nonzero(sub == k) * 2 for k in range(1, len(ids))]
         focus = voxels[ids.index(cfg.focus) - 1] if cfg.focus in ids[1:] else None

@@ -140,6 +140,15 @@ KEPT_BY_STRIPPING = (*BRAIN_CODES, CODE["cord"])
 are black elsewhere); the only twin structure left visible is the spinal cord."""
 
 
+STRIP_KEEPS = (12,)
+"""Label ids still visible in a skull-stripped scan: the spinal cord (tissue code "cord")."""
+
+
+def stripped_classes(ids: Seq[int]) -> list[int]:
+    """Class indices (positions in label `ids`) that stay labelled in a skull-stripped image."""
+    return [k for k, i in enumerate(ids) if i in STRIP_KEEPS]
+
+
 def strip_lut(lut: torch.Tensor) -> torch.Tensor:
     """`lut` with every code outside `KEPT_BY_STRIPPING` black, rescaled so the brightest is 1."""
     keep = torch.zeros_like(lut)
